@@ -1,0 +1,161 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// FormatVersion is the version of the JSON encoding written by
+// [Transition.MarshalJSON]. A record with a higher version is refused, never
+// guessed at.
+const FormatVersion = 1
+
+// MaxRecordSize bounds the size of one encoded record read by [DecodeLines].
+const MaxRecordSize = 1 << 20
+
+// ErrDecode is wrapped by every error of decoding a record.
+var ErrDecode = errors.New("undecodable record")
+
+// wireTransition is the JSON form, version 1. Field names and meanings are
+// stable: a change that is not a pure addition raises FormatVersion.
+//
+//	{"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open",
+//	 "time":"2026-11-27T10:00:00.123456789Z","open_for":"30s",
+//	 "reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+type wireTransition struct {
+	V       *int       `json:"v"`
+	Breaker *string    `json:"breaker"`
+	Seq     *uint64    `json:"seq"`
+	Event   *Event     `json:"event"`
+	From    *State     `json:"from"`
+	To      *State     `json:"to"`
+	Time    *time.Time `json:"time"`
+	OpenFor string     `json:"open_for,omitempty"`
+	Reason  wireReason `json:"reason"`
+}
+
+type wireReason struct {
+	Policy    string `json:"policy,omitempty"`
+	Failures  uint64 `json:"failures,omitempty"`
+	Successes uint64 `json:"successes,omitempty"`
+	Threshold uint64 `json:"threshold,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	Operator  string `json:"operator,omitempty"`
+	Note      string `json:"note,omitempty"`
+}
+
+// MarshalJSON encodes the record in the stable JSON form, version
+// [FormatVersion]: an object with the fields v, breaker, seq, event, from, to
+// and time (RFC 3339 with nanoseconds, UTC) always present; open_for (a Go
+// duration string such as "30s") present exactly for transitions to open; and
+// reason, whose fields policy, failures, successes, threshold, last_error,
+// operator and note are omitted when empty.
+func (t Transition) MarshalJSON() ([]byte, error) {
+	v := FormatVersion
+	tm := t.Time.UTC()
+	w := wireTransition{
+		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &t.Event, From: &t.From, To: &t.To, Time: &tm,
+		Reason: wireReason(t.Reason),
+	}
+	if t.OpenFor != 0 {
+		w.OpenFor = t.OpenFor.String()
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes a record written by [Transition.MarshalJSON]. It
+// refuses unknown fields, missing required fields, unknown states or events,
+// a version newer than [FormatVersion] and a malformed open_for, with an
+// error wrapping [ErrDecode] that names the field.
+func (t *Transition) UnmarshalJSON(data []byte) error {
+	var w wireTransition
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the record", ErrDecode)
+	}
+	switch {
+	case w.V == nil:
+		return fmt.Errorf("%w: missing field v", ErrDecode)
+	case *w.V < 1 || *w.V > FormatVersion:
+		return fmt.Errorf("%w: format version %d, this build reads 1 to %d", ErrDecode, *w.V, FormatVersion)
+	case w.Breaker == nil || *w.Breaker == "":
+		return fmt.Errorf("%w: missing field breaker", ErrDecode)
+	case w.Seq == nil:
+		return fmt.Errorf("%w: missing field seq", ErrDecode)
+	case w.Event == nil:
+		return fmt.Errorf("%w: missing field event", ErrDecode)
+	case w.From == nil:
+		return fmt.Errorf("%w: missing field from", ErrDecode)
+	case w.To == nil:
+		return fmt.Errorf("%w: missing field to", ErrDecode)
+	case w.Time == nil:
+		return fmt.Errorf("%w: missing field time", ErrDecode)
+	}
+	var openFor time.Duration
+	if w.OpenFor != "" {
+		d, err := time.ParseDuration(w.OpenFor)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: field open_for %q is not a positive duration", ErrDecode, w.OpenFor)
+		}
+		openFor = d
+	}
+	*t = Transition{
+		Breaker: *w.Breaker, Seq: *w.Seq, Event: *w.Event, From: *w.From, To: *w.To,
+		Time: w.Time.UTC(), OpenFor: openFor, Reason: Reason(w.Reason),
+	}
+	return nil
+}
+
+// EncodeLines writes records as JSON lines, one record per line.
+func EncodeLines(w io.Writer, records []Transition) error {
+	bw := bufio.NewWriter(w)
+	for _, t := range records {
+		b, err := t.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("events: encoding %v: %w", t, err)
+		}
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// DecodeLines reads JSON lines written by [EncodeLines]. Blank lines are
+// skipped. The first line that does not decode stops the read with a
+// [*RecordError] whose Position is the line number; the records before it
+// are returned with the error. DecodeLines does not check that the records
+// form a legal history: [Replay] does.
+func DecodeLines(r io.Reader) ([]Transition, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), MaxRecordSize)
+	var out []Transition
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var t Transition
+		if err := t.UnmarshalJSON(b); err != nil {
+			return out, &RecordError{Position: line, Err: err}
+		}
+		out = append(out, t)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("%w: longer than %d bytes", ErrDecode, MaxRecordSize)
+		}
+		return out, &RecordError{Position: line + 1, Err: err}
+	}
+	return out, nil
+}

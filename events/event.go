@@ -1,0 +1,85 @@
+package events
+
+import "fmt"
+
+// Event is the typed name of a transition. The zero value is not an event.
+type Event uint8
+
+// The transition events. [Trip], [Probe], [Recover] and [Retrip] are fired by
+// the breaker itself; the Force events are fired only by an operator, and
+// their record carries who asked and why.
+const (
+	// Trip opens a closed breaker because its trip policy fired.
+	Trip Event = iota + 1
+	// Probe moves an open breaker to half-open once its open period has
+	// passed and a call arrives.
+	Probe
+	// Recover closes a half-open breaker after enough probe successes.
+	Recover
+	// Retrip opens a half-open breaker again after a probe failed.
+	Retrip
+	// ForceOpen opens a closed or half-open breaker by hand.
+	ForceOpen
+	// ForceClose closes an open or half-open breaker by hand.
+	ForceClose
+	// ForceHalfOpen moves an open breaker to half-open by hand, so that
+	// probes start without waiting for the open period to pass.
+	ForceHalfOpen
+)
+
+var eventNames = [...]string{
+	Trip:          "trip",
+	Probe:         "probe",
+	Recover:       "recover",
+	Retrip:        "retrip",
+	ForceOpen:     "force_open",
+	ForceClose:    "force_close",
+	ForceHalfOpen: "force_half_open",
+}
+
+// AllEvents lists every event, in declaration order.
+func AllEvents() []Event {
+	return []Event{Trip, Probe, Recover, Retrip, ForceOpen, ForceClose, ForceHalfOpen}
+}
+
+// String returns the event's stable name, such as "trip" or "force_open".
+func (e Event) String() string {
+	if e.Valid() {
+		return eventNames[e]
+	}
+	return fmt.Sprintf("Event(%d)", uint8(e))
+}
+
+// Valid reports whether e is one of the declared events.
+func (e Event) Valid() bool { return e != 0 && int(e) < len(eventNames) }
+
+// Manual reports whether e is fired only by an operator.
+func (e Event) Manual() bool { return e == ForceOpen || e == ForceClose || e == ForceHalfOpen }
+
+// MarshalText encodes the event as its name. It fails for an undeclared event.
+func (e Event) MarshalText() ([]byte, error) {
+	if !e.Valid() {
+		return nil, fmt.Errorf("events: invalid event %d", uint8(e))
+	}
+	return []byte(eventNames[e]), nil
+}
+
+// UnmarshalText decodes an event name as written by [Event.MarshalText].
+func (e *Event) UnmarshalText(text []byte) error {
+	v, err := ParseEvent(string(text))
+	if err != nil {
+		return err
+	}
+	*e = v
+	return nil
+}
+
+// ParseEvent returns the event with the given name.
+func ParseEvent(name string) (Event, error) {
+	for i, n := range eventNames {
+		if i != 0 && n == name {
+			return Event(i), nil
+		}
+	}
+	return 0, fmt.Errorf("events: unknown event %q", name)
+}

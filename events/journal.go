@@ -1,0 +1,93 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Journal stores the transitions of one or many breakers, in sequence order
+// per breaker. It is the source of truth of a breaker's state.
+//
+// Implementations must be safe for concurrent use, and are shaped for many
+// writers (several processes sharing one breaker's history):
+//
+//   - Append stores t only if the last record stored for t.Breaker has
+//     sequence number t.Seq-1 (0 for none). Otherwise it stores nothing and
+//     returns an error matching [ErrConflict], best a [*ConflictError]: another
+//     writer got there first, and the caller folds the records it missed
+//     (read with Read) instead of writing its own.
+//   - Read returns the records of breaker with sequence numbers above after,
+//     in order. A journal that has compacted records away returns an error
+//     matching [ErrCompacted] when asked for them, and offers the fold of
+//     what it dropped through [Snapshotter].
+type Journal interface {
+	Append(ctx context.Context, t Transition) error
+	Read(ctx context.Context, breaker string, after uint64) ([]Transition, error)
+}
+
+// Snapshotter is implemented by journals that compact old records into a
+// snapshot. Snapshot returns the fold of every record of breaker that Read can
+// no longer return ([Initial] when none were dropped).
+type Snapshotter interface {
+	Snapshot(ctx context.Context, breaker string) (Snapshot, error)
+}
+
+var (
+	// ErrConflict is matched by the error of an Append whose sequence number
+	// does not follow the last stored record of its breaker.
+	ErrConflict = errors.New("events: journal append conflict")
+	// ErrCompacted is matched by the error of a Read that asks for records
+	// the journal no longer holds.
+	ErrCompacted = errors.New("events: records compacted away")
+)
+
+// ConflictError is the detail of an [ErrConflict].
+type ConflictError struct {
+	// Breaker is the breaker whose history was appended to.
+	Breaker string
+	// Seq is the sequence number of the refused record; Last is the last
+	// sequence number the journal holds for the breaker.
+	Seq, Last uint64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("events: journal append conflict for breaker %q: record seq %d does not follow last seq %d", e.Breaker, e.Seq, e.Last)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// CompactedError is the detail of an [ErrCompacted].
+type CompactedError struct {
+	Breaker string
+	// After is the sequence number asked for; Base is the last sequence
+	// number folded into the journal's snapshot.
+	After, Base uint64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("events: breaker %q: records after seq %d were compacted up to seq %d; start from the journal's snapshot", e.Breaker, e.After, e.Base)
+}
+
+// Is makes errors.Is(err, ErrCompacted) true.
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+
+// Load returns the current fold of breaker's history in j: from the
+// journal's snapshot when it implements [Snapshotter], then every record
+// after it, validated by [ReplayFrom].
+func Load(ctx context.Context, j Journal, breaker string) (Snapshot, error) {
+	base := Initial(breaker)
+	if sn, ok := j.(Snapshotter); ok {
+		s, err := sn.Snapshot(ctx, breaker)
+		if err != nil {
+			return base, fmt.Errorf("events: loading snapshot of breaker %q: %w", breaker, err)
+		}
+		base = s
+	}
+	recs, err := j.Read(ctx, breaker, base.Seq)
+	if err != nil {
+		return base, fmt.Errorf("events: reading journal of breaker %q: %w", breaker, err)
+	}
+	return ReplayFrom(base, recs)
+}

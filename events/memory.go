@@ -1,0 +1,109 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// DefaultMemoryCapacity is the number of records per breaker that the
+// journal a breaker creates by default keeps readable.
+const DefaultMemoryCapacity = 1024
+
+// Memory is a bounded in-memory [Journal] for any number of breakers. For
+// each breaker it keeps at least the newest capacity records readable (and at
+// most twice as many); older ones are folded into a per-breaker snapshot,
+// which it returns as a [Snapshotter], so [Load] still rebuilds the state.
+//
+// Append validates each record against the breaker's current fold, so a
+// Memory journal always holds a legal history. It is safe for concurrent use.
+type Memory struct {
+	capacity int
+
+	mu   sync.RWMutex
+	logs map[string]*memoryLog
+}
+
+type memoryLog struct {
+	base Snapshot     // fold of the records dropped
+	head Snapshot     // fold of everything appended
+	recs []Transition // records after base.Seq
+}
+
+// NewMemory returns an empty journal that keeps at least capacity records
+// per breaker. capacity must be positive.
+func NewMemory(capacity int) (*Memory, error) {
+	if capacity <= 0 {
+		return nil, fmt.Errorf("events: NewMemory: capacity %d must be positive", capacity)
+	}
+	return &Memory{capacity: capacity, logs: make(map[string]*memoryLog)}, nil
+}
+
+// Append stores t if it directly follows the last record of t.Breaker;
+// otherwise it returns a [*ConflictError], or an error wrapping the reason
+// when t is not a legal next record.
+func (m *Memory) Append(_ context.Context, t Transition) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.logs[t.Breaker]
+	if l == nil {
+		l = &memoryLog{base: Initial(t.Breaker), head: Initial(t.Breaker)}
+	}
+	if t.Seq != l.head.Seq+1 {
+		return &ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: l.head.Seq}
+	}
+	head, err := l.head.Apply(t)
+	if err != nil {
+		return fmt.Errorf("events: Memory.Append %v: %w", t, err)
+	}
+	m.logs[t.Breaker] = l
+	l.head = head
+	l.recs = append(l.recs, t)
+	if len(l.recs) >= 2*m.capacity {
+		drop := len(l.recs) - m.capacity
+		// The dropped records were validated on the way in.
+		l.base, _ = ReplayFrom(l.base, l.recs[:drop])
+		l.recs = slices.Clone(l.recs[drop:])
+	}
+	return nil
+}
+
+// Read returns a copy of breaker's records with sequence numbers above
+// after. Asking for records already folded away returns a [*CompactedError].
+func (m *Memory) Read(_ context.Context, breaker string, after uint64) ([]Transition, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	l := m.logs[breaker]
+	if l == nil {
+		return nil, nil
+	}
+	if after < l.base.Seq {
+		return nil, &CompactedError{Breaker: breaker, After: after, Base: l.base.Seq}
+	}
+	i := int(min(after-l.base.Seq, uint64(len(l.recs))))
+	return slices.Clone(l.recs[i:]), nil
+}
+
+// Snapshot returns the fold of breaker's records that Read no longer
+// returns, [Initial] when there are none.
+func (m *Memory) Snapshot(_ context.Context, breaker string) (Snapshot, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if l := m.logs[breaker]; l != nil {
+		return l.base, nil
+	}
+	return Initial(breaker), nil
+}
+
+// Breakers returns the names of the breakers with records, sorted.
+func (m *Memory) Breakers() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	names := make([]string, 0, len(m.logs))
+	for n := range m.logs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,3 @@
+module github.com/circuitry-go/circuitry
+
+go 1.26

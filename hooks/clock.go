@@ -1,0 +1,31 @@
+package hooks
+
+import "time"
+
+// Clock is the source of time of a breaker and of the stock subscribers that
+// need timers. Live timing uses the monotonic reading of Now; the wall
+// reading is for records. Tests inject a fake, such as the one in package
+// github.com/circuitry-go/circuitry/machine/clocktest, and drive it.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine (or, for a fake clock, on the
+	// goroutine that advances it) once d has passed, unless stopped first.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending call made by [Clock.AfterFunc].
+type Timer interface {
+	// Stop prevents the call if it has not started, and reports whether it
+	// did so.
+	Stop() bool
+}
+
+// SystemClock returns the clock of the time package.
+func SystemClock() Clock { return systemClock{} }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
