@@ -1,0 +1,36 @@
+// Package hooks delivers a breaker's transitions to subscribers: the
+// [Subscriber] interface and its [Func] adapter, the [Dispatcher] that orders
+// delivery and isolates panics, and the stock subscribers [Slog] (structured
+// logging) and [Alert] (a callback when a breaker flaps or stays open).
+//
+// # Delivery guarantees
+//
+// Every subscriber of a breaker receives every transition exactly once, in
+// sequence order, with the context of the call that caused it. A subscriber
+// that panics is recovered and reported through the error handler; the
+// breaker, the call and the other subscribers go on.
+//
+// # Two lanes
+//
+// A span event can only be added while the caller's span is live, yet a slow
+// subscriber must never hold a call. So each subscriber runs on one of two
+// lanes, each in sequence order:
+//
+//   - [LaneInline]: on the goroutine whose call caused the transition, after
+//     the new state is published and after the breaker's transition lock is
+//     released, before that call returns. Only that call waits; calls on
+//     other goroutines do not. Inline subscribers must be quick. They may
+//     read the breaker (State, Counts) and may fire a manual event on it with
+//     the context they were given; that event is delivered right after.
+//   - [LaneQueued] (the default): on a dispatcher goroutine fed by a bounded
+//     queue. A full queue drops the transition for this lane only, counts it
+//     and reports an [*OverflowError]; the journal still holds it.
+//
+// Stock subscribers: [Slog] and [Alert] run queued. The OpenTelemetry
+// subscriber in package otelbridge runs inline. Wrap any subscriber with
+// [Inline] or [Queue] to choose.
+//
+// No subscriber ever runs under the breaker's transition lock or the
+// finite-state machine's lock, so reading the breaker from a subscriber never
+// deadlocks.
+package hooks

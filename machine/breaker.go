@@ -1,0 +1,231 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/looplab/fsm"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+)
+
+// Breaker is an event-sourced circuit breaker. Create one with [New]; it is
+// safe for concurrent use.
+//
+// Calls in the closed and open states read one atomically published snapshot
+// and update atomic counters: they take no lock, enter no state machine, read
+// no clock and allocate nothing. Transitions take the breaker's transition
+// lock, fire the looplab/fsm event, append the record to the journal, publish
+// the new snapshot and enqueue the record for the subscribers, in that order;
+// the subscribers run after the lock is released.
+type Breaker struct {
+	// Hot path: read by every call.
+	snap       atomic.Pointer[snapshot]
+	closed     atomic.Uint64 // generation<<32 | consecutive failures, in closed
+	calls      counters
+	classify   Classifier // nil: DefaultClassifier, inlined
+	failThresh uint32
+
+	name     string
+	cfg      config
+	dispatch *hooks.Dispatcher
+	journErr atomic.Uint64
+
+	// Transition lock and what it guards.
+	mu        sync.Mutex
+	machine   *fsm.FSM
+	fold      events.Snapshot // the fold of every transition so far
+	gen       uint64
+	probes    uint32 // probes in flight, in half-open
+	probeOK   uint32 // probe successes, in half-open
+	timer     Timer
+	pending   []events.Transition // records the journal has not accepted yet
+	toReport  []error             // reported after the lock is released
+}
+
+// snapshot is what a call reads: immutable once published.
+type snapshot struct {
+	gen    uint64
+	state  events.State
+	due    bool       // open period over: the next call probes
+	reject *OpenError // the rejection of this open or half-open period
+}
+
+// New returns a breaker named name, configured by opts over the defaults
+// listed with [DefaultFailureThreshold]. If the journal already holds
+// transitions of name, the breaker resumes from their fold: an open breaker
+// stays open until its recorded open period has passed. New returns an
+// [*OptionError] for an invalid option or an empty name, and the journal's
+// error when it cannot be read.
+func New(name string, opts ...Option) (*Breaker, error) {
+	if name == "" {
+		return nil, &OptionError{Option: "name", Value: `""`, Reason: "must not be empty"}
+	}
+	cfg := defaults()
+	for i, o := range opts {
+		if o == nil {
+			return nil, &OptionError{Option: fmt.Sprintf("option %d", i), Value: "nil", Reason: "must not be nil"}
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.probeLimit == 0 {
+		cfg.probeLimit = cfg.successThreshold
+	}
+	if cfg.onError == nil {
+		cfg.onError = func(err error) {
+			slog.Default().Error("circuitry: breaker error", "breaker", name, "error", err)
+		}
+	}
+	if cfg.journal == nil {
+		j, err := events.NewMemory(events.DefaultMemoryCapacity)
+		if err != nil {
+			return nil, err
+		}
+		cfg.journal = j
+	}
+	d, err := hooks.NewDispatcher(name, cfg.subscribers, hooks.DispatcherConfig{
+		QueueCapacity: cfg.queueCapacity,
+		OnError:       cfg.onError,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("circuitry: New(%q): %w", name, err)
+	}
+	fold, err := events.Load(context.Background(), cfg.journal, name)
+	if err != nil {
+		return nil, fmt.Errorf("circuitry: New(%q): resuming from the journal: %w", name, err)
+	}
+	b := &Breaker{
+		name:       name,
+		cfg:        cfg,
+		dispatch:   d,
+		calls:      newCounters(),
+		classify:   cfg.classifier,
+		failThresh: uint32(cfg.failureThreshold),
+		machine:    newFSM(fold.State),
+	}
+	b.mu.Lock()
+	b.adoptLocked(fold)
+	b.mu.Unlock()
+	return b, nil
+}
+
+// newFSM declares the breaker's states and every legal transition, from
+// [events.Table], as a looplab/fsm machine. It registers no callbacks: the
+// breaker does its work under its own lock around Event, so that nothing
+// runs under the fsm's locks.
+func newFSM(initial events.State) *fsm.FSM {
+	var descs fsm.Events
+	for _, e := range events.Table {
+		descs = append(descs, fsm.EventDesc{Name: e.Event.String(), Src: []string{e.From.String()}, Dst: e.To.String()})
+	}
+	return fsm.NewFSM(initial.String(), descs, nil)
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.name }
+
+// State returns the current state. It reads the snapshot calls read, without
+// a lock.
+func (b *Breaker) State() events.State { return b.snap.Load().state }
+
+// Snapshot returns the fold of the breaker's transitions so far: what
+// [events.Replay] of its journal gives, when every append succeeded.
+func (b *Breaker) Snapshot() events.Snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fold
+}
+
+// Counts are a breaker's call counts.
+type Counts struct {
+	// Successes, Failures, Ignored and Rejected are cumulative since New,
+	// over every state and generation; they never reset.
+	Successes, Failures, Ignored, Rejected uint64
+	// ConsecutiveFailures is the trip policy's count in closed, else 0.
+	ConsecutiveFailures uint32
+	// Probes is the number of probes in flight and ProbeSuccesses the
+	// successes so far, in half-open; else 0.
+	Probes, ProbeSuccesses uint32
+	// JournalErrors counts appends the journal refused with an error other
+	// than a conflict.
+	JournalErrors uint64
+	// SubscriberPanics and QueueDropped are the dispatcher's counts.
+	SubscriberPanics, QueueDropped uint64
+}
+
+// Counts returns the breaker's counts. The cumulative ones are read without
+// a lock and may be a moment apart from each other.
+func (b *Breaker) Counts() Counts {
+	st := b.dispatch.Stats()
+	c := Counts{
+		Successes:        b.calls.sum(kindSuccess),
+		Failures:         b.calls.sum(kindFailure),
+		Ignored:          b.calls.sum(kindIgnored),
+		Rejected:         b.calls.sum(kindRejected),
+		JournalErrors:    b.journErr.Load(),
+		SubscriberPanics: st.Panics,
+		QueueDropped:     st.Dropped,
+	}
+	b.mu.Lock()
+	s := b.snap.Load()
+	switch s.state {
+	case events.Closed:
+		if w := b.closed.Load(); w>>32 == uint64(uint32(s.gen)) {
+			c.ConsecutiveFailures = uint32(w)
+		}
+	case events.HalfOpen:
+		c.Probes, c.ProbeSuccesses = b.probes, b.probeOK
+	}
+	b.mu.Unlock()
+	return c
+}
+
+// Diagram returns the breaker's state machine as a Mermaid state diagram,
+// rendered by looplab/fsm, starting from the current state.
+func (b *Breaker) Diagram() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, err := fsm.VisualizeWithType(b.machine, fsm.MermaidStateDiagram)
+	if err != nil {
+		return "" // not reached: the type is one fsm knows
+	}
+	return s
+}
+
+// Flush waits until the queued subscribers have been given every transition
+// so far, or until ctx is done.
+func (b *Breaker) Flush(ctx context.Context) error { return b.dispatch.Flush(ctx) }
+
+// Sync folds into the breaker any transitions that other writers appended to
+// its journal since the breaker last wrote or read it, and delivers them to
+// the subscribers. A breaker also does this by itself when an append
+// conflicts.
+func (b *Breaker) Sync(ctx context.Context) error {
+	b.mu.Lock()
+	t, err := b.catchUpLocked(ctx, false)
+	b.unlock()
+	b.dispatch.Deliver(ctx, t)
+	return err
+}
+
+// unlock releases the transition lock and then reports what was collected
+// under it, so that the error handler never runs under the lock.
+func (b *Breaker) unlock() {
+	errs := b.toReport
+	b.toReport = nil
+	b.mu.Unlock()
+	for _, err := range errs {
+		b.report(err)
+	}
+}
+
+func (b *Breaker) report(err error) {
+	defer func() { _ = recover() }() // a panicking error handler must not break a call
+	b.cfg.onError(err)
+}

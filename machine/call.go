@@ -1,0 +1,260 @@
+package machine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+)
+
+// Permit is an admitted call, returned by [Breaker.Allow]. Report its result
+// with [Permit.Done] exactly once. A Permit is a small value: passing it
+// around allocates nothing.
+type Permit struct {
+	b     *Breaker
+	ctx   context.Context
+	gen   uint64
+	probe bool
+}
+
+// Allow asks the breaker to admit a call, for code that cannot be wrapped in
+// a function; most callers use [Breaker.Do] or [Execute]. It returns a Permit
+// whose Done must be called with the call's error, or an error matching
+// [ErrOpen] (an [*OpenError]) when the call is rejected.
+//
+// In closed and open, Allow reads one atomic snapshot and takes no lock. The
+// first call after an open period takes the transition lock to fire the
+// probe event; in half-open, admission takes the lock to count probe slots.
+// When Allow causes a transition, the inline subscribers run on the calling
+// goroutine before it returns.
+func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
+	s := b.snap.Load()
+	if s.state == events.Closed {
+		return Permit{b: b, ctx: ctx, gen: s.gen}, nil
+	}
+	if s.state == events.Open && !s.due {
+		b.calls.add(kindRejected)
+		return Permit{}, s.reject
+	}
+	return b.allowSlow(ctx)
+}
+
+// allowSlow admits a call when the open period is over or in half-open.
+func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
+	for attempt := 0; ; attempt++ {
+		b.mu.Lock()
+		s := b.snap.Load()
+		switch {
+		case s.state == events.Closed:
+			b.mu.Unlock()
+			return Permit{b: b, ctx: ctx, gen: s.gen}, nil
+		case s.state == events.Open && (!s.due || attempt == maxProbeAttempts):
+			b.mu.Unlock()
+			b.calls.add(kindRejected)
+			return Permit{}, s.reject
+		case s.state == events.Open:
+			t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
+			if err != nil {
+				b.toReport = append(b.toReport, err)
+			}
+			b.unlock()
+			b.dispatch.Deliver(ctx, t)
+			if err != nil && !errors.Is(err, events.ErrConflict) {
+				b.calls.add(kindRejected)
+				return Permit{}, s.reject
+			}
+			continue // admit from the new state
+		}
+		// Half-open.
+		if b.probes >= uint32(b.cfg.probeLimit) {
+			b.mu.Unlock()
+			b.calls.add(kindRejected)
+			return Permit{}, s.reject
+		}
+		b.probes++
+		b.mu.Unlock()
+		return Permit{b: b, ctx: ctx, gen: s.gen, probe: true}, nil
+	}
+}
+
+// maxProbeAttempts bounds how often one call tries to fire the probe event
+// when other writers keep moving a shared breaker first.
+const maxProbeAttempts = 3
+
+// Done reports the result of the admitted call: err is classified by the
+// breaker's [Classifier] and counted. An outcome of a call admitted before
+// the breaker last changed state is counted in [Counts] but does not move
+// the state. If the outcome causes a transition, the inline subscribers run
+// on the calling goroutine before Done returns. Done on the zero Permit does
+// nothing; calling it twice on the same Permit counts the call twice.
+func (p Permit) Done(err error) {
+	if p.b == nil {
+		return
+	}
+	var o Outcome
+	switch {
+	case p.b.classify != nil:
+		o = p.b.classify(p.ctx, err)
+	case err == nil:
+		o = Success
+	default:
+		o = DefaultClassifier(p.ctx, err)
+	}
+	p.b.record(p, o, err)
+}
+
+// Do calls fn if the breaker admits it, and returns fn's error, or an error
+// matching [ErrOpen] without calling fn. fn's result is classified and
+// counted; a panic in fn counts as a failure (the classifier sees a
+// [*PanicError]) and is then re-raised.
+func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
+	if fn == nil {
+		return ErrNilFunc
+	}
+	p, err := b.Allow(ctx)
+	if err != nil {
+		return err
+	}
+	return p.call(fn)
+}
+
+// Execute is [Breaker.Do] for a function that returns a value.
+func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
+	var v T
+	if fn == nil {
+		return v, ErrNilFunc
+	}
+	p, err := b.Allow(ctx)
+	if err != nil {
+		return v, err
+	}
+	err = p.call(func(ctx context.Context) error {
+		var err error
+		v, err = fn(ctx)
+		return err
+	})
+	return v, err
+}
+
+// call runs fn for the permit and reports its outcome, also when fn panics
+// (a failure, re-raised) or exits its goroutine (ignored).
+func (p Permit) call(fn func(context.Context) error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			p.abort(recover())
+		}
+	}()
+	err := fn(p.ctx)
+	returned = true
+	p.Done(err)
+	return err
+}
+
+func (p Permit) abort(v any) {
+	if v == nil { // runtime.Goexit: the call neither succeeded nor failed
+		p.b.record(p, Ignored, nil)
+		return
+	}
+	p.Done(&PanicError{Value: v})
+	panic(v)
+}
+
+// record counts an outcome and moves the state when the call's generation is
+// still the current one.
+func (b *Breaker) record(p Permit, o Outcome, err error) {
+	b.calls.add(int(o))
+	if p.probe {
+		b.probeDone(p, o, err)
+		return
+	}
+	gen := uint64(uint32(p.gen)) << 32
+	switch o {
+	case Success:
+		// Reset the consecutive failures, writing only when there are some:
+		// a run of successes only reads.
+		if w := b.closed.Load(); w&^(1<<32-1) == gen && uint32(w) != 0 {
+			b.closed.CompareAndSwap(w, gen)
+		}
+	case Failure:
+		for {
+			w := b.closed.Load()
+			if w&^(1<<32-1) != gen {
+				return // a late outcome of an older generation
+			}
+			if b.closed.CompareAndSwap(w, w+1) {
+				if n := uint32(w) + 1; n == b.failThresh {
+					b.trip(p, n, err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// trip opens the breaker after n consecutive failures, unless another
+// transition already started a new generation.
+func (b *Breaker) trip(p Permit, n uint32, err error) {
+	b.mu.Lock()
+	if b.snap.Load().gen != p.gen {
+		b.mu.Unlock()
+		return
+	}
+	t, terr := b.transitionLocked(p.ctx, events.Trip, events.Reason{
+		Policy:    events.PolicyConsecutiveFailures,
+		Failures:  uint64(n),
+		Threshold: uint64(b.failThresh),
+		LastError: errText(err),
+	}, 0)
+	if terr != nil {
+		b.toReport = append(b.toReport, terr)
+	}
+	b.unlock()
+	b.dispatch.Deliver(p.ctx, t)
+}
+
+// probeDone records a probe's outcome in half-open: a failure re-trips, the
+// success threshold recovers, an ignored probe just frees its slot.
+func (b *Breaker) probeDone(p Permit, o Outcome, err error) {
+	b.mu.Lock()
+	if b.snap.Load().gen != p.gen {
+		b.mu.Unlock()
+		return
+	}
+	b.probes--
+	var (
+		t    hooks.Ticket
+		terr error
+	)
+	switch o {
+	case Success:
+		b.probeOK++
+		if b.probeOK >= uint32(b.cfg.successThreshold) {
+			t, terr = b.transitionLocked(p.ctx, events.Recover, events.Reason{
+				Policy:    events.PolicyProbeSuccesses,
+				Successes: uint64(b.probeOK),
+				Threshold: uint64(b.cfg.successThreshold),
+			}, 0)
+		}
+	case Failure:
+		t, terr = b.transitionLocked(p.ctx, events.Retrip, events.Reason{
+			Policy:    events.PolicyProbeFailure,
+			Failures:  1,
+			Successes: uint64(b.probeOK),
+			LastError: errText(err),
+		}, 0)
+	}
+	if terr != nil {
+		b.toReport = append(b.toReport, terr)
+	}
+	b.unlock()
+	b.dispatch.Deliver(p.ctx, t)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,62 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// Override is an operator's request to move a breaker by hand. The record of
+// the transition keeps who asked and why, for the audit trail.
+type Override struct {
+	// Operator says who asks (a person, a tool, a runbook); required.
+	Operator string
+	// Note says why; required.
+	Note string
+	// OpenFor is how long [Breaker.ForceOpen] keeps the breaker open before
+	// it admits a probe; 0 means the recovery timeout. It must be 0 for the
+	// other controls.
+	OpenFor time.Duration
+}
+
+// ForceOpen opens a closed or half-open breaker by hand (for maintenance, or
+// after the dependency answered "429 Too Many Requests"). The breaker then
+// behaves as if tripped: after o.OpenFor, or the recovery timeout, a call
+// probes.
+func (b *Breaker) ForceOpen(ctx context.Context, o Override) error {
+	return b.manual(ctx, events.ForceOpen, o)
+}
+
+// ForceClose closes an open or half-open breaker by hand.
+func (b *Breaker) ForceClose(ctx context.Context, o Override) error {
+	return b.manual(ctx, events.ForceClose, o)
+}
+
+// ForceHalfOpen moves an open breaker to half-open by hand, so that the next
+// calls probe without waiting for the open period to end.
+func (b *Breaker) ForceHalfOpen(ctx context.Context, o Override) error {
+	return b.manual(ctx, events.ForceHalfOpen, o)
+}
+
+// manual fires a manual event. An event the state machine refuses from the
+// current state returns a [*TransitionError] matching [ErrIllegalTransition];
+// the inline subscribers run before it returns.
+func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error {
+	switch {
+	case o.Operator == "":
+		return fmt.Errorf("circuitry: %s: Override.Operator is empty: say who asks", ev)
+	case o.Note == "":
+		return fmt.Errorf("circuitry: %s: Override.Note is empty: say why", ev)
+	case o.OpenFor < 0:
+		return fmt.Errorf("circuitry: %s: Override.OpenFor %s must not be negative", ev, o.OpenFor)
+	case o.OpenFor != 0 && ev != events.ForceOpen:
+		return fmt.Errorf("circuitry: %s: Override.OpenFor %s applies only to force_open", ev, o.OpenFor)
+	}
+	b.mu.Lock()
+	t, err := b.transitionLocked(ctx, ev, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, o.OpenFor)
+	b.unlock()
+	b.dispatch.Deliver(ctx, t)
+	return err
+}

@@ -1,0 +1,207 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/looplab/fsm"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+)
+
+// transitionLocked fires ev from the current state, under b.mu. It fires the
+// fsm event (the authority on what is legal), appends the record to the
+// journal, folds it, publishes the new snapshot and enqueues the record for
+// the subscribers. The caller releases the lock with b.unlock and then calls
+// b.dispatch.Deliver with the returned ticket.
+//
+// openFor is the open period for a transition to open; 0 means the recovery
+// timeout. When the journal reports a conflict (another writer appended
+// first), the breaker adopts the journal's history instead of ev: the ticket
+// then covers those records and the error matches [events.ErrConflict].
+func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason events.Reason, openFor time.Duration) (hooks.Ticket, error) {
+	from := b.fold.State
+	if err := b.fire(ctx, ev, from); err != nil {
+		return 0, err
+	}
+	to, err := events.ParseState(b.machine.Current())
+	if err != nil { // not reached: every fsm state is an events.State
+		return 0, err
+	}
+	if to != events.Open {
+		openFor = 0
+	} else if openFor == 0 {
+		openFor = b.cfg.recoveryTimeout
+	}
+	now := b.cfg.clock.Now()
+	rec := events.Transition{
+		Breaker: b.name,
+		Seq:     b.fold.Seq + 1,
+		Event:   ev,
+		From:    from,
+		To:      to,
+		Time:    now.Round(0).UTC(),
+		OpenFor: openFor,
+		Reason:  reason,
+	}
+	if err := b.appendLocked(ctx, rec); err != nil {
+		t, cerr := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
+		if cerr != nil {
+			return t, errors.Join(err, cerr)
+		}
+		return t, fmt.Errorf("circuitry: breaker %q: %s not applied, the breaker follows the journal: %w", b.name, ev, err)
+	}
+	fold, err := b.fold.Apply(rec)
+	if err != nil { // not reached: the fsm and the table agree
+		return 0, fmt.Errorf("circuitry: breaker %q: record %v does not fold: %w", b.name, rec, err)
+	}
+	b.fold = fold
+	b.publishLocked(to, now, openFor, false)
+	return b.dispatch.Publish(ctx, rec), nil
+}
+
+// fire fires ev on the fsm with a context that cannot be cancelled (a
+// cancelled context would leave looplab/fsm in transition for ever). If the
+// fsm is stuck all the same, it is rebuilt in the state the fold says and the
+// fault is reported.
+func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) error {
+	err := b.machine.Event(context.WithoutCancel(ctx), ev.String())
+	if err == nil {
+		return nil
+	}
+	if errors.As(err, new(fsm.InTransitionError)) {
+		b.toReport = append(b.toReport, fmt.Errorf("circuitry: breaker %q: state machine stuck (%v); rebuilt in state %s", b.name, err, from))
+		b.machine = newFSM(from)
+		if err = b.machine.Event(context.WithoutCancel(ctx), ev.String()); err == nil {
+			return nil
+		}
+	}
+	return &TransitionError{Breaker: b.name, Event: ev, State: from, Err: err}
+}
+
+// appendLocked appends rec to the journal, after any records the journal
+// refused before, in order. A conflict is returned (the caller adopts the
+// journal's history); any other failure is reported and counted, and the
+// record is kept to be appended again before the next one, while the
+// transition goes ahead in memory.
+func (b *Breaker) appendLocked(ctx context.Context, rec events.Transition) error {
+	jctx := context.WithoutCancel(ctx)
+	b.pending = append(b.pending, rec)
+	for len(b.pending) > 0 {
+		p := b.pending[0]
+		err := b.cfg.journal.Append(jctx, p)
+		if errors.Is(err, events.ErrConflict) {
+			diverged := len(b.pending) > 1
+			b.pending = nil
+			if diverged {
+				return fmt.Errorf("%w: transitions from seq %d never reached the journal, and another writer has appended since: %w", errDiverged, p.Seq, err)
+			}
+			return err
+		}
+		if err != nil {
+			b.journErr.Add(1)
+			b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: p.Seq, Err: err})
+			return nil
+		}
+		b.pending[0] = events.Transition{}
+		b.pending = b.pending[1:]
+	}
+	b.pending = nil
+	return nil
+}
+
+// errDiverged marks a conflict after records the journal never accepted:
+// the breaker's own history and the journal's differ, and it must refold the
+// journal from the start.
+var errDiverged = errors.New("circuitry: history diverged from the journal")
+
+// catchUpLocked folds the records other writers appended after the
+// breaker's last one, publishes the resulting state and enqueues the records
+// for the subscribers. With full, the breaker's own fold is not trusted and
+// the journal is folded from the start (its records are not redelivered).
+func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, error) {
+	jctx := context.WithoutCancel(ctx)
+	var recs []events.Transition
+	var err error
+	if full {
+		err = events.ErrCompacted
+	} else {
+		recs, err = b.cfg.journal.Read(jctx, b.name, b.fold.Seq)
+	}
+	var fold events.Snapshot
+	switch {
+	case errors.Is(err, events.ErrCompacted):
+		// Too far behind to see each record: take the journal's fold.
+		recs = nil
+		fold, err = events.Load(jctx, b.cfg.journal, b.name)
+	case err == nil:
+		fold, err = events.ReplayFrom(b.fold, recs)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("circuitry: breaker %q: following the journal: %w", b.name, err)
+	}
+	if fold == b.fold {
+		return 0, nil
+	}
+	b.pending = nil
+	b.machine.SetState(fold.State.String())
+	b.adoptLocked(fold)
+	var t hooks.Ticket
+	for _, r := range recs {
+		t = b.dispatch.Publish(ctx, r)
+	}
+	return t, nil
+}
+
+// adoptLocked makes fold the breaker's state: on New, and after following
+// other writers. An open period is measured from the recorded wall time.
+func (b *Breaker) adoptLocked(fold events.Snapshot) {
+	b.fold = fold
+	now := b.cfg.clock.Now()
+	var remaining time.Duration
+	if until, open := fold.OpenUntil(); open {
+		remaining = until.Sub(now)
+	}
+	b.publishLocked(fold.State, now, max(remaining, 0), fold.State == events.Open && remaining <= 0)
+}
+
+// publishLocked starts a new generation in state: it resets the state's
+// counters, arms the open timer, and publishes the snapshot calls read.
+// openFor is the time left in an open period; due says it is already over.
+func (b *Breaker) publishLocked(state events.State, now time.Time, openFor time.Duration, due bool) {
+	b.gen++
+	gen := b.gen
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.probes, b.probeOK = 0, 0
+	s := &snapshot{gen: gen, state: state, due: due}
+	switch state {
+	case events.Closed:
+		b.closed.Store(uint64(uint32(gen)) << 32)
+	case events.Open:
+		s.reject = &OpenError{Breaker: b.name, State: events.Open, Until: now.Add(openFor), clock: b.cfg.clock}
+		if !due {
+			b.timer = b.cfg.clock.AfterFunc(openFor, func() { b.openElapsed(gen) })
+		}
+	case events.HalfOpen:
+		s.reject = &OpenError{Breaker: b.name, State: events.HalfOpen}
+	}
+	b.snap.Store(s)
+}
+
+// openElapsed runs when the open period of generation gen ends: it marks
+// the snapshot due, so that the next call probes. It takes no lock.
+func (b *Breaker) openElapsed(gen uint64) {
+	s := b.snap.Load()
+	if s.gen != gen || s.state != events.Open || s.due {
+		return
+	}
+	due := *s
+	due.due = true
+	b.snap.CompareAndSwap(s, &due)
+}
