@@ -1,0 +1,93 @@
+package machine_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/machine/clocktest"
+)
+
+var errBench = errors.New("dependency failed")
+
+func newBenchBreaker(b *testing.B, opts ...machine.Option) *machine.Breaker {
+	b.Helper()
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	br, err := machine.New("bench", append([]machine.Option{machine.WithClock(clk)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return br
+}
+
+func succeed(context.Context) error { return nil }
+func fail(context.Context) error    { return errBench }
+
+// BenchmarkDo measures one call through Do in each state, on one goroutine
+// and in parallel. Closed failures use a threshold high enough never to trip.
+func BenchmarkDo(b *testing.B) {
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		opts  []machine.Option
+		setup func(*machine.Breaker)
+		fn    func(context.Context) error
+	}{
+		{name: "closed-success", fn: succeed},
+		{name: "closed-failure", opts: []machine.Option{machine.WithFailureThreshold(1<<31 - 1)}, fn: fail},
+		{name: "open-reject", setup: func(br *machine.Breaker) {
+			if err := br.ForceOpen(ctx, machine.Override{Operator: "bench", Note: "open for the benchmark"}); err != nil {
+				b.Fatal(err)
+			}
+		}, fn: succeed},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			br := newBenchBreaker(b, c.opts...)
+			if c.setup != nil {
+				c.setup(br)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = br.Do(ctx, c.fn)
+			}
+		})
+		b.Run(c.name+"-parallel", func(b *testing.B) {
+			br := newBenchBreaker(b, c.opts...)
+			if c.setup != nil {
+				c.setup(br)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = br.Do(ctx, c.fn)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkExecute measures the generic form in closed.
+func BenchmarkExecute(b *testing.B) {
+	ctx := context.Background()
+	br := newBenchBreaker(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = machine.Execute(ctx, br, func(context.Context) (int, error) { return 1, nil })
+	}
+}
+
+// BenchmarkAllow measures the two-step form in closed.
+func BenchmarkAllow(b *testing.B) {
+	ctx := context.Background()
+	br := newBenchBreaker(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := br.Allow(ctx)
+		if err == nil {
+			p.Done(nil)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+// Package machine is the circuit breaker: a [Breaker] whose three states
+// (closed, open, half-open) and every legal transition between them are a
+// looplab/fsm machine built from [events.Table], whose every transition is a
+// typed record appended to a journal and delivered to subscribers, and whose
+// per-call path takes no lock.
+//
+// # Use
+//
+//	b, err := machine.New("payments",
+//		machine.WithFailureThreshold(5),
+//		machine.WithRecoveryTimeout(30*time.Second),
+//		machine.WithSuccessThreshold(2),
+//		machine.WithSubscribers(hooks.Slog(logger)),
+//	)
+//	err = b.Do(ctx, func(ctx context.Context) error { return call(ctx) })
+//	v, err := machine.Execute(ctx, b, fetch)
+//	if errors.Is(err, machine.ErrOpen) { /* fall back */ }
+//
+// # Semantics
+//
+//   - Closed: every call runs. [WithFailureThreshold] consecutive failures
+//     fire trip; a success resets the count.
+//   - Open: every call is rejected with an [*OpenError] (matching [ErrOpen])
+//     until the open period ([WithRecoveryTimeout], or what an operator
+//     chose) has passed; then the next call fires probe.
+//   - Half-open: at most [WithProbeLimit] probes run at once; the rest are
+//     rejected as if open. [WithSuccessThreshold] successes fire recover;
+//     any failure fires retrip. A probe that is ignored (its caller gave up)
+//     or exits its goroutine frees its slot; a probe that panics is a failure.
+//   - Every transition starts a new generation with fresh counters. The
+//     outcome of a call admitted in an older generation is counted in
+//     [Counts] but never moves the state.
+//   - A [Classifier] decides what counts: by default nil is a success, the
+//     caller's own [context.Canceled] is ignored, anything else is a failure.
+//     A panic is a failure, and is re-raised.
+//   - Operators move the breaker with [Breaker.ForceOpen],
+//     [Breaker.ForceClose] and [Breaker.ForceHalfOpen]: fsm events like any
+//     other, recorded with who asked and why.
+//
+// # Event sourcing
+//
+// Each transition is appended to the journal ([WithJournal]) before any
+// subscriber sees it. A breaker created over a journal that already holds its
+// transitions resumes from their fold; an open breaker stays open until its
+// recorded open period ends. An append that fails does not stop the
+// transition: it is reported to the error handler ([WithErrorHandler]) as a
+// [*JournalError], counted, and appended again before the next record. An
+// append that conflicts (another writer sharing the journal got there first)
+// makes the breaker adopt the journal's history instead.
+//
+// # Concurrency and locks
+//
+// Calls in closed and open read an atomically published snapshot and update
+// striped atomic counters; they take no lock and read no clock. The first call
+// after an open period, admissions in half-open, outcomes of probes, and
+// outcomes that cross the failure threshold take the breaker's transition
+// lock. Under that lock the breaker fires the fsm event (with
+// [context.WithoutCancel], so a cancelled caller cannot wedge the fsm),
+// appends to the journal, publishes the new snapshot and enqueues the record
+// for the subscribers. No user code runs under it: the journal's Append and
+// Read are the only exception, and must not call back into the breaker.
+// Subscribers and the error handler run after it is released (see package
+// hooks for the two delivery lanes), so they may call [Breaker.State],
+// [Breaker.Counts] and [Breaker.Snapshot]. The open-period timer takes no
+// lock: it flags the snapshot so that the next call probes.
+package machine
