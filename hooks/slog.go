@@ -1,0 +1,96 @@
+package hooks
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// SlogMessage is the message of every record written by the [Slog]
+// subscriber.
+const SlogMessage = "circuit breaker transition"
+
+// Slog returns a subscriber that writes each transition to logger as one
+// record with the message [SlogMessage], at level [slog.LevelWarn] when the
+// breaker opens and [slog.LevelInfo] otherwise. A nil logger means
+// [slog.Default], looked up at each transition, as the slog package's own
+// top-level functions do.
+//
+// The record has these attributes, in this order:
+//
+//	breaker   string   the breaker's name
+//	seq       uint64   the record's sequence number
+//	event     string   the event, such as "trip" or "force_open"
+//	from, to  string   the states, such as "closed" or "open"
+//	open_for  duration how long the breaker stays open; only when to is "open"
+//	reason    group    policy, failures, successes, threshold, last_error,
+//	                   operator, note: each only when it is not empty or zero,
+//	                   and the group only when one of them is set
+//
+// The record's time is when the subscriber ran, not the transition's
+// [events.Transition.Time], which the journal keeps. The record is written
+// with [slog.Logger.LogAttrs] and the transition's context, so a handler sees
+// the caller's context values (a trace handler, say, can read its span).
+//
+// The subscriber runs on the [LaneQueued] lane, because a log handler may do
+// I/O; wrap it in [Inline] to log on the calling goroutine instead.
+func Slog(logger *slog.Logger) Subscriber { return slogSubscriber{logger} }
+
+type slogSubscriber struct{ logger *slog.Logger }
+
+// Lane returns LaneQueued.
+func (slogSubscriber) Lane() Lane { return LaneQueued }
+
+// Notify logs t.
+func (s slogSubscriber) Notify(ctx context.Context, t events.Transition) {
+	logger := s.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	level := slog.LevelInfo
+	if t.To == events.Open {
+		level = slog.LevelWarn
+	}
+	if !logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs,
+		slog.String("breaker", t.Breaker),
+		slog.Uint64("seq", t.Seq),
+		slog.String("event", t.Event.String()),
+		slog.String("from", t.From.String()),
+		slog.String("to", t.To.String()),
+	)
+	if t.To == events.Open {
+		attrs = append(attrs, slog.Duration("open_for", t.OpenFor))
+	}
+	if reason := reasonAttrs(t.Reason); len(reason) > 0 {
+		attrs = append(attrs, slog.GroupAttrs("reason", reason...))
+	}
+	logger.LogAttrs(ctx, level, SlogMessage, attrs...)
+}
+
+// reasonAttrs returns the fields of r that are set, in declaration order.
+func reasonAttrs(r events.Reason) []slog.Attr {
+	var attrs []slog.Attr
+	str := func(key, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(key, v))
+		}
+	}
+	num := func(key string, v uint64) {
+		if v != 0 {
+			attrs = append(attrs, slog.Uint64(key, v))
+		}
+	}
+	str("policy", r.Policy)
+	num("failures", r.Failures)
+	num("successes", r.Successes)
+	num("threshold", r.Threshold)
+	str("last_error", r.LastError)
+	str("operator", r.Operator)
+	str("note", r.Note)
+	return attrs
+}
