@@ -1,7 +1,7 @@
 // Package hooks delivers a breaker's transitions to subscribers: the
 // [Subscriber] interface and its [Func] adapter, the [Dispatcher] that orders
 // delivery and isolates panics, and the stock subscribers [Slog] (structured
-// logging) and [Alert] (a callback when a breaker flaps or stays open).
+// logging) and [Alerter] (a callback when a breaker flaps or stays open).
 //
 // # Delivery guarantees
 //
@@ -26,7 +26,7 @@
 //     queue. A full queue drops the transition for this lane only, counts it
 //     and reports an [*OverflowError]; the journal still holds it.
 //
-// Stock subscribers: [Slog] and [Alert] run queued. The OpenTelemetry
+// Stock subscribers: [Slog] and [Alerter] run queued. The OpenTelemetry
 // subscriber in package otelbridge runs inline. Wrap any subscriber with
 // [Inline] or [Queue] to choose.
 //

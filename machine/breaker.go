@@ -29,6 +29,8 @@ type Breaker struct {
 	calls      counters
 	classify   Classifier // nil: DefaultClassifier, inlined
 	failThresh uint32
+	onReject   []CallObserver
+	timers     []CallTimer
 
 	name     string
 	cfg      config
@@ -36,15 +38,15 @@ type Breaker struct {
 	journErr atomic.Uint64
 
 	// Transition lock and what it guards.
-	mu        sync.Mutex
-	machine   *fsm.FSM
-	fold      events.Snapshot // the fold of every transition so far
-	gen       uint64
-	probes    uint32 // probes in flight, in half-open
-	probeOK   uint32 // probe successes, in half-open
-	timer     Timer
-	pending   []events.Transition // records the journal has not accepted yet
-	toReport  []error             // reported after the lock is released
+	mu       sync.Mutex
+	machine  *fsm.FSM
+	fold     events.Snapshot // the fold of every transition so far
+	gen      uint64
+	probes   uint32 // probes in flight, in half-open
+	probeOK  uint32 // probe successes, in half-open
+	timer    Timer
+	pending  []events.Transition // records the journal has not accepted yet
+	toReport []error             // reported after the lock is released
 }
 
 // snapshot is what a call reads: immutable once published.
@@ -109,6 +111,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		failThresh: uint32(cfg.failureThreshold),
 		machine:    newFSM(fold.State),
 	}
+	b.onReject, b.timers = observers(cfg.subscribers)
 	b.mu.Lock()
 	b.adoptLocked(fold)
 	b.mu.Unlock()

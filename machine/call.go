@@ -3,6 +3,7 @@ package machine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
@@ -16,6 +17,7 @@ type Permit struct {
 	ctx   context.Context
 	gen   uint64
 	probe bool
+	start time.Time // set only when a CallTimer is registered
 }
 
 // Allow asks the breaker to admit a call, for code that cannot be wrapped in
@@ -31,10 +33,14 @@ type Permit struct {
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	s := b.snap.Load()
 	if s.state == events.Closed {
-		return Permit{b: b, ctx: ctx, gen: s.gen}, nil
+		p := Permit{b: b, ctx: ctx, gen: s.gen}
+		if b.timers != nil {
+			p.start = b.cfg.clock.Now()
+		}
+		return p, nil
 	}
 	if s.state == events.Open && !s.due {
-		b.calls.add(kindRejected)
+		b.rejected(ctx, s.reject)
 		return Permit{}, s.reject
 	}
 	return b.allowSlow(ctx)
@@ -48,10 +54,10 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		switch {
 		case s.state == events.Closed:
 			b.mu.Unlock()
-			return Permit{b: b, ctx: ctx, gen: s.gen}, nil
+			return b.Allow(ctx)
 		case s.state == events.Open && (!s.due || attempt == maxProbeAttempts):
 			b.mu.Unlock()
-			b.calls.add(kindRejected)
+			b.rejected(ctx, s.reject)
 			return Permit{}, s.reject
 		case s.state == events.Open:
 			t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
@@ -61,7 +67,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			b.unlock()
 			b.dispatch.Deliver(ctx, t)
 			if err != nil && !errors.Is(err, events.ErrConflict) {
-				b.calls.add(kindRejected)
+				b.rejected(ctx, s.reject)
 				return Permit{}, s.reject
 			}
 			continue // admit from the new state
@@ -69,12 +75,16 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		// Half-open.
 		if b.probes >= uint32(b.cfg.probeLimit) {
 			b.mu.Unlock()
-			b.calls.add(kindRejected)
+			b.rejected(ctx, s.reject)
 			return Permit{}, s.reject
 		}
 		b.probes++
 		b.mu.Unlock()
-		return Permit{b: b, ctx: ctx, gen: s.gen, probe: true}, nil
+		p := Permit{b: b, ctx: ctx, gen: s.gen, probe: true}
+		if b.timers != nil {
+			p.start = b.cfg.clock.Now()
+		}
+		return p, nil
 	}
 }
 
@@ -102,6 +112,16 @@ func (p Permit) Done(err error) {
 		o = DefaultClassifier(p.ctx, err)
 	}
 	p.b.record(p, o, err)
+	if p.b.timers != nil {
+		p.b.timed(p, o)
+	}
+}
+
+func (b *Breaker) timed(p Permit, o Outcome) {
+	d := b.cfg.clock.Now().Sub(p.start)
+	for _, t := range b.timers {
+		t.CallFinished(p.ctx, b.name, o, d)
+	}
 }
 
 // Do calls fn if the breaker admits it, and returns fn's error, or an error

@@ -1,0 +1,55 @@
+package machine
+
+import (
+	"context"
+	"time"
+
+	"github.com/circuitry-go/circuitry/hooks"
+)
+
+// CallObserver is implemented by a subscriber that also wants to hear of
+// every rejected call, such as the OpenTelemetry bridge, which marks the
+// caller's span. A subscriber given to [WithSubscribers] that implements it
+// is registered as one (a wrapper such as hooks.Inline hides it).
+//
+// CallRejected runs on the caller's goroutine, on the call path, without a
+// lock: it must be quick and should not allocate. err is the breaker's
+// preallocated rejection; do not modify or retain it.
+type CallObserver interface {
+	CallRejected(ctx context.Context, err *OpenError)
+}
+
+// CallTimer is implemented by a subscriber that wants the outcome and
+// duration of every admitted call, such as a latency histogram. When a
+// subscriber given to [WithSubscribers] implements it and its TimesCalls
+// returns true (asked once, by [New]), the breaker reads its clock before
+// and after every admitted call, which costs two clock reads per call: that
+// is why timing is opt-in.
+//
+// CallFinished runs on the caller's goroutine after the outcome is counted,
+// without a lock: it must be quick.
+type CallTimer interface {
+	TimesCalls() bool
+	CallFinished(ctx context.Context, breaker string, o Outcome, d time.Duration)
+}
+
+// observers returns the subscribers that observe rejections and those that
+// time calls.
+func observers(subs []hooks.Subscriber) (rejected []CallObserver, timed []CallTimer) {
+	for _, s := range subs {
+		if o, ok := s.(CallObserver); ok {
+			rejected = append(rejected, o)
+		}
+		if t, ok := s.(CallTimer); ok && t.TimesCalls() {
+			timed = append(timed, t)
+		}
+	}
+	return rejected, timed
+}
+
+func (b *Breaker) rejected(ctx context.Context, err *OpenError) {
+	b.calls.add(kindRejected)
+	for _, o := range b.onReject {
+		o.CallRejected(ctx, err)
+	}
+}
