@@ -1,0 +1,244 @@
+package otelbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/machine"
+)
+
+// ScopeName is the instrumentation scope of the meter, the import path of
+// this package.
+const ScopeName = "github.com/circuitry-go/circuitry/otelbridge"
+
+// Version returns the version of this instrumentation, reported with the
+// scope.
+func Version() string { return "0.1.0" }
+
+// Instrument names, units, span event names and attribute keys.
+const (
+	CallsName       = "circuitry.breaker.calls"
+	StateName       = "circuitry.breaker.state"
+	TransitionsName = "circuitry.breaker.transitions"
+	DurationName    = "circuitry.breaker.call.duration"
+
+	TransitionEvent = "circuitry.breaker.transition"
+	RejectedEvent   = "circuitry.breaker.rejected"
+
+	KeyName       = attribute.Key("circuitry.breaker.name")
+	KeyState      = attribute.Key("circuitry.breaker.state")
+	KeyOutcome    = attribute.Key("circuitry.breaker.outcome")
+	KeyFrom       = attribute.Key("circuitry.breaker.from")
+	KeyTo         = attribute.Key("circuitry.breaker.to")
+	KeyEvent      = attribute.Key("circuitry.breaker.event")
+	KeySeq        = attribute.Key("circuitry.breaker.seq")
+	KeyPolicy     = attribute.Key("circuitry.breaker.reason.policy")
+	KeyFailures   = attribute.Key("circuitry.breaker.reason.failures")
+	KeySuccesses  = attribute.Key("circuitry.breaker.reason.successes")
+	KeyThreshold  = attribute.Key("circuitry.breaker.reason.threshold")
+	KeyOpenFor    = attribute.Key("circuitry.breaker.open_for")
+	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
+)
+
+// Outcome attribute values; the first three are machine.Outcome's names.
+const OutcomeRejected = "rejected"
+
+// Option configures a [Bridge].
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	mp         metric.MeterProvider
+	extra      []attribute.KeyValue
+	spanEvents bool
+	duration   bool
+}
+
+// WithMeterProvider sets the meter provider. Default: otel.GetMeterProvider()
+// at the time of New.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) error {
+		if mp == nil {
+			return errors.New("otelbridge: WithMeterProvider(nil): must be a meter provider")
+		}
+		c.mp = mp
+		return nil
+	})
+}
+
+// WithAttributes adds attributes to every measurement and span event, such as
+// a service or region label. Their values must be bounded: a value per
+// request would explode the metric streams. Default none.
+func WithAttributes(kvs ...attribute.KeyValue) Option {
+	return optionFunc(func(c *config) error {
+		for _, kv := range kvs {
+			if !kv.Valid() {
+				return fmt.Errorf("otelbridge: WithAttributes: attribute %q is invalid", kv.Key)
+			}
+		}
+		c.extra = append(c.extra, kvs...)
+		return nil
+	})
+}
+
+// WithSpanEvents turns the span events on or off. Default on.
+func WithSpanEvents(on bool) Option {
+	return optionFunc(func(c *config) error { c.spanEvents = on; return nil })
+}
+
+// WithCallDuration turns on the circuitry.breaker.call.duration histogram,
+// which makes each breaker the bridge subscribes to read its clock twice per
+// admitted call. Default off.
+func WithCallDuration(on bool) Option {
+	return optionFunc(func(c *config) error { c.duration = on; return nil })
+}
+
+// Bridge is a subscriber that records a breaker's transitions and calls as
+// OpenTelemetry span events and metrics. One Bridge may serve many breakers.
+// It is safe for concurrent use.
+type Bridge struct {
+	cfg         config
+	meter       metric.Meter
+	transitions metric.Int64Counter
+	calls       metric.Int64ObservableCounter
+	state       metric.Int64ObservableGauge
+	duration    metric.Float64Histogram
+	extra       []attribute.KeyValue
+}
+
+// New returns a bridge. Instrument creation errors are sent to otel.Handle
+// and the affected instrument records nothing; New fails only for an invalid
+// option.
+func New(opts ...Option) (*Bridge, error) {
+	cfg := config{spanEvents: true}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("otelbridge: option %d is nil", i)
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.mp == nil {
+		cfg.mp = otel.GetMeterProvider()
+	}
+	b := &Bridge{cfg: cfg, extra: cfg.extra}
+	b.meter = cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
+	var err, errs error
+	b.transitions, err = b.meter.Int64Counter(TransitionsName,
+		metric.WithUnit("{transition}"),
+		metric.WithDescription("Transitions of circuit breakers between states."))
+	errs = errors.Join(errs, err)
+	b.calls, err = b.meter.Int64ObservableCounter(CallsName,
+		metric.WithUnit("{call}"),
+		metric.WithDescription("Calls through circuit breakers, by outcome: success, failure, ignored or rejected."))
+	errs = errors.Join(errs, err)
+	b.state, err = b.meter.Int64ObservableGauge(StateName,
+		metric.WithUnit("1"),
+		metric.WithDescription("Circuit breaker state: 1 for the current state, 0 for the others."))
+	errs = errors.Join(errs, err)
+	if cfg.duration {
+		b.duration, err = b.meter.Float64Histogram(DurationName,
+			metric.WithUnit("s"),
+			metric.WithDescription("Duration of calls admitted by circuit breakers, by outcome."))
+		errs = errors.Join(errs, err)
+	}
+	if errs != nil {
+		otel.Handle(errs)
+	}
+	return b, nil
+}
+
+// Lane puts the bridge on the inline lane: a span event can only be added
+// while the caller's span is live.
+func (b *Bridge) Lane() hooks.Lane { return hooks.LaneInline }
+
+// Notify records a transition: the span event on the causing call's span,
+// when recording, and the transitions counter.
+func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
+	attrs := b.attrs(
+		KeyName.String(t.Breaker),
+		KeyFrom.String(t.From.String()),
+		KeyTo.String(t.To.String()),
+		KeyEvent.String(t.Event.String()),
+	)
+	if b.transitions != nil {
+		b.transitions.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	if !b.cfg.spanEvents {
+		return
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	ev := append(attrs,
+		KeySeq.Int64(int64(t.Seq)),
+		KeyPolicy.String(t.Reason.Policy),
+		KeyFailures.Int64(int64(t.Reason.Failures)),
+		KeySuccesses.Int64(int64(t.Reason.Successes)),
+		KeyThreshold.Int64(int64(t.Reason.Threshold)),
+	)
+	if t.To == events.Open {
+		ev = append(ev, KeyOpenFor.Float64(t.OpenFor.Seconds()))
+	}
+	span.AddEvent(TransitionEvent, trace.WithAttributes(ev...))
+}
+
+// CallRejected adds the rejected span event to the caller's span when it is
+// recording. It allocates nothing when the span is not recording.
+func (b *Bridge) CallRejected(ctx context.Context, err *machine.OpenError) {
+	if !b.cfg.spanEvents {
+		return
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.AddEvent(RejectedEvent, trace.WithAttributes(b.attrs(
+		KeyName.String(err.Breaker),
+		KeyState.String(err.State.String()),
+		KeyRetryAfter.Float64(err.RetryAfter().Seconds()),
+	)...))
+}
+
+// TimesCalls reports whether the duration histogram is on.
+func (b *Bridge) TimesCalls() bool { return b.cfg.duration }
+
+// CallFinished records an admitted call's duration, when the histogram is on.
+func (b *Bridge) CallFinished(ctx context.Context, breaker string, o machine.Outcome, d time.Duration) {
+	if b.duration == nil {
+		return
+	}
+	b.duration.Record(ctx, d.Seconds(), metric.WithAttributes(b.attrs(
+		KeyName.String(breaker),
+		KeyOutcome.String(o.String()),
+	)...))
+}
+
+func (b *Bridge) attrs(kvs ...attribute.KeyValue) []attribute.KeyValue {
+	if len(b.extra) == 0 {
+		return kvs
+	}
+	return append(append(make([]attribute.KeyValue, 0, len(kvs)+len(b.extra)), kvs...), b.extra...)
+}
+
+var (
+	_ hooks.Laned          = (*Bridge)(nil)
+	_ machine.CallObserver = (*Bridge)(nil)
+	_ machine.CallTimer    = (*Bridge)(nil)
+)

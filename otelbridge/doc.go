@@ -1,0 +1,41 @@
+// Package otelbridge turns a breaker's transitions and calls into
+// OpenTelemetry span events and metrics.
+//
+//	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
+//	b, err := machine.New("payments", machine.WithSubscribers(bridge))
+//	reg, err := bridge.Observe(b)
+//	defer reg.Unregister()
+//
+// The [Bridge] is a subscriber on the inline lane, so that it runs on the
+// goroutine of the call that caused a transition while that call's span is
+// still live. For each transition it adds the span event
+// circuitry.breaker.transition to trace.SpanFromContext(ctx), when that span
+// is recording, and counts circuitry.breaker.transitions. As a
+// [machine.CallObserver] it adds circuitry.breaker.rejected to the span of
+// every rejected call (when recording), so that a trace tells a
+// short-circuited call from a failed dependency; an unsampled call pays one
+// check and no allocation.
+//
+// Per-call counts cost nothing per call: [Bridge.Observe] registers
+// observable instruments that read the breaker's cumulative atomic counters
+// and its published state at collection time. The call duration histogram is
+// opt-in ([WithCallDuration]) because it makes the breaker read its clock
+// twice per call.
+//
+// # Instruments
+//
+//	name                             kind                      unit          attributes
+//	circuitry.breaker.calls          observable counter        {call}        name, outcome
+//	circuitry.breaker.state          observable gauge (0 or 1) 1             name, state
+//	circuitry.breaker.transitions    counter                   {transition}  name, from, to, event
+//	circuitry.breaker.call.duration  histogram, opt-in         s             name, outcome
+//
+// Attribute keys are circuitry.breaker.name, .state, .outcome, .from, .to and
+// .event; outcome is success, failure, ignored or rejected. Values are
+// bounded: breaker names, states, outcomes and events, never an error
+// message. No semantic convention for circuit breakers exists yet; these
+// names follow the OpenTelemetry naming rules.
+//
+// The package imports only the OpenTelemetry API. Instrument errors go to
+// otel.Handle. The instrumentation scope is [ScopeName] at [Version].
+package otelbridge

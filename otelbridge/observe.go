@@ -1,0 +1,86 @@
+package otelbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+)
+
+// Registration undoes an [Bridge.Observe].
+type Registration struct {
+	once sync.Once
+	reg  metric.Registration
+	err  error
+}
+
+// Unregister stops the collection of the observed breakers' counts and state,
+// so that a removed breaker leaks no callback. It is safe to call more than
+// once; later calls return the first call's result.
+func (r *Registration) Unregister() error {
+	r.once.Do(func() { r.err = r.reg.Unregister() })
+	return r.err
+}
+
+// observed holds a breaker and its attribute sets, built once.
+type observed struct {
+	b       *machine.Breaker
+	states  [3]metric.ObserveOption // by events.State
+	outcome [4]metric.ObserveOption // success, failure, ignored, rejected
+}
+
+// Observe registers the breakers with the circuitry.breaker.calls and
+// circuitry.breaker.state observable instruments: at each collection the
+// bridge reads each breaker's cumulative counters and published state, so the
+// calls themselves pay nothing. Undo it with [Registration.Unregister]. A
+// breaker should be observed by one registration at a time, or its streams
+// are reported twice.
+func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
+	if len(breakers) == 0 {
+		return nil, errors.New("otelbridge: Observe: no breakers given")
+	}
+	obs := make([]observed, len(breakers))
+	for i, br := range breakers {
+		if br == nil {
+			return nil, fmt.Errorf("otelbridge: Observe: breaker %d is nil", i)
+		}
+		name := KeyName.String(br.Name())
+		o := observed{b: br}
+		for _, s := range events.States() {
+			o.states[s] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyState.String(s.String()))...))
+		}
+		for i, out := range []string{machine.Success.String(), machine.Failure.String(), machine.Ignored.String(), OutcomeRejected} {
+			o.outcome[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyOutcome.String(out))...))
+		}
+		obs[i] = o
+	}
+	reg, err := b.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		for i := range obs {
+			o := &obs[i]
+			cur := o.b.State()
+			for _, s := range events.States() {
+				v := int64(0)
+				if s == cur {
+					v = 1
+				}
+				ob.ObserveInt64(b.state, v, o.states[s])
+			}
+			c := o.b.Counts()
+			ob.ObserveInt64(b.calls, int64(c.Successes), o.outcome[0])
+			ob.ObserveInt64(b.calls, int64(c.Failures), o.outcome[1])
+			ob.ObserveInt64(b.calls, int64(c.Ignored), o.outcome[2])
+			ob.ObserveInt64(b.calls, int64(c.Rejected), o.outcome[3])
+		}
+		return nil
+	}, b.calls, b.state)
+	if err != nil {
+		return nil, fmt.Errorf("otelbridge: Observe: %w", err)
+	}
+	return &Registration{reg: reg}, nil
+}
