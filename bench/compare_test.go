@@ -1,0 +1,326 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	eapache "github.com/eapache/go-resiliency/breaker"
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/machine/clocktest"
+)
+
+// All breakers are configured as alike as their APIs allow: trip on 5
+// consecutive failures, stay open 30 s, close after 2 half-open successes.
+// Where they differ:
+//   - gobreaker closes after MaxRequests (2) consecutive half-open successes
+//     and admits at most that many probes; its default ReadyToTrip is "more
+//     than 5", so ours says ">= 5".
+//   - failsafe-go's WithFailureThreshold(5) counts consecutive failures and
+//     WithSuccessThreshold(2) consecutive half-open successes, like ours.
+//   - eapache's breaker opens after 5 errors "without an error-free period
+//     of at least timeout" (not strictly consecutive) and has no
+//     configurable probe limit; it fits every scenario but the cycle, whose
+//     open-to-half-open step runs on a timer goroutine of its own.
+const (
+	failureThreshold = 5
+	openFor          = 30 * time.Second
+	successThreshold = 2
+)
+
+var errDependency = errors.New("dependency failed")
+
+// The protected functions: identical work for every library.
+func ok() error                     { return nil }
+func fail() error                   { return errDependency }
+func okCtx(context.Context) error   { return nil }
+func failCtx(context.Context) error { return errDependency }
+
+// A library under test: how to make a breaker in closed state, and how to
+// make one that is open, each returning a call function whose argument says
+// whether the protected function fails.
+type library struct {
+	name   string
+	closed func(b *testing.B) func(fail bool) error
+	open   func(b *testing.B) func(fail bool) error
+	cycle  func(b *testing.B) func() // one trip + probe + recover round; nil if it does not fit
+}
+
+func newCircuitry(b *testing.B) (*machine.Breaker, *clocktest.Clock) {
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	br, err := machine.New("bench",
+		machine.WithFailureThreshold(failureThreshold),
+		machine.WithRecoveryTimeout(openFor),
+		machine.WithSuccessThreshold(successThreshold),
+		machine.WithClock(clk))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return br, clk
+}
+
+func circuitryCall(br *machine.Breaker) func(bool) error {
+	ctx := context.Background()
+	return func(f bool) error {
+		if f {
+			return br.Do(ctx, failCtx)
+		}
+		return br.Do(ctx, okCtx)
+	}
+}
+
+func newGobreaker(timeout time.Duration) *gobreaker.CircuitBreaker[struct{}] {
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "bench",
+		MaxRequests: successThreshold,
+		Timeout:     timeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failureThreshold },
+	})
+}
+
+func gobreakerCall(cb *gobreaker.CircuitBreaker[struct{}]) func(bool) error {
+	okT := func() (struct{}, error) { return struct{}{}, nil }
+	failT := func() (struct{}, error) { return struct{}{}, errDependency }
+	return func(f bool) error {
+		if f {
+			_, err := cb.Execute(failT)
+			return err
+		}
+		_, err := cb.Execute(okT)
+		return err
+	}
+}
+
+func newFailsafe(delay time.Duration) circuitbreaker.CircuitBreaker[any] {
+	return circuitbreaker.NewBuilder[any]().
+		WithFailureThreshold(failureThreshold).
+		WithDelay(delay).
+		WithSuccessThreshold(successThreshold).
+		Build()
+}
+
+// failsafePermitCall uses failsafe-go's standalone permit API.
+func failsafePermitCall(cb circuitbreaker.CircuitBreaker[any]) func(bool) error {
+	return func(f bool) error {
+		if !cb.TryAcquirePermit() {
+			return circuitbreaker.ErrOpen
+		}
+		var err error
+		if f {
+			err = fail()
+		} else {
+			err = ok()
+		}
+		cb.RecordError(err)
+		return err
+	}
+}
+
+// failsafeExecutorCall uses failsafe-go's executor, its documented way.
+func failsafeExecutorCall(cb circuitbreaker.CircuitBreaker[any]) func(bool) error {
+	ex := failsafe.With[any](cb)
+	return func(f bool) error {
+		if f {
+			return ex.Run(fail)
+		}
+		return ex.Run(ok)
+	}
+}
+
+func eapacheCall(br *eapache.Breaker) func(bool) error {
+	return func(f bool) error {
+		if f {
+			return br.Run(fail)
+		}
+		return br.Run(ok)
+	}
+}
+
+func libraries() []library {
+	return []library{
+		{
+			name: "circuitry",
+			closed: func(b *testing.B) func(bool) error {
+				br, _ := newCircuitry(b)
+				return circuitryCall(br)
+			},
+			open: func(b *testing.B) func(bool) error {
+				br, _ := newCircuitry(b)
+				if err := br.ForceOpen(context.Background(), machine.Override{Operator: "bench", Note: "open for the benchmark"}); err != nil {
+					b.Fatal(err)
+				}
+				return circuitryCall(br)
+			},
+			// Time: the injected fake clock jumps the open period.
+			cycle: func(b *testing.B) func() {
+				br, clk := newCircuitry(b)
+				call := circuitryCall(br)
+				return func() {
+					for range failureThreshold {
+						_ = call(true)
+					}
+					clk.Advance(openFor)
+					for range successThreshold {
+						_ = call(false)
+					}
+				}
+			},
+		},
+		{
+			name:   "gobreaker",
+			closed: func(*testing.B) func(bool) error { return gobreakerCall(newGobreaker(openFor)) },
+			open: func(b *testing.B) func(bool) error {
+				call := gobreakerCall(newGobreaker(time.Hour))
+				tripBy(b, call)
+				return call
+			},
+			// Time: gobreaker reads the wall clock and cannot be given
+			// another, so the open period is 1 ns: the next call probes.
+			cycle: func(*testing.B) func() {
+				call := gobreakerCall(newGobreaker(time.Nanosecond))
+				return func() {
+					for range failureThreshold {
+						_ = call(true)
+					}
+					for range successThreshold {
+						_ = call(false)
+					}
+				}
+			},
+		},
+		{
+			name:   "failsafe-permit",
+			closed: func(*testing.B) func(bool) error { return failsafePermitCall(newFailsafe(openFor)) },
+			open: func(*testing.B) func(bool) error {
+				cb := newFailsafe(openFor)
+				cb.Open()
+				return failsafePermitCall(cb)
+			},
+			// Time: failsafe-go has no clock to inject; its open period is
+			// ended by its own HalfOpen control, which is what elapsing does.
+			cycle: func(*testing.B) func() {
+				cb := newFailsafe(openFor)
+				call := failsafePermitCall(cb)
+				return func() {
+					for range failureThreshold {
+						_ = call(true)
+					}
+					cb.HalfOpen()
+					for range successThreshold {
+						_ = call(false)
+					}
+				}
+			},
+		},
+		{
+			name:   "failsafe-executor",
+			closed: func(*testing.B) func(bool) error { return failsafeExecutorCall(newFailsafe(openFor)) },
+			open: func(*testing.B) func(bool) error {
+				cb := newFailsafe(openFor)
+				cb.Open()
+				return failsafeExecutorCall(cb)
+			},
+			cycle: func(*testing.B) func() {
+				cb := newFailsafe(openFor)
+				call := failsafeExecutorCall(cb)
+				return func() {
+					for range failureThreshold {
+						_ = call(true)
+					}
+					cb.HalfOpen()
+					for range successThreshold {
+						_ = call(false)
+					}
+				}
+			},
+		},
+		{
+			name: "eapache",
+			closed: func(*testing.B) func(bool) error {
+				return eapacheCall(eapache.New(failureThreshold, successThreshold, openFor))
+			},
+			open: func(b *testing.B) func(bool) error {
+				call := eapacheCall(eapache.New(failureThreshold, successThreshold, time.Hour))
+				tripBy(b, call)
+				return call
+			},
+		},
+	}
+}
+
+// tripBy opens a breaker with consecutive failures and checks it rejects.
+func tripBy(b *testing.B, call func(bool) error) {
+	for range failureThreshold {
+		_ = call(true)
+	}
+	if err := call(false); err == nil {
+		b.Fatal("breaker did not open after consecutive failures")
+	}
+}
+
+// BenchmarkCompare runs each scenario for each library, in one run:
+// BenchmarkCompare/<scenario>/<library>.
+func BenchmarkCompare(b *testing.B) {
+	for _, sc := range []struct {
+		name     string
+		open     bool
+		parallel bool
+		mixed    bool
+	}{
+		{name: "closed-success"},
+		{name: "closed-mixed", mixed: true},
+		{name: "open-reject", open: true},
+		{name: "closed-success-parallel", parallel: true},
+		{name: "open-reject-parallel", open: true, parallel: true},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			for _, lib := range libraries() {
+				b.Run(lib.name, func(b *testing.B) {
+					mk := lib.closed
+					if sc.open {
+						mk = lib.open
+					}
+					call := mk(b)
+					b.ReportAllocs()
+					if sc.parallel {
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								_ = call(false)
+							}
+						})
+						return
+					}
+					i := 0
+					for b.Loop() {
+						i++
+						// closed-mixed: 1 call in 10 fails, never 5 in a row.
+						_ = call(sc.mixed && i%10 == 0)
+					}
+				})
+			}
+		})
+	}
+	b.Run("cycle", func(b *testing.B) {
+		for _, lib := range libraries() {
+			if lib.cycle == nil {
+				continue
+			}
+			b.Run(lib.name, func(b *testing.B) {
+				round := lib.cycle(b)
+				b.ReportAllocs()
+				for b.Loop() {
+					round()
+				}
+			})
+		}
+	})
+}
+
+// sink keeps results alive.
+var sink atomic.Int64
