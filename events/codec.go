@@ -31,9 +31,9 @@ type wireTransition struct {
 	V       *int       `json:"v"`
 	Breaker *string    `json:"breaker"`
 	Seq     *uint64    `json:"seq"`
-	Event   *Event     `json:"event"`
-	From    *State     `json:"from"`
-	To      *State     `json:"to"`
+	Event   *string    `json:"event"`
+	From    *string    `json:"from"`
+	To      *string    `json:"to"`
 	Time    *time.Time `json:"time"`
 	OpenFor string     `json:"open_for,omitempty"`
 	Reason  wireReason `json:"reason"`
@@ -58,8 +58,21 @@ type wireReason struct {
 func (t Transition) MarshalJSON() ([]byte, error) {
 	v := FormatVersion
 	tm := t.Time.UTC()
+	event, err := t.Event.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	from, err := t.From.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	to, err := t.To.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	ev, fr, tt := string(event), string(from), string(to)
 	w := wireTransition{
-		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &t.Event, From: &t.From, To: &t.To, Time: &tm,
+		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &ev, From: &fr, To: &tt, Time: &tm,
 		Reason: wireReason(t.Reason),
 	}
 	if t.OpenFor != 0 {
@@ -79,7 +92,8 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 	if err := dec.Decode(&w); err != nil {
 		return fmt.Errorf("%w: %v", ErrDecode, err)
 	}
-	if dec.More() {
+	// dec.More is not enough: it is false before a stray '}' or ']'.
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
 		return fmt.Errorf("%w: trailing data after the record", ErrDecode)
 	}
 	switch {
@@ -100,6 +114,24 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 	case w.Time == nil:
 		return fmt.Errorf("%w: missing field time", ErrDecode)
 	}
+	event, err := ParseEvent(*w.Event)
+	if err != nil {
+		return fmt.Errorf("%w: field event: %v", ErrDecode, err)
+	}
+	from, err := ParseState(*w.From)
+	if err != nil {
+		return fmt.Errorf("%w: field from: %v", ErrDecode, err)
+	}
+	to, err := ParseState(*w.To)
+	if err != nil {
+		return fmt.Errorf("%w: field to: %v", ErrDecode, err)
+	}
+	// A time whose UTC year is outside 0..9999 (such as 9999-12-31T23:30:00-01:00)
+	// parses, but MarshalJSON could not write it back.
+	tm := w.Time.UTC()
+	if y := tm.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("%w: field time %s is outside years 0 to 9999 in UTC", ErrDecode, w.Time.Format(time.RFC3339Nano))
+	}
 	var openFor time.Duration
 	if w.OpenFor != "" {
 		d, err := time.ParseDuration(w.OpenFor)
@@ -109,8 +141,8 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 		openFor = d
 	}
 	*t = Transition{
-		Breaker: *w.Breaker, Seq: *w.Seq, Event: *w.Event, From: *w.From, To: *w.To,
-		Time: w.Time.UTC(), OpenFor: openFor, Reason: Reason(w.Reason),
+		Breaker: *w.Breaker, Seq: *w.Seq, Event: event, From: from, To: to,
+		Time: tm, OpenFor: openFor, Reason: Reason(w.Reason),
 	}
 	return nil
 }
@@ -136,7 +168,8 @@ func EncodeLines(w io.Writer, records []Transition) error {
 // form a legal history: [Replay] does.
 func DecodeLines(r io.Reader) ([]Transition, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxRecordSize)
+	// +1 for the newline: a line of exactly MaxRecordSize bytes is allowed.
+	sc.Buffer(make([]byte, 0, 4096), MaxRecordSize+1)
 	var out []Transition
 	line := 0
 	for sc.Scan() {
