@@ -379,7 +379,7 @@ func TestMemoryCompaction(t *testing.T) {
 
 func TestMemoryBreakersSorted(t *testing.T) {
 	m := newMemory(t, 4)
-	names := []string{"zeta", "alpha", "Mid", "beta", "", "alpha2"}
+	names := []string{"zeta", "alpha", "Mid", "beta", "alpha2", "Alpha"}
 	for _, n := range names {
 		appendAll(t, m, history(n, 1))
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/looplab/fsm"
 
@@ -31,6 +32,7 @@ type Breaker struct {
 	failThresh uint32
 	onReject   []CallObserver
 	timers     []CallTimer
+	epoch      time.Time // call timing is measured from here, on the clock
 
 	name     string
 	cfg      config
@@ -109,7 +111,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		calls:      newCounters(),
 		classify:   cfg.classifier,
 		failThresh: uint32(cfg.failureThreshold),
-		machine:    newFSM(fold.State),
+		epoch:      cfg.clock.Now(),
 	}
 	b.onReject, b.timers = observers(cfg.subscribers)
 	b.mu.Lock()
@@ -128,6 +130,15 @@ func newFSM(initial events.State) *fsm.FSM {
 		descs = append(descs, fsm.EventDesc{Name: e.Event.String(), Src: []string{e.From.String()}, Dst: e.To.String()})
 	}
 	return fsm.NewFSM(initial.String(), descs, nil)
+}
+
+// fsmLocked returns the breaker's looplab/fsm machine, building it in the
+// current state on first use. It runs under b.mu.
+func (b *Breaker) fsmLocked() *fsm.FSM {
+	if b.machine == nil {
+		b.machine = newFSM(b.fold.State)
+	}
+	return b.machine
 }
 
 // Name returns the breaker's name.
@@ -194,7 +205,7 @@ func (b *Breaker) Counts() Counts {
 func (b *Breaker) Diagram() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, err := fsm.VisualizeWithType(b.machine, fsm.MermaidStateDiagram)
+	s, err := fsm.VisualizeWithType(b.fsmLocked(), fsm.MermaidStateDiagram)
 	if err != nil {
 		return "" // not reached: the type is one fsm knows
 	}

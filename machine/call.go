@@ -17,7 +17,7 @@ type Permit struct {
 	ctx   context.Context
 	gen   uint64
 	probe bool
-	start time.Time // set only when a CallTimer is registered
+	start time.Duration // since b.epoch on the clock; set only when a CallTimer is registered
 }
 
 // Allow asks the breaker to admit a call, for code that cannot be wrapped in
@@ -35,7 +35,7 @@ func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	if s.state == events.Closed {
 		p := Permit{b: b, ctx: ctx, gen: s.gen}
 		if b.timers != nil {
-			p.start = b.cfg.clock.Now()
+			p.start = b.cfg.clock.Now().Sub(b.epoch)
 		}
 		return p, nil
 	}
@@ -82,7 +82,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		b.mu.Unlock()
 		p := Permit{b: b, ctx: ctx, gen: s.gen, probe: true}
 		if b.timers != nil {
-			p.start = b.cfg.clock.Now()
+			p.start = b.cfg.clock.Now().Sub(b.epoch)
 		}
 		return p, nil
 	}
@@ -118,7 +118,7 @@ func (p Permit) Done(err error) {
 }
 
 func (b *Breaker) timed(p Permit, o Outcome) {
-	d := b.cfg.clock.Now().Sub(p.start)
+	d := b.cfg.clock.Now().Sub(b.epoch) - p.start
 	for _, t := range b.timers {
 		t.CallFinished(p.ctx, b.name, o, d)
 	}
@@ -204,7 +204,10 @@ func (b *Breaker) record(p Permit, o Outcome, err error) {
 				return // a late outcome of an older generation
 			}
 			if b.closed.CompareAndSwap(w, w+1) {
-				if n := uint32(w) + 1; n == b.failThresh {
+				// >=, not ==: a trip that was not applied (a journal
+				// conflict with nothing to adopt) is tried again by the
+				// next failure instead of never.
+				if n := uint32(w) + 1; n >= b.failThresh {
 					b.trip(p, n, err)
 				}
 				return

@@ -22,5 +22,5 @@ func Fire(ctx context.Context, b *Breaker, ev events.Event) error {
 func FSMState(b *Breaker) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.machine.Current()
+	return b.fsmLocked().Current()
 }

@@ -27,7 +27,7 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	if err := b.fire(ctx, ev, from); err != nil {
 		return 0, err
 	}
-	to, err := events.ParseState(b.machine.Current())
+	to, err := events.ParseState(b.fsmLocked().Current())
 	if err != nil { // not reached: every fsm state is an events.State
 		return 0, err
 	}
@@ -68,7 +68,7 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 // fsm is stuck all the same, it is rebuilt in the state the fold says and the
 // fault is reported.
 func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) error {
-	err := b.machine.Event(context.WithoutCancel(ctx), ev.String())
+	err := b.fsmLocked().Event(context.WithoutCancel(ctx), ev.String())
 	if err == nil {
 		return nil
 	}
@@ -144,10 +144,15 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 		return 0, fmt.Errorf("circuitry: breaker %q: following the journal: %w", b.name, err)
 	}
 	if fold == b.fold {
+		// Nothing to adopt (after a conflict, the journal held this
+		// breaker's own history: a kept record had been stored after all).
+		// Put the fsm back in the fold's state: the caller may have fired
+		// an event on it that was not applied.
+		b.machine.SetState(fold.State.String())
 		return 0, nil
 	}
 	b.pending = nil
-	b.machine.SetState(fold.State.String())
+	b.fsmLocked().SetState(fold.State.String())
 	b.adoptLocked(fold)
 	var t hooks.Ticket
 	for _, r := range recs {
