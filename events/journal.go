@@ -75,19 +75,31 @@ func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 
 // Load returns the current fold of breaker's history in j: from the
 // journal's snapshot when it implements [Snapshotter], then every record
-// after it, validated by [ReplayFrom].
+// after it, validated by [ReplayFrom]. If the journal compacts between the
+// two reads (another writer appended meanwhile), Load starts again from the
+// newer snapshot, a bounded number of times.
 func Load(ctx context.Context, j Journal, breaker string) (Snapshot, error) {
-	base := Initial(breaker)
-	if sn, ok := j.(Snapshotter); ok {
-		s, err := sn.Snapshot(ctx, breaker)
-		if err != nil {
-			return base, fmt.Errorf("events: loading snapshot of breaker %q: %w", breaker, err)
+	sn, compacts := j.(Snapshotter)
+	for attempt := 0; ; attempt++ {
+		base := Initial(breaker)
+		if compacts {
+			s, err := sn.Snapshot(ctx, breaker)
+			if err != nil {
+				return base, fmt.Errorf("events: loading snapshot of breaker %q: %w", breaker, err)
+			}
+			base = s
 		}
-		base = s
+		recs, err := j.Read(ctx, breaker, base.Seq)
+		if errors.Is(err, ErrCompacted) && compacts && attempt < maxLoadAttempts {
+			continue
+		}
+		if err != nil {
+			return base, fmt.Errorf("events: reading journal of breaker %q: %w", breaker, err)
+		}
+		return ReplayFrom(base, recs)
 	}
-	recs, err := j.Read(ctx, breaker, base.Seq)
-	if err != nil {
-		return base, fmt.Errorf("events: reading journal of breaker %q: %w", breaker, err)
-	}
-	return ReplayFrom(base, recs)
 }
+
+// maxLoadAttempts bounds how often Load starts again when the journal keeps
+// compacting under it.
+const maxLoadAttempts = 8

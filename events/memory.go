@@ -12,8 +12,8 @@ import (
 const DefaultMemoryCapacity = 1024
 
 // Memory is a bounded in-memory [Journal] for any number of breakers. For
-// each breaker it keeps at least the newest capacity records readable (and at
-// most twice as many); older ones are folded into a per-breaker snapshot,
+// each breaker it keeps at least the newest capacity records readable (and
+// fewer than twice as many); older ones are folded into a per-breaker snapshot,
 // which it returns as a [Snapshotter], so [Load] still rebuilds the state.
 //
 // Append validates each record against the breaker's current fold, so a
@@ -44,6 +44,9 @@ func NewMemory(capacity int) (*Memory, error) {
 // otherwise it returns a [*ConflictError], or an error wrapping the reason
 // when t is not a legal next record.
 func (m *Memory) Append(_ context.Context, t Transition) error {
+	if t.Breaker == "" {
+		return fmt.Errorf("events: Memory.Append: %w: empty breaker name", ErrInvalidRecord)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l := m.logs[t.Breaker]
