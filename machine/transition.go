@@ -147,8 +147,11 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 		// Nothing to adopt (after a conflict, the journal held this
 		// breaker's own history: a kept record had been stored after all).
 		// Put the fsm back in the fold's state: the caller may have fired
-		// an event on it that was not applied.
-		b.machine.SetState(fold.State.String())
+		// an event on it that was not applied. An fsm not built yet is
+		// built from the fold when first used.
+		if b.machine != nil {
+			b.machine.SetState(fold.State.String())
+		}
 		return 0, nil
 	}
 	b.pending = nil
