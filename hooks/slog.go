@@ -28,10 +28,11 @@ const SlogMessage = "circuit breaker transition"
 //	                   operator, note: each only when it is not empty or zero,
 //	                   and the group only when one of them is set
 //
-// The record's time is when the subscriber ran, not the transition's
-// [events.Transition.Time], which the journal keeps. The record is written
-// with [slog.Logger.LogAttrs] and the transition's context, so a handler sees
-// the caller's context values (a trace handler, say, can read its span).
+// The record's time is the transition's [events.Transition.Time], the time
+// the journal keeps, not when the subscriber ran: a queued subscriber may run
+// a moment later. The record goes to the logger's handler with the
+// transition's context, so a handler sees the caller's context values (a
+// trace handler, say, can read its span).
 //
 // The subscriber runs on the [LaneQueued] lane, because a log handler may do
 // I/O; wrap it in [Inline] to log on the calling goroutine instead.
@@ -69,7 +70,9 @@ func (s slogSubscriber) Notify(ctx context.Context, t events.Transition) {
 	if reason := reasonAttrs(t.Reason); len(reason) > 0 {
 		attrs = append(attrs, slog.GroupAttrs("reason", reason...))
 	}
-	logger.LogAttrs(ctx, level, SlogMessage, attrs...)
+	r := slog.NewRecord(t.Time, level, SlogMessage, 0)
+	r.AddAttrs(attrs...)
+	_ = logger.Handler().Handle(ctx, r) // as Logger.LogAttrs does, a handler's error is dropped
 }
 
 // reasonAttrs returns the fields of r that are set, in declaration order.

@@ -223,3 +223,26 @@ func TestSlogRunsOnTheQueuedLane(t *testing.T) {
 		t.Errorf("LaneOf(Inline(Slog(nil))) = %s, want inline", got)
 	}
 }
+
+// timeHandler records the time of each record it handles.
+type timeHandler struct {
+	slog.Handler
+	times *[]time.Time
+}
+
+func (h timeHandler) Handle(_ context.Context, r slog.Record) error {
+	*h.times = append(*h.times, r.Time)
+	return nil
+}
+
+func TestSlogRecordTimeIsTheTransitionTime(t *testing.T) {
+	var times []time.Time
+	h := timeHandler{Handler: slog.NewTextHandler(io.Discard, nil), times: &times}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
+	hooks.Slog(slog.New(h)).Notify(context.Background(), events.Transition{
+		Breaker: "b", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, OpenFor: time.Second, Time: at,
+	})
+	if len(times) != 1 || !times[0].Equal(at) {
+		t.Errorf("record times = %v, want [%v]", times, at)
+	}
+}
