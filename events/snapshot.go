@@ -25,6 +25,13 @@ type Snapshot struct {
 	OpenFor time.Duration
 }
 
+// Equal reports whether s and o describe the same fold, comparing times
+// with [time.Time.Equal].
+func (s Snapshot) Equal(o Snapshot) bool {
+	return s.Breaker == o.Breaker && s.Seq == o.Seq && s.State == o.State &&
+		s.Event == o.Event && s.Since.Equal(o.Since) && s.OpenFor == o.OpenFor
+}
+
 // Initial returns the state of the named breaker before any transition.
 func Initial(breaker string) Snapshot { return Snapshot{Breaker: breaker} }
 

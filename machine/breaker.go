@@ -144,6 +144,10 @@ func (b *Breaker) fsmLocked() *fsm.FSM {
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
+// Journal returns the journal the breaker appends to: the one given with
+// [WithJournal], or the in-memory one it made. Read it for the audit trail.
+func (b *Breaker) Journal() events.Journal { return b.cfg.journal }
+
 // State returns the current state. It reads the snapshot calls read, without
 // a lock.
 func (b *Breaker) State() events.State { return b.snap.Load().state }

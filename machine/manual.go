@@ -2,11 +2,16 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 )
+
+// ErrInvalidOverride is matched by the error of a manual control given an
+// incomplete or inconsistent [Override].
+var ErrInvalidOverride = errors.New("circuitry: invalid override")
 
 // Override is an operator's request to move a breaker by hand. The record of
 // the transition keeps who asked and why, for the audit trail.
@@ -46,13 +51,13 @@ func (b *Breaker) ForceHalfOpen(ctx context.Context, o Override) error {
 func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error {
 	switch {
 	case o.Operator == "":
-		return fmt.Errorf("circuitry: %s: Override.Operator is empty: say who asks", ev)
+		return fmt.Errorf("%w: %s: Override.Operator is empty: say who asks", ErrInvalidOverride, ev)
 	case o.Note == "":
-		return fmt.Errorf("circuitry: %s: Override.Note is empty: say why", ev)
+		return fmt.Errorf("%w: %s: Override.Note is empty: say why", ErrInvalidOverride, ev)
 	case o.OpenFor < 0:
-		return fmt.Errorf("circuitry: %s: Override.OpenFor %s must not be negative", ev, o.OpenFor)
+		return fmt.Errorf("%w: %s: Override.OpenFor %s must not be negative", ErrInvalidOverride, ev, o.OpenFor)
 	case o.OpenFor != 0 && ev != events.ForceOpen:
-		return fmt.Errorf("circuitry: %s: Override.OpenFor %s applies only to force_open", ev, o.OpenFor)
+		return fmt.Errorf("%w: %s: Override.OpenFor %s applies only to force_open", ErrInvalidOverride, ev, o.OpenFor)
 	}
 	b.mu.Lock()
 	t, err := b.transitionLocked(ctx, ev, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, o.OpenFor)
