@@ -193,9 +193,13 @@ func (b *Breaker) record(p Permit, o Outcome, err error) {
 	switch o {
 	case Success:
 		// Reset the consecutive failures, writing only when there are some:
-		// a run of successes only reads.
-		if w := b.closed.Load(); w&^(1<<32-1) == gen && uint32(w) != 0 {
-			b.closed.CompareAndSwap(w, gen)
+		// a run of successes only reads. Try again when a concurrent
+		// failure moved the count in between, or the reset would be lost.
+		for {
+			w := b.closed.Load()
+			if w&^(1<<32-1) != gen || uint32(w) == 0 || b.closed.CompareAndSwap(w, gen) {
+				break
+			}
 		}
 	case Failure:
 		for {
