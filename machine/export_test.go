@@ -24,3 +24,8 @@ func FSMState(b *Breaker) string {
 	defer b.mu.Unlock()
 	return b.fsmLocked().Current()
 }
+
+// PermitInfo returns the generation a permit was admitted in and whether it
+// is a half-open probe: the concurrency test counts probes in flight per
+// half-open period with it.
+func PermitInfo(p Permit) (gen uint64, probe bool) { return p.gen, p.probe }

@@ -1,0 +1,236 @@
+package machine_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/machine/clocktest"
+)
+
+// TestConcurrentOutages runs many goroutines of calls through repeated
+// outages and recoveries of a shared dependency, while one goroutine drives
+// the fake clock, toggles the dependency and fires manual controls, and then
+// checks the invariants that must hold whatever the interleaving.
+//
+// The test advances in rounds: in each, every worker makes a fixed number of
+// calls while the driver performs one action concurrently with them. Rounds
+// make progress certain without any sleeping: every phase of every cycle
+// happens, whatever the scheduler does.
+func TestConcurrentOutages(t *testing.T) {
+	const (
+		workers    = 16
+		perRound   = 30
+		cycles     = 25
+		probeLimit = 2
+	)
+	phases := []func(d *driver){
+		func(d *driver) { d.down.Store(true) },
+		func(d *driver) { d.clk.Advance(10 * time.Second) },
+		func(d *driver) { d.clk.Advance(21 * time.Second) },
+		func(d *driver) { d.down.Store(false) },
+		func(d *driver) { d.clk.Advance(31 * time.Second) },
+		func(d *driver) { d.manual() },
+		func(d *driver) { d.clk.Advance(31 * time.Second) },
+		func(d *driver) { d.manual(); d.clk.Advance(time.Second) },
+	}
+
+	ctx := context.Background()
+	clk := clocktest.New(t0)
+	j := newMemory(t)
+	inline, queued := &recorder{}, &recorder{}
+	errs := &errSink{}
+	b, err := machine.New("svc",
+		machine.WithClock(clk),
+		machine.WithJournal(j),
+		machine.WithProbeLimit(probeLimit),
+		machine.WithSubscribers(hooks.Inline(inline), queued),
+		machine.WithQueueCapacity(1<<16),
+		machine.WithErrorHandler(errs.handle),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Flush(ctx)
+
+	d := &driver{t: t, b: b, clk: clk, rng: rand.New(rand.NewPCG(7, 7))}
+	var (
+		inflight sync.Map // generation -> *atomic.Int32: probes running
+		maxProbe atomic.Int32
+		tallies  [workers]struct{ succ, fail, ign, rej uint64 }
+	)
+	worker := func(w int, rng *rand.Rand) {
+		for range perRound {
+			cctx := ctx
+			ignored := rng.IntN(16) == 0
+			if ignored {
+				c, cancel := context.WithCancel(ctx)
+				cancel()
+				cctx = c
+			}
+			if rng.IntN(8) == 0 { // some calls through Do
+				err := b.Do(cctx, func(ctx context.Context) error {
+					switch {
+					case ignored:
+						return ctx.Err()
+					case d.down.Load():
+						return errDep
+					}
+					return nil
+				})
+				switch {
+				case errors.Is(err, machine.ErrOpen):
+					tallies[w].rej++
+				case ignored:
+					tallies[w].ign++
+				case err != nil:
+					tallies[w].fail++
+				default:
+					tallies[w].succ++
+				}
+				continue
+			}
+			p, err := b.Allow(cctx)
+			if err != nil {
+				if !errors.Is(err, machine.ErrOpen) {
+					t.Errorf("Allow: %v", err)
+				}
+				tallies[w].rej++
+				continue
+			}
+			gen, probe := machine.PermitInfo(p)
+			var n *atomic.Int32
+			if probe {
+				v, _ := inflight.LoadOrStore(gen, new(atomic.Int32))
+				n = v.(*atomic.Int32)
+				for c := n.Add(1); ; {
+					m := maxProbe.Load()
+					if c <= m || maxProbe.CompareAndSwap(m, c) {
+						break
+					}
+				}
+			}
+			var res error
+			switch {
+			case ignored:
+				res = cctx.Err()
+				tallies[w].ign++
+			case d.down.Load():
+				res = errDep
+				tallies[w].fail++
+			default:
+				tallies[w].succ++
+			}
+			runtime.Gosched() // the call "runs": let others in
+			if probe {
+				n.Add(-1) // before Done, which frees the slot
+			}
+			p.Done(res)
+		}
+	}
+
+	rngs := make([]*rand.Rand, workers)
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), 1))
+	}
+	for round := range cycles * len(phases) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() { worker(w, rngs[w]) })
+		}
+		wg.Go(func() { phases[round%len(phases)](d) })
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if m := maxProbe.Load(); m > probeLimit {
+		t.Errorf("%d probes of one half-open period ran at once, limit %d", m, probeLimit)
+	}
+	recs := readAll(t, j, "svc")
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("journal record %d has seq %d", i, r.Seq)
+		}
+	}
+	snap, err := events.Replay("svc", recs)
+	if err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if got := b.Snapshot(); got != snap {
+		t.Errorf("Snapshot() = %+v, Replay(journal) = %+v", got, snap)
+	}
+	if got := inline.Records(); !slices.Equal(got, recs) {
+		t.Errorf("inline subscriber saw %d records, not the journal's %d in order", len(got), len(recs))
+	}
+	if got := queued.Records(); !slices.Equal(got, recs) {
+		t.Errorf("queued subscriber saw %d records, not the journal's %d in order", len(got), len(recs))
+	}
+	var want machine.Counts
+	for _, tl := range tallies {
+		want.Successes += tl.succ
+		want.Failures += tl.fail
+		want.Ignored += tl.ign
+		want.Rejected += tl.rej
+	}
+	c := b.Counts()
+	if got := (machine.Counts{Successes: c.Successes, Failures: c.Failures, Ignored: c.Ignored, Rejected: c.Rejected}); got != want {
+		t.Errorf("cumulative Counts() = %+v, calls made %+v", got, want)
+	}
+	if total := want.Successes + want.Failures + want.Ignored + want.Rejected; total != workers*perRound*uint64(cycles*len(phases)) {
+		t.Errorf("%d calls counted, %d made", total, workers*perRound*cycles*len(phases))
+	}
+	if c.QueueDropped != 0 || c.JournalErrors != 0 || c.SubscriberPanics != 0 {
+		t.Errorf("Counts() = %+v", c)
+	}
+	if e := errs.Errors(); len(e) > 0 {
+		t.Errorf("error handler got %v", e)
+	}
+	byEvent := map[events.Event]int{}
+	for _, r := range recs {
+		byEvent[r.Event]++
+	}
+	if byEvent[events.Trip] == 0 || byEvent[events.Recover] == 0 || byEvent[events.Probe] == 0 {
+		t.Errorf("no full outage and recovery happened: %v", byEvent)
+	}
+	t.Logf("%d transitions %v; counts %+v; most probes at once %d", len(recs), byEvent, c, maxProbe.Load())
+}
+
+// driver is the goroutine that moves the world: the clock, the dependency
+// and the operator.
+type driver struct {
+	t    *testing.T
+	b    *machine.Breaker
+	clk  *clocktest.Clock
+	rng  *rand.Rand
+	down atomic.Bool
+}
+
+func (d *driver) manual() {
+	ctx := context.Background()
+	var err error
+	switch d.rng.IntN(3) {
+	case 0:
+		err = d.b.ForceOpen(ctx, operator)
+	case 1:
+		err = d.b.ForceClose(ctx, operator)
+	case 2:
+		err = d.b.ForceHalfOpen(ctx, operator)
+	}
+	if err != nil && !errors.Is(err, machine.ErrIllegalTransition) {
+		d.t.Errorf("manual control: %v", err)
+	}
+}

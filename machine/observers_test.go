@@ -1,0 +1,140 @@
+package machine_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/machine"
+)
+
+// observer is a subscriber that also hears of rejections and times calls.
+type observer struct {
+	recorder
+	times bool
+
+	mu       sync.Mutex
+	rejected []string // breaker/state/retry-after/ctx value of each rejection
+	finished []string // outcome and duration of each admitted call
+}
+
+func (o *observer) CallRejected(ctx context.Context, err *machine.OpenError) {
+	v, _ := ctx.Value(ctxKey{}).(string)
+	o.mu.Lock()
+	o.rejected = append(o.rejected, err.Breaker+" "+err.State.String()+" "+err.RetryAfter().String()+" "+v)
+	o.mu.Unlock()
+}
+
+func (o *observer) TimesCalls() bool { return o.times }
+
+func (o *observer) CallFinished(_ context.Context, breaker string, out machine.Outcome, d time.Duration) {
+	o.mu.Lock()
+	o.finished = append(o.finished, breaker+" "+out.String()+" "+d.String())
+	o.mu.Unlock()
+}
+
+func (o *observer) lists() (rejected, finished []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.rejected), slices.Clone(o.finished)
+}
+
+func TestCallObserverAndTimer(t *testing.T) {
+	obs := &observer{times: true}
+	f := newFixture(t, machine.WithSubscribers(obs), machine.WithFailureThreshold(1), machine.WithProbeLimit(1))
+	defer f.b.Flush(context.Background())
+	ctx := context.WithValue(context.Background(), ctxKey{}, "caller")
+
+	slow := func(d time.Duration, err error) func(context.Context) error {
+		return func(context.Context) error { f.clk.Advance(d); return err }
+	}
+	_ = f.b.Do(ctx, slow(3*time.Second, errDep)) // trips at t0+3s
+	f.clk.Advance(7 * time.Second)
+	_ = f.b.Do(ctx, slow(time.Second, nil)) // rejected at t0+10s: 23s left
+	f.clk.Advance(23 * time.Second)
+	p, err := f.b.Allow(ctx) // the only probe slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.b.Do(ctx, slow(time.Second, nil)) // rejected in half-open
+	f.clk.Advance(2 * time.Second)
+	p.Done(nil) // 1 of 2 successes
+
+	rejected, finished := obs.lists()
+	if want := []string{"svc open 23s caller", "svc half_open 0s caller"}; !slices.Equal(rejected, want) {
+		t.Fatalf("rejections observed %q, want %q", rejected, want)
+	}
+	if want := []string{"svc failure 3s", "svc success 2s"}; !slices.Equal(finished, want) {
+		t.Fatalf("calls timed %q, want %q", finished, want)
+	}
+	if c := f.b.Counts(); c.Rejected != 2 {
+		t.Fatalf("Rejected = %d", c.Rejected)
+	}
+	if err := f.b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.Records(); !slices.Equal(got, f.journal()) {
+		t.Fatalf("the observer as a subscriber saw %v", steps(got))
+	}
+}
+
+func TestCallTimerOptIn(t *testing.T) {
+	ctx := context.Background()
+	off := &observer{times: false}
+	hidden := &observer{times: true}
+	f := newFixture(t, machine.WithSubscribers(off, hooks.Inline(hidden)), machine.WithFailureThreshold(1))
+	defer f.b.Flush(ctx)
+	f.mustFail()
+	_ = f.do(okCall)
+	if _, finished := off.lists(); len(finished) != 0 {
+		t.Fatalf("a timer that said no was called: %q", finished)
+	}
+	if rejected, _ := off.lists(); len(rejected) != 1 {
+		t.Fatalf("rejections observed %q, want 1", rejected)
+	}
+	// hooks.Inline hides the observer interfaces, as documented.
+	if rejected, finished := hidden.lists(); len(rejected)+len(finished) != 0 {
+		t.Fatalf("a wrapped observer was registered: %q %q", rejected, finished)
+	}
+	if got := hidden.Records(); len(got) != 1 || got[0].Event != events.Trip {
+		t.Fatalf("the wrapped observer as a subscriber saw %v", got)
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	f := newFixture(t)
+	f.failN(5)
+	f.clk.Advance(5 * time.Second)
+	oe := openError(t, f.do(okCall))
+	if got, want := oe.Error(), `circuitry: breaker "svc" is open; retry after 25s`; got != want {
+		t.Errorf("OpenError.Error() = %q, want %q", got, want)
+	}
+	half := &machine.OpenError{Breaker: "svc", State: events.HalfOpen}
+	if got := half.Error(); !strings.Contains(got, "half-open") || !strings.Contains(got, `"svc"`) {
+		t.Errorf("half-open OpenError.Error() = %q", got)
+	}
+	if half.RetryAfter() != 0 {
+		t.Errorf("half-open RetryAfter() = %v", half.RetryAfter())
+	}
+	je := &machine.JournalError{Breaker: "svc", Seq: 7, Err: errFull}
+	if got := je.Error(); !strings.Contains(got, "seq 7") || !strings.Contains(got, errFull.Error()) {
+		t.Errorf("JournalError.Error() = %q", got)
+	}
+	err := machine.Fire(context.Background(), f.b, events.Recover)
+	if got := err.Error(); !strings.Contains(got, "recover") || !strings.Contains(got, "open") || !strings.Contains(got, `"svc"`) {
+		t.Errorf("TransitionError.Error() = %q", got)
+	}
+	pe := &machine.PanicError{Value: 42}
+	if got := pe.Error(); got != "panic: 42" {
+		t.Errorf("PanicError.Error() = %q", got)
+	}
+	opt := &machine.OptionError{Option: "WithX", Value: "0", Reason: "must be positive"}
+	if got := opt.Error(); got != "circuitry: WithX(0): must be positive" {
+		t.Errorf("OptionError.Error() = %q", got)
+	}
+}
