@@ -249,7 +249,9 @@ func (b *Breaker) probeDone(p Permit, o Outcome, err error) {
 		b.mu.Unlock()
 		return
 	}
-	b.probes--
+	if b.probes > 0 { // a second Done of one permit must not wrap the count and wedge half-open
+		b.probes--
+	}
 	var (
 		t    hooks.Ticket
 		terr error

@@ -574,3 +574,27 @@ func TestOutcomeString(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeDoneTwice: Done called twice on one probe permit is the caller's
+// bug; it counts twice, but must not wedge the breaker in half-open with
+// every slot taken for ever.
+func TestProbeDoneTwice(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.failN(5)
+	f.clk.Advance(machine.DefaultRecoveryTimeout)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	p, err := f.b.Allow(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(cctx.Err())
+	p.Done(cctx.Err())
+	if c := f.b.Counts(); c.Ignored != 2 || c.Probes != 0 {
+		t.Fatalf("Counts() = %+v, want 2 ignored and no probe in flight", c)
+	}
+	f.mustSucceed()
+	f.mustSucceed()
+	f.wantState(events.Closed)
+}

@@ -194,6 +194,7 @@ func TestInlineSubscriberReentry(t *testing.T) {
 			after := &recorder{}
 			queued := &recorder{}
 			f := newFixture(t, machine.WithSubscribers(reactor, hooks.Inline(after), queued))
+			defer f.b.Flush(context.Background())
 			b = f.b
 			within(t, "a transition whose subscriber re-enters the breaker", func() { c.cause(f) })
 			if reactErr != nil {
