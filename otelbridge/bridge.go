@@ -102,10 +102,18 @@ func WithSpanEvents(on bool) Option {
 
 // WithCallDuration turns on the circuitry.breaker.call.duration histogram,
 // which makes each breaker the bridge subscribes to read its clock twice per
-// admitted call. Default off.
+// admitted call. Default off. Its bucket boundaries, in seconds, are those
+// the OpenTelemetry semantic conventions advise for request durations: 0.005,
+// 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5 and 10 (a
+// view in the SDK can change them).
 func WithCallDuration(on bool) Option {
 	return optionFunc(func(c *config) error { c.duration = on; return nil })
 }
+
+// durationBounds are the call duration histogram's bucket boundaries in
+// seconds. The SDK's default boundaries (0, 5, 10, 25, ... 10000) suit
+// milliseconds and would put nearly every call in one bucket.
+var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
 // Bridge is a subscriber that records a breaker's transitions and calls as
 // OpenTelemetry span events and metrics. One Bridge may serve many breakers.
@@ -154,7 +162,8 @@ func New(opts ...Option) (*Bridge, error) {
 	if cfg.duration {
 		b.duration, err = b.meter.Float64Histogram(DurationName,
 			metric.WithUnit("s"),
-			metric.WithDescription("Duration of calls admitted by circuit breakers, by outcome."))
+			metric.WithDescription("Duration of calls admitted by circuit breakers, by outcome."),
+			metric.WithExplicitBucketBoundaries(durationBounds...))
 		errs = errors.Join(errs, err)
 	}
 	if errs != nil {
