@@ -1,0 +1,441 @@
+package otelbridge_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/otelbridge"
+)
+
+// t0 is where every fake clock starts.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+var errDependency = errors.New("dependency failed")
+
+// The outcome attribute values, and what a scripted call is expected to come
+// to.
+const (
+	success  = "success"
+	failure  = "failure"
+	ignored  = "ignored"
+	rejected = "rejected"
+)
+
+// The instruments' descriptions, spelled out so that a change to one is a
+// test failure.
+const (
+	transitionsDesc = "Transitions of circuit breakers between states."
+	callsDesc       = "Calls through circuit breakers, by outcome: success, failure, ignored or rejected."
+	stateDesc       = "Circuit breaker state: 1 for the current state, 0 for the others."
+	durationDesc    = "Duration of calls admitted by circuit breakers, by outcome."
+)
+
+// durationBounds are the histogram's bucket boundaries in seconds.
+var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// rig is a bridge wired to the real OpenTelemetry SDK: a manual metric
+// reader, a span recorder, and a fake clock for the breakers.
+type rig struct {
+	mp     *sdkmetric.MeterProvider
+	reader *sdkmetric.ManualReader
+	rec    *tracetest.SpanRecorder
+	tracer trace.Tracer
+	clock  *clocktest.Clock
+	bridge *otelbridge.Bridge
+}
+
+// newRig builds a rig whose tracer provider samples with sampler (nil: the
+// SDK's default, which samples every root span) and whose bridge has opts
+// after WithMeterProvider.
+func newRig(t testing.TB, sampler sdktrace.Sampler, opts ...otelbridge.Option) *rig {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	rec := tracetest.NewSpanRecorder()
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(rec)}
+	if sampler != nil {
+		topts = append(topts, sdktrace.WithSampler(sampler))
+	}
+	tp := sdktrace.NewTracerProvider(topts...)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if err := mp.Shutdown(ctx); err != nil {
+			t.Errorf("meter provider shutdown: %v", err)
+		}
+		if err := tp.Shutdown(ctx); err != nil {
+			t.Errorf("tracer provider shutdown: %v", err)
+		}
+	})
+	bridge, err := otelbridge.New(append([]otelbridge.Option{otelbridge.WithMeterProvider(mp)}, opts...)...)
+	if err != nil {
+		t.Fatalf("otelbridge.New: %v", err)
+	}
+	return &rig{
+		mp:     mp,
+		reader: reader,
+		rec:    rec,
+		tracer: tp.Tracer("otelbridge_test"),
+		clock:  clocktest.New(t0),
+		bridge: bridge,
+	}
+}
+
+// newBreaker returns a breaker on the rig's clock with the bridge
+// subscribed; any error the breaker reports fails the test.
+func (r *rig) newBreaker(t testing.TB, name string, opts ...machine.Option) *machine.Breaker {
+	t.Helper()
+	all := []machine.Option{
+		machine.WithClock(r.clock),
+		machine.WithSubscribers(r.bridge),
+		machine.WithErrorHandler(func(err error) { t.Errorf("breaker %s reported: %v", name, err) }),
+	}
+	b, err := machine.New(name, append(all, opts...)...)
+	if err != nil {
+		t.Fatalf("machine.New(%q): %v", name, err)
+	}
+	return b
+}
+
+// observe registers breakers with the bridge and unregisters them when the
+// test ends.
+func (r *rig) observe(t testing.TB, breakers ...*machine.Breaker) *otelbridge.Registration {
+	t.Helper()
+	reg, err := r.bridge.Observe(breakers...)
+	if err != nil {
+		t.Fatalf("Observe: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := reg.Unregister(); err != nil {
+			t.Errorf("Unregister: %v", err)
+		}
+	})
+	return reg
+}
+
+// step is one scripted call: the fake clock moves by advance, then a call
+// runs inside its own span and must come to outcome. A success returns nil,
+// a failure errDependency, and an ignored call is made with a cancelled
+// context and returns its error.
+type step struct {
+	advance time.Duration
+	span    string
+	outcome string
+}
+
+// outage is the scripted outage that most tests run through a breaker with
+// the default settings (trip after 5 failures, 30s open, 2 probe successes):
+// two successes and an ignored call, five failures (the fifth trips), three
+// rejections 10s apart, then 10s more ends the open period, a probe
+// succeeds, a second success recovers, and one more succeeds.
+var outage = []step{
+	{span: "call-01", outcome: success},
+	{span: "call-02", outcome: success},
+	{span: "call-03", outcome: ignored},
+	{span: "call-04", outcome: failure},
+	{span: "call-05", outcome: failure},
+	{span: "call-06", outcome: failure},
+	{span: "call-07", outcome: failure},
+	{span: "call-08", outcome: failure}, // trips
+	{span: "call-09", outcome: rejected},
+	{advance: 10 * time.Second, span: "call-10", outcome: rejected},
+	{advance: 10 * time.Second, span: "call-11", outcome: rejected},
+	{advance: 10 * time.Second, span: "call-12", outcome: success}, // probes
+	{span: "call-13", outcome: success},                            // recovers
+	{span: "call-14", outcome: success},
+}
+
+// The outage's totals by outcome.
+const (
+	outageSuccesses = 5
+	outageFailures  = 5
+	outageIgnored   = 1
+	outageRejected  = 3
+)
+
+// run plays steps through b.
+func (r *rig) run(t testing.TB, b *machine.Breaker, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		r.clock.Advance(s.advance)
+		r.call(t, b, s.span, s.outcome)
+	}
+}
+
+// call makes one call through b inside a new span named span (from the rig's
+// tracer) and checks that it came to outcome.
+func (r *rig) call(t testing.TB, b *machine.Breaker, span, outcome string) {
+	t.Helper()
+	ctx := context.Background()
+	if outcome == ignored {
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = c
+	}
+	ctx, sp := r.tracer.Start(ctx, span)
+	defer sp.End()
+	doCall(t, ctx, b, span, outcome)
+}
+
+// doCall makes one call through b with ctx and checks that it came to
+// outcome.
+func doCall(t testing.TB, ctx context.Context, b *machine.Breaker, label, outcome string) {
+	t.Helper()
+	ran := false
+	err := b.Do(ctx, func(ctx context.Context) error {
+		ran = true
+		switch outcome {
+		case failure:
+			return errDependency
+		case ignored:
+			return ctx.Err()
+		}
+		return nil
+	})
+	switch outcome {
+	case rejected:
+		if ran || !errors.Is(err, machine.ErrOpen) {
+			t.Fatalf("%s: ran=%v err=%v, want a rejection", label, ran, err)
+		}
+	case success:
+		if !ran || err != nil {
+			t.Fatalf("%s: ran=%v err=%v, want a success", label, ran, err)
+		}
+	case failure:
+		if !ran || !errors.Is(err, errDependency) {
+			t.Fatalf("%s: ran=%v err=%v, want the dependency's failure", label, ran, err)
+		}
+	case ignored:
+		if !ran || !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: ran=%v err=%v, want the caller's cancellation", label, ran, err)
+		}
+	default:
+		t.Fatalf("%s: unknown outcome %q", label, outcome)
+	}
+}
+
+// collect reads the rig's metrics and returns the bridge's scope; it fails
+// the test if any other scope reported.
+func (r *rig) collect(t testing.TB) metricdata.ScopeMetrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	switch len(rm.ScopeMetrics) {
+	case 0:
+		return metricdata.ScopeMetrics{}
+	case 1:
+		if got := rm.ScopeMetrics[0].Scope.Name; got != otelbridge.ScopeName {
+			t.Fatalf("scope %q, want %q", got, otelbridge.ScopeName)
+		}
+		return rm.ScopeMetrics[0]
+	}
+	t.Fatalf("%d scopes reported, want 1", len(rm.ScopeMetrics))
+	return metricdata.ScopeMetrics{}
+}
+
+// metricNamed returns the metric called name in sm.
+func metricNamed(sm metricdata.ScopeMetrics, name string) (metricdata.Metrics, bool) {
+	for _, m := range sm.Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return metricdata.Metrics{}, false
+}
+
+// set builds an attribute set from kvs followed by extra.
+func set(kvs []attribute.KeyValue, extra ...attribute.KeyValue) attribute.Set {
+	return attribute.NewSet(append(slices.Clone(kvs), extra...)...)
+}
+
+func transitionsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuitry.breaker.transitions",
+		Description: transitionsDesc,
+		Unit:        "{transition}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  points,
+		},
+	}
+}
+
+func transitionPoint(breaker, from, to, event string, n int64, extra ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{
+		Attributes: set([]attribute.KeyValue{
+			attribute.String("circuitry.breaker.name", breaker),
+			attribute.String("circuitry.breaker.from", from),
+			attribute.String("circuitry.breaker.to", to),
+			attribute.String("circuitry.breaker.event", event),
+		}, extra...),
+		Value: n,
+	}
+}
+
+func callsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuitry.breaker.calls",
+		Description: callsDesc,
+		Unit:        "{call}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  points,
+		},
+	}
+}
+
+// callPoints are one breaker's four call streams.
+func callPoints(breaker string, successes, failures, ignores, rejections int64, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
+	var ps []metricdata.DataPoint[int64]
+	for _, o := range []struct {
+		outcome string
+		n       int64
+	}{{success, successes}, {failure, failures}, {ignored, ignores}, {rejected, rejections}} {
+		ps = append(ps, metricdata.DataPoint[int64]{
+			Attributes: set([]attribute.KeyValue{
+				attribute.String("circuitry.breaker.name", breaker),
+				attribute.String("circuitry.breaker.outcome", o.outcome),
+			}, extra...),
+			Value: o.n,
+		})
+	}
+	return ps
+}
+
+func stateMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuitry.breaker.state",
+		Description: stateDesc,
+		Unit:        "1",
+		Data:        metricdata.Gauge[int64]{DataPoints: points},
+	}
+}
+
+// statePoints are one breaker's three state streams: 1 for current, 0 for
+// the others.
+func statePoints(breaker string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
+	var ps []metricdata.DataPoint[int64]
+	for _, s := range []events.State{events.Closed, events.Open, events.HalfOpen} {
+		v := int64(0)
+		if s == current {
+			v = 1
+		}
+		ps = append(ps, metricdata.DataPoint[int64]{
+			Attributes: set([]attribute.KeyValue{
+				attribute.String("circuitry.breaker.name", breaker),
+				attribute.String("circuitry.breaker.state", s.String()),
+			}, extra...),
+			Value: v,
+		})
+	}
+	return ps
+}
+
+func durationMetric(points ...metricdata.HistogramDataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuitry.breaker.call.duration",
+		Description: durationDesc,
+		Unit:        "s",
+		Data: metricdata.Histogram[float64]{
+			Temporality: metricdata.CumulativeTemporality,
+			DataPoints:  points,
+		},
+	}
+}
+
+// wantEvent is an expected span event.
+type wantEvent struct {
+	name  string
+	attrs []attribute.KeyValue
+}
+
+// transitionEvent is the circuitry.breaker.transition event; openFor is
+// given (in seconds) for a transition to open.
+func transitionEvent(breaker string, seq int64, from, to, event, policy string, failures, successes, threshold int64, openFor ...float64) wantEvent {
+	attrs := []attribute.KeyValue{
+		attribute.String("circuitry.breaker.name", breaker),
+		attribute.String("circuitry.breaker.from", from),
+		attribute.String("circuitry.breaker.to", to),
+		attribute.String("circuitry.breaker.event", event),
+		attribute.Int64("circuitry.breaker.seq", seq),
+		attribute.String("circuitry.breaker.reason.policy", policy),
+		attribute.Int64("circuitry.breaker.reason.failures", failures),
+		attribute.Int64("circuitry.breaker.reason.successes", successes),
+		attribute.Int64("circuitry.breaker.reason.threshold", threshold),
+	}
+	for _, d := range openFor {
+		attrs = append(attrs, attribute.Float64("circuitry.breaker.open_for", d))
+	}
+	return wantEvent{name: "circuitry.breaker.transition", attrs: attrs}
+}
+
+// rejectedEvent is the circuitry.breaker.rejected event.
+func rejectedEvent(breaker, state string, retryAfter float64) wantEvent {
+	return wantEvent{name: "circuitry.breaker.rejected", attrs: []attribute.KeyValue{
+		attribute.String("circuitry.breaker.name", breaker),
+		attribute.String("circuitry.breaker.state", state),
+		attribute.Float64("circuitry.breaker.retry_after", retryAfter),
+	}}
+}
+
+// assertSpanEvents checks that the ended spans have unique names, that
+// every span named in want ended, and that each span carries exactly the
+// events want lists for it (none when absent), in order, each with exactly
+// its attributes plus extra.
+func assertSpanEvents(t testing.TB, ended []sdktrace.ReadOnlySpan, want map[string][]wantEvent, extra ...attribute.KeyValue) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, sp := range ended {
+		name := sp.Name()
+		if seen[name] {
+			t.Errorf("span %q ended twice", name)
+			continue
+		}
+		seen[name] = true
+		got, exp := sp.Events(), want[name]
+		if len(got) != len(exp) {
+			t.Errorf("span %q has %d events %v, want %d", name, len(got), eventNames(got), len(exp))
+			continue
+		}
+		for i, ev := range got {
+			w := exp[i]
+			if ev.Name != w.name {
+				t.Errorf("span %q event %d is %q, want %q", name, i, ev.Name, w.name)
+				continue
+			}
+			gotSet, wantSet := attribute.NewSet(ev.Attributes...), set(w.attrs, extra...)
+			if len(ev.Attributes) != wantSet.Len() || !gotSet.Equals(&wantSet) {
+				t.Errorf("span %q event %q attributes\n got %v\nwant %v", name, ev.Name, ev.Attributes, wantSet.ToSlice())
+			}
+		}
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("span %q never ended", name)
+		}
+	}
+}
+
+func eventNames(evs []sdktrace.Event) []string {
+	var names []string
+	for _, e := range evs {
+		names = append(names, e.Name)
+	}
+	return names
+}

@@ -1,0 +1,230 @@
+package otelbridge_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/otelbridge"
+)
+
+// observedOnly keeps the calls and state metrics of sm, the two that
+// Observe registers.
+func observedOnly(sm metricdata.ScopeMetrics) metricdata.ScopeMetrics {
+	out := metricdata.ScopeMetrics{Scope: sm.Scope}
+	for _, m := range sm.Metrics {
+		if m.Name == "circuitry.breaker.calls" || m.Name == "circuitry.breaker.state" {
+			out.Metrics = append(out.Metrics, m)
+		}
+	}
+	return out
+}
+
+// dataPoints counts the data points of the named metric in sm (0 when it is
+// absent).
+func dataPoints(t *testing.T, sm metricdata.ScopeMetrics, name string) int {
+	t.Helper()
+	m, ok := metricNamed(sm, name)
+	if !ok {
+		return 0
+	}
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		return len(d.DataPoints)
+	case metricdata.Gauge[int64]:
+		return len(d.DataPoints)
+	}
+	t.Fatalf("%s has data of type %T", name, m.Data)
+	return 0
+}
+
+// TestUnregister checks that Unregister removes a registration's
+// callbacks: later collections no longer report that breaker's calls and
+// state, the other registration's streams carry on, a second Unregister
+// returns nil, and once both are gone no call or state stream is reported.
+func TestUnregister(t *testing.T) {
+	r := newRig(t, nil)
+	a := r.newBreaker(t, "a", machine.WithFailureThreshold(1))
+	b := r.newBreaker(t, "b")
+	regA, err := r.bridge.Observe(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regB, err := r.bridge.Observe(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.call(t, a, "a-1", failure) // trips a
+	r.call(t, b, "b-1", success)
+
+	steps := []struct {
+		name string
+		do   func(t *testing.T)
+		want metricdata.ScopeMetrics
+	}{
+		{
+			name: "both registered",
+			do:   func(*testing.T) {},
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+				callsMetric(append(callPoints("a", 0, 1, 0, 0), callPoints("b", 1, 0, 0, 0)...)...),
+				stateMetric(append(statePoints("a", events.Open), statePoints("b", events.Closed)...)...),
+			}},
+		},
+		{
+			name: "a unregistered",
+			do: func(t *testing.T) {
+				if err := regA.Unregister(); err != nil {
+					t.Fatalf("Unregister: %v", err)
+				}
+				r.call(t, a, "a-2", rejected) // counted by a, but no longer reported
+				r.call(t, b, "b-2", success)
+			},
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+				callsMetric(callPoints("b", 2, 0, 0, 0)...),
+				stateMetric(statePoints("b", events.Closed)...),
+			}},
+		},
+		{
+			name: "a unregistered twice",
+			do: func(t *testing.T) {
+				if err := regA.Unregister(); err != nil {
+					t.Fatalf("second Unregister: %v", err)
+				}
+			},
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+				callsMetric(callPoints("b", 2, 0, 0, 0)...),
+				stateMetric(statePoints("b", events.Closed)...),
+			}},
+		},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			s.do(t)
+			metricdatatest.AssertEqual(t, s.want, observedOnly(r.collect(t)), metricdatatest.IgnoreTimestamp())
+		})
+	}
+
+	t.Run("both unregistered", func(t *testing.T) {
+		if err := regB.Unregister(); err != nil {
+			t.Fatalf("Unregister: %v", err)
+		}
+		sm := r.collect(t)
+		for _, name := range []string{"circuitry.breaker.calls", "circuitry.breaker.state"} {
+			if n := dataPoints(t, sm, name); n != 0 {
+				t.Errorf("%s: %d data points after every registration was undone, want 0", name, n)
+			}
+		}
+		// The transitions counter is the subscriber's, not the registration's.
+		metricdatatest.AssertEqual(t,
+			transitionsMetric(transitionPoint("a", "closed", "open", "trip", 1)),
+			mustMetric(t, sm, "circuitry.breaker.transitions"),
+			metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	})
+	if c := a.Counts(); c.Rejected != 1 {
+		t.Errorf("a counted %d rejections, want 1", c.Rejected)
+	}
+}
+
+func mustMetric(t *testing.T, sm metricdata.ScopeMetrics, name string) metricdata.Metrics {
+	t.Helper()
+	m, ok := metricNamed(sm, name)
+	if !ok {
+		t.Fatalf("no %s metric", name)
+	}
+	return m
+}
+
+// TestManyBreakers checks that several breakers on one meter each report
+// their own call and state streams, whether registered one at a time on one
+// bridge, all at once, or through two bridges on one meter provider.
+func TestManyBreakers(t *testing.T) {
+	// Each breaker gets its own calls: a succeeds once; b trips on its
+	// first failure and rejects twice; c succeeds three times and ignores
+	// one call.
+	script := map[string]func(t *testing.T, r *rig, b *machine.Breaker){
+		"a": func(t *testing.T, r *rig, b *machine.Breaker) { r.call(t, b, "a", success) },
+		"b": func(t *testing.T, r *rig, b *machine.Breaker) {
+			r.call(t, b, "b-1", failure)
+			r.call(t, b, "b-2", rejected)
+			r.call(t, b, "b-3", rejected)
+		},
+		"c": func(t *testing.T, r *rig, b *machine.Breaker) {
+			for _, o := range []string{success, success, ignored, success} {
+				r.call(t, b, "c", o)
+			}
+		},
+	}
+	wantCalls := map[string][]metricdata.DataPoint[int64]{
+		"a": callPoints("a", 1, 0, 0, 0),
+		"b": callPoints("b", 0, 1, 0, 2),
+		"c": callPoints("c", 3, 0, 1, 0),
+	}
+	wantState := map[string]events.State{"a": events.Closed, "b": events.Open, "c": events.Closed}
+
+	for _, c := range []struct {
+		name    string
+		groups  [][]string // one Observe per group
+		bridges bool       // one bridge per group, on one meter provider
+	}{
+		{name: "two registrations on one bridge", groups: [][]string{{"a"}, {"b"}}},
+		{name: "one registration of three breakers", groups: [][]string{{"a", "b", "c"}}},
+		{name: "two bridges on one meter provider", groups: [][]string{{"a", "c"}, {"b"}}, bridges: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			want := metricdata.ScopeMetrics{Scope: scope}
+			var calls, states []metricdata.DataPoint[int64]
+			for gi, group := range c.groups {
+				bridge := r.bridge
+				if c.bridges && gi > 0 {
+					var err error
+					bridge, err = otelbridge.New(otelbridge.WithMeterProvider(r.mp))
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				var brs []*machine.Breaker
+				for _, name := range group {
+					br, err := machine.New(name, machine.WithClock(r.clock), machine.WithSubscribers(bridge),
+						machine.WithFailureThreshold(1))
+					if err != nil {
+						t.Fatal(err)
+					}
+					script[name](t, r, br)
+					brs = append(brs, br)
+					calls = append(calls, wantCalls[name]...)
+					states = append(states, statePoints(name, wantState[name])...)
+				}
+				reg, err := bridge.Observe(brs...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = reg.Unregister() })
+			}
+			want.Metrics = []metricdata.Metrics{callsMetric(calls...), stateMetric(states...)}
+			metricdatatest.AssertEqual(t, want, observedOnly(r.collect(t)), metricdatatest.IgnoreTimestamp())
+		})
+	}
+}
+
+// TestObserveWithoutSubscribing checks that Observe alone, on a breaker the
+// bridge is not subscribed to, reports its calls and state (but, being no
+// subscriber, no transitions).
+func TestObserveWithoutSubscribing(t *testing.T) {
+	r := newRig(t, nil)
+	b, err := machine.New("solo", machine.WithClock(r.clock), machine.WithFailureThreshold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.observe(t, b)
+	doCall(t, context.Background(), b, "trips", failure)
+	want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+		callsMetric(callPoints("solo", 0, 1, 0, 0)...),
+		stateMetric(statePoints("solo", events.Open)...),
+	}}
+	metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp())
+}
