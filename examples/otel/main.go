@@ -1,0 +1,357 @@
+// Command otel shows a circuit breaker's OpenTelemetry traces and metrics
+// through a real SDK setup, in a few seconds.
+//
+// A client calls a flaky HTTP server on 127.0.0.1 through a
+// [machine.Breaker] at a steady rate, each request in its own client span.
+// The server answers "503 Service Unavailable" for a while and then heals, so
+// the breaker trips, rejects calls, probes, re-trips and recovers. An
+// [otelbridge.Bridge] is subscribed to the breaker and observes it:
+//
+//   - spans go to the stdouttrace exporter, pretty-printed, as they end. By
+//     default only the spans that carry a breaker event are printed: the
+//     call that tripped the breaker (circuitry.breaker.transition), each
+//     short-circuited call (circuitry.breaker.rejected), each probe and the
+//     recovery. -all-spans prints every span.
+//   - metrics go to the stdoutmetric exporter through a PeriodicReader. The
+//     program flushes it after every call that changed the breaker's state,
+//     so that each export shows circuitry.breaker.state flipping, and once
+//     more at shutdown; -metrics-interval adds periodic exports.
+//
+// Usage:
+//
+//	go run ./examples/otel [-outage 1s] [-recovery 400ms] [-interval 100ms] [-calls 30]
+//	                       [-all-spans] [-duration] [-metrics-interval 0]
+//
+// # Sending to an OpenTelemetry Collector instead
+//
+// Replace the two stdout exporters with the OTLP ones. They live in their own
+// modules, which this repository does not require; add them to your program:
+//
+//	go get go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc \
+//	       go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc
+//
+// and build the providers over them (a batching span processor suits a
+// network exporter better than the synchronous one used here):
+//
+//	traceExp, err := otlptracegrpc.New(ctx)
+//	metricExp, err := otlpmetricgrpc.New(ctx)
+//	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(traceExp), sdktrace.WithResource(res))
+//	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metricExp)), sdkmetric.WithResource(res))
+//
+// The exporters read the standard environment variables, so the collector's
+// address needs no code:
+//
+//	OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317  # gRPC; "http" means no TLS
+//	OTEL_SERVICE_NAME=quotes-client                    # read by resource.WithFromEnv in run
+//
+// Nothing else changes: the bridge uses only the OpenTelemetry API and works
+// with whatever exporters the providers have.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/otelbridge"
+)
+
+// healthyLead is how long the dependency works before its outage starts.
+const healthyLead = 200 * time.Millisecond
+
+type config struct {
+	outage, recovery, interval, metricsInterval time.Duration
+	calls                                       int
+	allSpans, duration                          bool
+}
+
+func main() {
+	var c config
+	flag.DurationVar(&c.outage, "outage", time.Second, "how long the dependency answers 503")
+	flag.DurationVar(&c.recovery, "recovery", 400*time.Millisecond, "the breaker's recovery timeout (open period)")
+	flag.DurationVar(&c.interval, "interval", 100*time.Millisecond, "time between two calls")
+	flag.IntVar(&c.calls, "calls", 30, "number of calls to make (more are made if the breaker has not recovered by then)")
+	flag.BoolVar(&c.allSpans, "all-spans", false, "print every span, not only those with a breaker event")
+	flag.BoolVar(&c.duration, "duration", false, "turn on the circuitry.breaker.call.duration histogram")
+	flag.DurationVar(&c.metricsInterval, "metrics-interval", 0, "also export metrics periodically at this interval, from the reader's goroutine (0: only after state changes and at shutdown)")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "otel:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) (err error) {
+	if c.outage <= 0 || c.recovery <= 0 || c.interval <= 0 || c.calls <= 0 || c.metricsInterval < 0 {
+		return errors.New("-outage, -recovery, -interval and -calls must be positive, -metrics-interval not negative")
+	}
+	ctx := context.Background()
+	start := time.Now()
+	since := func() string { return fmt.Sprintf("+%.2fs", time.Since(start).Seconds()) }
+
+	// 1. The OpenTelemetry SDK: a resource, a tracer provider exporting to
+	// stdout as spans end, and a meter provider with a periodic reader.
+	res, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", "quotes-client")),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
+		resource.WithTelemetrySDK(),
+	)
+	if err != nil {
+		return err
+	}
+	spanExp, err := stdouttrace.New(stdouttrace.WithPrettyPrint(), stdouttrace.WithWriter(os.Stdout))
+	if err != nil {
+		return err
+	}
+	var spans sdktrace.SpanProcessor = sdktrace.NewSimpleSpanProcessor(spanExp)
+	if !c.allSpans {
+		spans = breakerSpansOnly{spans}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithResource(res))
+	defer func() { err = errors.Join(err, tp.Shutdown(ctx)) }()
+
+	stdoutExp, err := stdoutmetric.New(stdoutmetric.WithPrettyPrint(), stdoutmetric.WithWriter(os.Stdout))
+	if err != nil {
+		return err
+	}
+	metricExp := digest{stdoutExp}
+	every := c.metricsInterval
+	if every == 0 {
+		every = time.Hour // in effect never: this run exports by hand
+	}
+	reader := sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(every))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
+	var reg *otelbridge.Registration
+	defer func() {
+		fmt.Printf("\n%s ===== metrics at shutdown =====\n", since())
+		err = errors.Join(err, mp.Shutdown(ctx)) // exports once more
+		// A service that removes a breaker unregisters it, so that no
+		// callback is left behind; here the last export comes first.
+		if reg != nil {
+			err = errors.Join(err, reg.Unregister())
+		}
+	}()
+	tracer := tp.Tracer("github.com/circuitry-go/circuitry/examples/otel")
+
+	// 2. The bridge, the breaker it is subscribed to, and the observable
+	// instruments that read the breaker's counts at each export.
+	bridge, err := otelbridge.New(
+		otelbridge.WithMeterProvider(mp),
+		otelbridge.WithCallDuration(c.duration),
+	)
+	if err != nil {
+		return err
+	}
+	b, err := machine.New("quotes",
+		machine.WithFailureThreshold(5),
+		machine.WithRecoveryTimeout(c.recovery),
+		machine.WithSuccessThreshold(2),
+		machine.WithSubscribers(bridge),
+	)
+	if err != nil {
+		return err
+	}
+	if reg, err = bridge.Observe(b); err != nil {
+		return err
+	}
+
+	// 3. The flaky dependency: a real HTTP server on an ephemeral port.
+	dep, err := startDependency(start.Add(healthyLead), start.Add(healthyLead+c.outage))
+	if err != nil {
+		return err
+	}
+	defer dep.close()
+	fmt.Printf("dependency on %s: healthy, then 503 for %s from +%s, then healthy again\n",
+		dep.url, c.outage, healthyLead)
+
+	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
+
+	// 4. Call it at a steady rate, each request in its own client span, and
+	// export the metrics whenever a call moved the breaker.
+	tick := time.NewTicker(c.interval)
+	defer tick.Stop()
+	limit := time.Now().Add(healthyLead + c.outage + 10*c.recovery + time.Duration(c.calls)*c.interval)
+	for i := 1; i <= c.calls || (b.State() != events.Closed && time.Now().Before(limit)); i++ {
+		seq := b.Snapshot().Seq
+		callCtx, span := tracer.Start(ctx, "GET /quote",
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(
+				attribute.String("http.request.method", http.MethodGet),
+				attribute.String("url.full", dep.url),
+				attribute.Int("example.call", i),
+			))
+		at, result := since(), quote(callCtx, b, client, dep.url)
+		fmt.Printf("%s call %02d  %-9s  %s\n", at, i, b.State(), result)
+		span.End() // printed now, below its line, if it carries a breaker event
+		if snap := b.Snapshot(); snap.Seq != seq {
+			fmt.Printf("\n%s ===== metrics after call %02d: %d transition(s), now %s =====\n", since(), i, snap.Seq-seq, snap.State)
+			if err := reader.ForceFlush(ctx); err != nil {
+				return err
+			}
+			fmt.Println()
+		}
+		<-tick.C
+	}
+	if b.State() != events.Closed {
+		return fmt.Errorf("breaker did not recover (state %s): try a longer -calls or a shorter -outage", b.State())
+	}
+	cs := b.Counts()
+	fmt.Printf("\n%s calls: %d succeeded, %d failed, %d rejected; %d transitions; the server saw %d requests\n",
+		since(), cs.Successes, cs.Failures, cs.Rejected, b.Snapshot().Seq, dep.requests.Load())
+	return nil
+}
+
+// quote calls the dependency through the breaker and says how it went. The
+// breaker's span events go on the span in ctx; quote sets its status.
+func quote(ctx context.Context, b *machine.Breaker, client *http.Client, url string) string {
+	span := trace.SpanFromContext(ctx)
+	body, err := machine.Execute(ctx, b, func(ctx context.Context) (string, error) {
+		return get(ctx, client, url)
+	})
+	var open *machine.OpenError
+	switch {
+	case err == nil:
+		return "ok        " + body
+	case errors.As(err, &open):
+		// The span has the circuitry.breaker.rejected event: the request
+		// never left the process.
+		span.SetStatus(codes.Error, "short-circuited by the breaker")
+		return fmt.Sprintf("rejected  (%s, retry after %s)", open.State, open.RetryAfter().Round(time.Millisecond))
+	default:
+		span.SetStatus(codes.Error, err.Error())
+		return "failed    " + err.Error()
+	}
+}
+
+// digest is the stdout metric exporter followed by a one-line digest of the
+// breaker metrics it has just exported, to read among the JSON.
+type digest struct{ sdkmetric.Exporter }
+
+func (d digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	err := d.Exporter.Export(ctx, rm)
+	var parts []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var points []metricdata.DataPoint[int64]
+			var key attribute.Key
+			switch m.Name {
+			case otelbridge.StateName:
+				points, key = m.Data.(metricdata.Gauge[int64]).DataPoints, otelbridge.KeyState
+			case otelbridge.CallsName:
+				points, key = m.Data.(metricdata.Sum[int64]).DataPoints, otelbridge.KeyOutcome
+			case otelbridge.TransitionsName:
+				points, key = m.Data.(metricdata.Sum[int64]).DataPoints, otelbridge.KeyEvent
+			default:
+				continue
+			}
+			var kv []string
+			for _, p := range points {
+				v, _ := p.Attributes.Value(key)
+				kv = append(kv, fmt.Sprintf("%s=%d", v.Emit(), p.Value))
+			}
+			slices.Sort(kv)
+			parts = append(parts, fmt.Sprintf("%s{%s}", m.Name, strings.Join(kv, " ")))
+		}
+	}
+	slices.Sort(parts)
+	fmt.Printf("exported: %s\n", strings.Join(parts, "  "))
+	return err
+}
+
+// breakerSpansOnly passes on only the spans that carry a breaker event.
+type breakerSpansOnly struct{ sdktrace.SpanProcessor }
+
+func (p breakerSpansOnly) OnEnd(s sdktrace.ReadOnlySpan) {
+	for _, e := range s.Events() {
+		if strings.HasPrefix(e.Name, "circuitry.breaker.") {
+			p.SpanProcessor.OnEnd(s)
+			return
+		}
+	}
+}
+
+// get fetches url and returns its body; any status other than 2xx is an
+// error, so that the breaker counts it as a failure.
+func get(ctx context.Context, client *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", fmt.Errorf("quote service: %s", resp.Status)
+	}
+	return strings.TrimSpace(string(body)), nil
+}
+
+// dependency is the flaky HTTP server.
+type dependency struct {
+	url      string
+	srv      *http.Server
+	done     chan error
+	requests atomic.Int64
+}
+
+// startDependency serves on an ephemeral port of 127.0.0.1, answering 503
+// between down and up and a quote otherwise.
+func startDependency(down, up time.Time) (*dependency, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	d := &dependency{url: "http://" + ln.Addr().String() + "/quote", done: make(chan error, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /quote", func(w http.ResponseWriter, r *http.Request) {
+		d.requests.Add(1)
+		if now := time.Now(); !now.Before(down) && now.Before(up) {
+			http.Error(w, "upstream overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "quote=101.25")
+	})
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	go func() { d.done <- d.srv.Serve(ln) }()
+	return d, nil
+}
+
+// close shuts the server down and waits for it to stop serving.
+func (d *dependency) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "dependency shutdown:", err)
+	}
+	if err := <-d.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "dependency:", err)
+	}
+}
