@@ -29,6 +29,7 @@ type Breaker struct {
 	closed     atomic.Uint64 // generation<<32 | consecutive failures, in closed
 	calls      counters
 	classify   Classifier // nil: DefaultClassifier, inlined
+	plain      bool       // default classifier and no call timing: the success fast path
 	failThresh uint32
 	onReject   []CallObserver
 	timers     []CallTimer
@@ -114,6 +115,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		epoch:      cfg.clock.Now(),
 	}
 	b.onReject, b.timers = observers(cfg.subscribers)
+	b.plain = b.classify == nil && b.timers == nil
 	b.mu.Lock()
 	b.adoptLocked(fold)
 	b.mu.Unlock()

@@ -15,10 +15,16 @@ import (
 type Permit struct {
 	b     *Breaker
 	ctx   context.Context
-	gen   uint64
-	probe bool
+	tag   uint64        // the generation admitted in, with probeTag set for a probe
 	start time.Duration // since b.epoch on the clock; set only when a CallTimer is registered
 }
+
+// probeTag marks the permit of a half-open probe. Generations never reach
+// it. (Keeping the permit at five words keeps Allow's return cheap.)
+const probeTag = 1 << 63
+
+func (p *Permit) gen() uint64 { return p.tag &^ probeTag }
+func (p *Permit) probe() bool { return p.tag&probeTag != 0 }
 
 // Allow asks the breaker to admit a call, for code that cannot be wrapped in
 // a function; most callers use [Breaker.Do] or [Execute]. It returns a Permit
@@ -33,7 +39,7 @@ type Permit struct {
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	s := b.snap.Load()
 	if s.state == events.Closed {
-		p := Permit{b: b, ctx: ctx, gen: s.gen}
+		p := Permit{b: b, ctx: ctx, tag: s.gen}
 		if b.timers != nil {
 			p.start = b.cfg.clock.Now().Sub(b.epoch)
 		}
@@ -80,7 +86,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		}
 		b.probes++
 		b.mu.Unlock()
-		p := Permit{b: b, ctx: ctx, gen: s.gen, probe: true}
+		p := Permit{b: b, ctx: ctx, tag: s.gen | probeTag}
 		if b.timers != nil {
 			p.start = b.cfg.clock.Now().Sub(b.epoch)
 		}
@@ -99,25 +105,29 @@ const maxProbeAttempts = 3
 // on the calling goroutine before Done returns. Done on the zero Permit does
 // nothing; calling it twice on the same Permit counts the call twice.
 func (p Permit) Done(err error) {
-	if p.b == nil {
-		return
+	if p.b != nil {
+		p.b.finish(&p, err)
 	}
+}
+
+// finish classifies and records the result of an admitted call.
+func (b *Breaker) finish(p *Permit, err error) {
 	var o Outcome
 	switch {
-	case p.b.classify != nil:
-		o = p.b.classify(p.ctx, err)
+	case b.classify != nil:
+		o = b.classify(p.ctx, err)
 	case err == nil:
 		o = Success
 	default:
 		o = DefaultClassifier(p.ctx, err)
 	}
-	p.b.record(p, o, err)
-	if p.b.timers != nil {
-		p.b.timed(p, o)
+	b.record(p, o, err)
+	if b.timers != nil {
+		b.timed(p, o)
 	}
 }
 
-func (b *Breaker) timed(p Permit, o Outcome) {
+func (b *Breaker) timed(p *Permit, o Outcome) {
 	d := b.cfg.clock.Now().Sub(b.epoch) - p.start
 	for _, t := range b.timers {
 		t.CallFinished(p.ctx, b.name, o, d)
@@ -132,11 +142,21 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	if fn == nil {
 		return ErrNilFunc
 	}
+	// Closed (without call timing) and open, inline: one atomic load.
+	s := b.snap.Load()
+	if s.state == events.Closed && b.timers == nil {
+		p := Permit{b: b, ctx: ctx, tag: s.gen}
+		return b.call(&p, fn)
+	}
+	if s.state == events.Open && !s.due {
+		b.rejected(ctx, s.reject)
+		return s.reject
+	}
 	p, err := b.Allow(ctx)
 	if err != nil {
 		return err
 	}
-	return p.call(fn)
+	return b.call(&p, fn)
 }
 
 // Execute is [Breaker.Do] for a function that returns a value.
@@ -145,11 +165,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	if fn == nil {
 		return v, ErrNilFunc
 	}
-	p, err := b.Allow(ctx)
-	if err != nil {
-		return v, err
-	}
-	err = p.call(func(ctx context.Context) error {
+	err := b.Do(ctx, func(ctx context.Context) error {
 		var err error
 		v, err = fn(ctx)
 		return err
@@ -159,48 +175,49 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 
 // call runs fn for the permit and reports its outcome, also when fn panics
 // (a failure, re-raised) or exits its goroutine (ignored).
-func (p Permit) call(fn func(context.Context) error) error {
+func (b *Breaker) call(p *Permit, fn func(context.Context) error) error {
 	returned := false
 	defer func() {
 		if !returned {
-			p.abort(recover())
+			b.abort(p, recover())
 		}
 	}()
 	err := fn(p.ctx)
 	returned = true
-	p.Done(err)
+	if err == nil && b.plain && p.tag < probeTag {
+		// A closed-state success with the default classifier and no
+		// call timing: count it, and reset the failures only if any.
+		b.calls.add(kindSuccess)
+		if w := b.closed.Load(); uint32(w) != 0 {
+			b.resetFailures(p.gen())
+		}
+		return nil
+	}
+	b.finish(p, err)
 	return err
 }
 
-func (p Permit) abort(v any) {
+func (b *Breaker) abort(p *Permit, v any) {
 	if v == nil { // runtime.Goexit: the call neither succeeded nor failed
-		p.b.record(p, Ignored, nil)
+		b.record(p, Ignored, nil)
 		return
 	}
-	p.Done(&PanicError{Value: v})
+	b.finish(p, &PanicError{Value: v})
 	panic(v)
 }
 
 // record counts an outcome and moves the state when the call's generation is
 // still the current one.
-func (b *Breaker) record(p Permit, o Outcome, err error) {
+func (b *Breaker) record(p *Permit, o Outcome, err error) {
 	b.calls.add(int(o))
-	if p.probe {
+	if p.probe() {
 		b.probeDone(p, o, err)
 		return
 	}
-	gen := uint64(uint32(p.gen)) << 32
+	gen := uint64(uint32(p.gen())) << 32
 	switch o {
 	case Success:
-		// Reset the consecutive failures, writing only when there are some:
-		// a run of successes only reads. Try again when a concurrent
-		// failure moved the count in between, or the reset would be lost.
-		for {
-			w := b.closed.Load()
-			if w&^(1<<32-1) != gen || uint32(w) == 0 || b.closed.CompareAndSwap(w, gen) {
-				break
-			}
-		}
+		b.resetFailures(p.gen())
 	case Failure:
 		for {
 			w := b.closed.Load()
@@ -220,11 +237,25 @@ func (b *Breaker) record(p Permit, o Outcome, err error) {
 	}
 }
 
+// resetFailures sets the consecutive failures of generation gen to zero,
+// writing only when there are some: a run of successes only reads. It tries
+// again when a concurrent failure moved the count in between, or the reset
+// would be lost.
+func (b *Breaker) resetFailures(gen uint64) {
+	g := uint64(uint32(gen)) << 32
+	for {
+		w := b.closed.Load()
+		if w&^(1<<32-1) != g || uint32(w) == 0 || b.closed.CompareAndSwap(w, g) {
+			return
+		}
+	}
+}
+
 // trip opens the breaker after n consecutive failures, unless another
 // transition already started a new generation.
-func (b *Breaker) trip(p Permit, n uint32, err error) {
+func (b *Breaker) trip(p *Permit, n uint32, err error) {
 	b.mu.Lock()
-	if b.snap.Load().gen != p.gen {
+	if b.snap.Load().gen != p.gen() {
 		b.mu.Unlock()
 		return
 	}
@@ -243,9 +274,9 @@ func (b *Breaker) trip(p Permit, n uint32, err error) {
 
 // probeDone records a probe's outcome in half-open: a failure re-trips, the
 // success threshold recovers, an ignored probe just frees its slot.
-func (b *Breaker) probeDone(p Permit, o Outcome, err error) {
+func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 	b.mu.Lock()
-	if b.snap.Load().gen != p.gen {
+	if b.snap.Load().gen != p.gen() {
 		b.mu.Unlock()
 		return
 	}

@@ -28,4 +28,4 @@ func FSMState(b *Breaker) string {
 // PermitInfo returns the generation a permit was admitted in and whether it
 // is a half-open probe: the concurrency test counts probes in flight per
 // half-open period with it.
-func PermitInfo(p Permit) (gen uint64, probe bool) { return p.gen, p.probe }
+func PermitInfo(p Permit) (gen uint64, probe bool) { return p.gen(), p.probe() }
