@@ -67,9 +67,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			return Permit{}, s.reject
 		case s.state == events.Open:
 			t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
-			if err != nil {
-				b.toReport = append(b.toReport, err)
-			}
+			b.noteLocked(err)
 			b.unlock()
 			b.dispatch.Deliver(ctx, t)
 			if err != nil && !errors.Is(err, events.ErrConflict) {
@@ -265,9 +263,7 @@ func (b *Breaker) trip(p *Permit, n uint32, err error) {
 		Threshold: uint64(b.failThresh),
 		LastError: errText(err),
 	}, 0)
-	if terr != nil {
-		b.toReport = append(b.toReport, terr)
-	}
+	b.noteLocked(terr)
 	b.unlock()
 	b.dispatch.Deliver(p.ctx, t)
 }
@@ -305,9 +301,7 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 			LastError: errText(err),
 		}, 0)
 	}
-	if terr != nil {
-		b.toReport = append(b.toReport, terr)
-	}
+	b.noteLocked(terr)
 	b.unlock()
 	b.dispatch.Deliver(p.ctx, t)
 }

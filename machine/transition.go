@@ -50,7 +50,8 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	if err := b.appendLocked(ctx, rec); err != nil {
 		t, cerr := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
 		if cerr != nil {
-			return t, errors.Join(err, cerr)
+			// Not a conflict error: the breaker could not follow the journal.
+			return t, fmt.Errorf("circuitry: breaker %q: %s not applied (%v), and %w", b.name, ev, err, cerr)
 		}
 		return t, fmt.Errorf("circuitry: breaker %q: %s not applied, the breaker follows the journal: %w", b.name, ev, err)
 	}
@@ -61,6 +62,15 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	b.fold = fold
 	b.publishLocked(to, now, openFor, false)
 	return b.dispatch.Publish(ctx, rec), nil
+}
+
+// noteLocked keeps a transition error for the error handler, except a
+// conflict: another writer moved the breaker first and the breaker adopted
+// its history, which is how a shared journal works, not a fault.
+func (b *Breaker) noteLocked(err error) {
+	if err != nil && !errors.Is(err, events.ErrConflict) {
+		b.toReport = append(b.toReport, err)
+	}
 }
 
 // fire fires ev on the fsm with a context that cannot be cancelled (a

@@ -35,16 +35,6 @@ func writers(t *testing.T) (a, b *fixture) {
 	return mk(), mk()
 }
 
-func conflicts(errs []error) int {
-	n := 0
-	for _, err := range errs {
-		if errors.Is(err, events.ErrConflict) {
-			n++
-		}
-	}
-	return n
-}
-
 func TestManyWritersTripConflict(t *testing.T) {
 	a, b := writers(t)
 	a.failN(4) // A is one failure from tripping
@@ -64,8 +54,10 @@ func TestManyWritersTripConflict(t *testing.T) {
 	if got := a.log.Records(); !slices.Equal(got, recs) {
 		t.Fatalf("A's subscriber saw %v, want B's record %v", got, recs)
 	}
-	if n := conflicts(a.errs.Errors()); n != 1 {
-		t.Fatalf("A's error handler got %v, want one conflict", a.errs.Errors())
+	// Adopting another writer's history is how a shared journal works,
+	// not a fault: nothing goes to the error handler.
+	if errs := a.errs.Errors(); len(errs) != 0 {
+		t.Fatalf("A's error handler got %v, want nothing", errs)
 	}
 	// A behaves as open from B's record: same open period.
 	oe := openError(t, a.do(okCall))
