@@ -51,7 +51,14 @@ func modelApply(s events.Snapshot, r events.Transition) (events.Snapshot, error)
 	if (r.To == events.Open) != (r.OpenFor > 0) {
 		return s, events.ErrInvalidRecord
 	}
-	return events.Snapshot{Breaker: s.Breaker, Seq: r.Seq, State: r.To, Event: r.Event, Since: r.Time, OpenFor: r.OpenFor}, nil
+	opens := s.Opens
+	switch r.To {
+	case events.Open:
+		opens++
+	case events.Closed:
+		opens = 0
+	}
+	return events.Snapshot{Breaker: s.Breaker, Seq: r.Seq, State: r.To, Event: r.Event, Since: r.Time, OpenFor: r.OpenFor, Opens: opens}, nil
 }
 
 // modelFold folds h; on failure it returns the 1-based position of the

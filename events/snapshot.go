@@ -23,13 +23,18 @@ type Snapshot struct {
 	// OpenFor is the open period chosen by the last record, when State is
 	// [Open]; otherwise 0.
 	OpenFor time.Duration
+	// Opens counts the transitions to open since the breaker was last
+	// closed (0 when closed): the first trip makes it 1, each re-trip adds
+	// one. A backoff policy chooses the next open period from it, so that a
+	// breaker resumed from its journal continues the same sequence.
+	Opens uint32
 }
 
 // Equal reports whether s and o describe the same fold, comparing times
 // with [time.Time.Equal].
 func (s Snapshot) Equal(o Snapshot) bool {
 	return s.Breaker == o.Breaker && s.Seq == o.Seq && s.State == o.State &&
-		s.Event == o.Event && s.Since.Equal(o.Since) && s.OpenFor == o.OpenFor
+		s.Event == o.Event && s.Since.Equal(o.Since) && s.OpenFor == o.OpenFor && s.Opens == o.Opens
 }
 
 // Initial returns the state of the named breaker before any transition.
@@ -87,7 +92,19 @@ func (s Snapshot) Apply(t Transition) (Snapshot, error) {
 		Event:   t.Event,
 		Since:   t.Time,
 		OpenFor: t.OpenFor,
+		Opens:   opens(s.Opens, t.To),
 	}, nil
+}
+
+// opens is the Opens count after a transition to to.
+func opens(n uint32, to State) uint32 {
+	switch to {
+	case Open:
+		return n + 1
+	case Closed:
+		return 0
+	}
+	return n
 }
 
 // Replay folds a breaker's whole history, from sequence 1, into its current

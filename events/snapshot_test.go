@@ -31,16 +31,16 @@ func TestReplayFoldsLegalHistory(t *testing.T) {
 		openUntil time.Time // zero: not open
 	}{
 		{"empty", 0, events.Snapshot{Breaker: "b"}, time.Time{}},
-		{"trip", 1, events.Snapshot{Breaker: "b", Seq: 1, State: events.Open, Event: events.Trip, Since: sec(1), OpenFor: 10 * time.Second}, sec(11)},
-		{"probe", 2, events.Snapshot{Breaker: "b", Seq: 2, State: events.HalfOpen, Event: events.Probe, Since: sec(2)}, time.Time{}},
-		{"retrip", 3, events.Snapshot{Breaker: "b", Seq: 3, State: events.Open, Event: events.Retrip, Since: sec(3), OpenFor: 30 * time.Second}, sec(33)},
-		{"force_half_open", 4, events.Snapshot{Breaker: "b", Seq: 4, State: events.HalfOpen, Event: events.ForceHalfOpen, Since: sec(4)}, time.Time{}},
+		{"trip", 1, events.Snapshot{Breaker: "b", Seq: 1, State: events.Open, Event: events.Trip, Since: sec(1), OpenFor: 10 * time.Second, Opens: 1}, sec(11)},
+		{"probe", 2, events.Snapshot{Breaker: "b", Seq: 2, State: events.HalfOpen, Event: events.Probe, Since: sec(2), Opens: 1}, time.Time{}},
+		{"retrip", 3, events.Snapshot{Breaker: "b", Seq: 3, State: events.Open, Event: events.Retrip, Since: sec(3), OpenFor: 30 * time.Second, Opens: 2}, sec(33)},
+		{"force_half_open", 4, events.Snapshot{Breaker: "b", Seq: 4, State: events.HalfOpen, Event: events.ForceHalfOpen, Since: sec(4), Opens: 2}, time.Time{}},
 		{"recover", 5, events.Snapshot{Breaker: "b", Seq: 5, State: events.Closed, Event: events.Recover, Since: sec(5)}, time.Time{}},
-		{"force_open from closed", 6, events.Snapshot{Breaker: "b", Seq: 6, State: events.Open, Event: events.ForceOpen, Since: sec(6), OpenFor: 60 * time.Second}, sec(66)},
+		{"force_open from closed", 6, events.Snapshot{Breaker: "b", Seq: 6, State: events.Open, Event: events.ForceOpen, Since: sec(6), OpenFor: 60 * time.Second, Opens: 1}, sec(66)},
 		{"force_close from open", 7, events.Snapshot{Breaker: "b", Seq: 7, State: events.Closed, Event: events.ForceClose, Since: sec(7)}, time.Time{}},
-		{"force_open from half_open", 10, events.Snapshot{Breaker: "b", Seq: 10, State: events.Open, Event: events.ForceOpen, Since: sec(10), OpenFor: 100 * time.Second}, sec(110)},
+		{"force_open from half_open", 10, events.Snapshot{Breaker: "b", Seq: 10, State: events.Open, Event: events.ForceOpen, Since: sec(10), OpenFor: 100 * time.Second, Opens: 2}, sec(110)},
 		{"force_close from half_open", 12, events.Snapshot{Breaker: "b", Seq: 12, State: events.Closed, Event: events.ForceClose, Since: sec(12)}, time.Time{}},
-		{"second round trip", 13, events.Snapshot{Breaker: "b", Seq: 13, State: events.Open, Event: events.Trip, Since: sec(13), OpenFor: 130 * time.Second}, sec(143)},
+		{"second round trip", 13, events.Snapshot{Breaker: "b", Seq: 13, State: events.Open, Event: events.Trip, Since: sec(13), OpenFor: 130 * time.Second, Opens: 1}, sec(143)},
 		{"two rounds", 24, events.Snapshot{Breaker: "b", Seq: 24, State: events.Closed, Event: events.ForceClose, Since: sec(24)}, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestReplayFromNonInitialBase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := events.Snapshot{Breaker: "b", Seq: 43, State: events.Open, Event: events.Retrip, Since: t0.Add(31 * time.Second), OpenFor: 45 * time.Second}
+		want := events.Snapshot{Breaker: "b", Seq: 43, State: events.Open, Event: events.Retrip, Since: t0.Add(31 * time.Second), OpenFor: 45 * time.Second, Opens: base.Opens + 1}
 		requireSameSnapshot(t, got, want)
 		until, ok := got.OpenUntil()
 		if !ok || !until.Equal(t0.Add(76*time.Second)) {
