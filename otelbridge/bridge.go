@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -49,6 +50,9 @@ const (
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
 )
 
+// reservedPrefix starts every attribute key the bridge sets itself.
+const reservedPrefix = "circuitry.breaker."
+
 // Outcome attribute values; the first three are machine.Outcome's names.
 const OutcomeRejected = "rejected"
 
@@ -82,12 +86,18 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // WithAttributes adds attributes to every measurement and span event, such as
 // a service or region label. Their values must be bounded: a value per
-// request would explode the metric streams. Default none.
+// request would explode the metric streams. Keys starting with
+// "circuitry.breaker." are the bridge's own and are refused, since one would
+// silently replace the bridge's attribute (a fixed breaker name would merge
+// every breaker into one stream). Default none.
 func WithAttributes(kvs ...attribute.KeyValue) Option {
 	return optionFunc(func(c *config) error {
 		for _, kv := range kvs {
 			if !kv.Valid() {
 				return fmt.Errorf("otelbridge: WithAttributes: attribute %q is invalid", kv.Key)
+			}
+			if strings.HasPrefix(string(kv.Key), reservedPrefix) {
+				return fmt.Errorf("otelbridge: WithAttributes: attribute %q uses the bridge's own prefix %q", kv.Key, reservedPrefix)
 			}
 		}
 		c.extra = append(c.extra, kvs...)
