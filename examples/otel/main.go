@@ -53,13 +53,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -73,6 +70,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/examples/internal/flaky"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
@@ -177,13 +175,17 @@ func run(c config) (err error) {
 	}
 
 	// 3. The flaky dependency: a real HTTP server on an ephemeral port.
-	dep, err := startDependency(start.Add(healthyLead), start.Add(healthyLead+c.outage))
+	dep, err := flaky.Start(start.Add(healthyLead), start.Add(healthyLead+c.outage))
 	if err != nil {
 		return err
 	}
-	defer dep.close()
+	defer func() {
+		if err := dep.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "dependency:", err)
+		}
+	}()
 	fmt.Printf("dependency on %s: healthy, then 503 for %s from +%s, then healthy again\n",
-		dep.url, c.outage, healthyLead)
+		dep.URL, c.outage, healthyLead)
 
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
@@ -199,10 +201,10 @@ func run(c config) (err error) {
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(
 				attribute.String("http.request.method", http.MethodGet),
-				attribute.String("url.full", dep.url),
+				attribute.String("url.full", dep.URL),
 				attribute.Int("example.call", i),
 			))
-		at, result := since(), quote(callCtx, b, client, dep.url)
+		at, result := since(), quote(callCtx, b, client, dep.URL)
 		fmt.Printf("%s call %02d  %-9s  %s\n", at, i, b.State(), result)
 		span.End() // printed now, below its line, if it carries a breaker event
 		if snap := b.Snapshot(); snap.Seq != seq {
@@ -219,7 +221,7 @@ func run(c config) (err error) {
 	}
 	cs := b.Counts()
 	fmt.Printf("\n%s calls: %d succeeded, %d failed, %d rejected; %d transitions; the server saw %d requests\n",
-		since(), cs.Successes, cs.Failures, cs.Rejected, b.Snapshot().Seq, dep.requests.Load())
+		since(), cs.Successes, cs.Failures, cs.Rejected, b.Snapshot().Seq, dep.Requests())
 	return nil
 }
 
@@ -228,7 +230,7 @@ func run(c config) (err error) {
 func quote(ctx context.Context, b *machine.Breaker, client *http.Client, url string) string {
 	span := trace.SpanFromContext(ctx)
 	body, err := machine.Execute(ctx, b, func(ctx context.Context) (string, error) {
-		return get(ctx, client, url)
+		return flaky.Get(ctx, client, url)
 	})
 	var open *machine.OpenError
 	switch {
@@ -289,69 +291,5 @@ func (p breakerSpansOnly) OnEnd(s sdktrace.ReadOnlySpan) {
 			p.SpanProcessor.OnEnd(s)
 			return
 		}
-	}
-}
-
-// get fetches url and returns its body; any status other than 2xx is an
-// error, so that the breaker counts it as a failure.
-func get(ctx context.Context, client *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", fmt.Errorf("quote service: %s", resp.Status)
-	}
-	return strings.TrimSpace(string(body)), nil
-}
-
-// dependency is the flaky HTTP server.
-type dependency struct {
-	url      string
-	srv      *http.Server
-	done     chan error
-	requests atomic.Int64
-}
-
-// startDependency serves on an ephemeral port of 127.0.0.1, answering 503
-// between down and up and a quote otherwise.
-func startDependency(down, up time.Time) (*dependency, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	d := &dependency{url: "http://" + ln.Addr().String() + "/quote", done: make(chan error, 1)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /quote", func(w http.ResponseWriter, r *http.Request) {
-		d.requests.Add(1)
-		if now := time.Now(); !now.Before(down) && now.Before(up) {
-			http.Error(w, "upstream overloaded", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "quote=101.25")
-	})
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
-	go func() { d.done <- d.srv.Serve(ln) }()
-	return d, nil
-}
-
-// close shuts the server down and waits for it to stop serving.
-func (d *dependency) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.srv.Shutdown(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dependency shutdown:", err)
-	}
-	if err := <-d.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, "dependency:", err)
 	}
 }

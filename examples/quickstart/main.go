@@ -27,15 +27,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/examples/internal/flaky"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 )
@@ -64,13 +63,17 @@ func run(outage, recovery, interval time.Duration, calls int) error {
 	since := func() string { return fmt.Sprintf("+%.2fs", time.Since(start).Seconds()) }
 
 	// 1. The flaky dependency: a real HTTP server on an ephemeral port.
-	dep, err := startDependency(start.Add(healthyLead), start.Add(healthyLead+outage))
+	dep, err := flaky.Start(start.Add(healthyLead), start.Add(healthyLead+outage))
 	if err != nil {
 		return err
 	}
-	defer dep.close()
+	defer func() {
+		if err := dep.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "dependency:", err)
+		}
+	}()
 	fmt.Printf("dependency listening on %s: healthy, then 503 for %s from %s, then healthy again\n\n",
-		dep.url, outage, "+"+healthyLead.String())
+		dep.URL, outage, "+"+healthyLead.String())
 
 	// 2. The breaker, its journal and its subscribers.
 	logger := slog.New(slog.NewTextHandler(os.Stdout, nil))
@@ -106,7 +109,7 @@ func run(outage, recovery, interval time.Duration, calls int) error {
 	defer client.CloseIdleConnections()
 	quote := func(ctx context.Context) string {
 		body, err := machine.Execute(ctx, b, func(ctx context.Context) (string, error) {
-			return get(ctx, client, dep.url)
+			return flaky.Get(ctx, client, dep.URL)
 		})
 		var open *machine.OpenError
 		switch {
@@ -164,7 +167,7 @@ func run(outage, recovery, interval time.Duration, calls int) error {
 
 	c := b.Counts()
 	fmt.Printf("\ncalls: %d succeeded, %d failed, %d rejected (served the fallback), %d ignored; the server saw %d requests\n",
-		c.Successes, c.Failures, c.Rejected, c.Ignored, dep.requests.Load())
+		c.Successes, c.Failures, c.Rejected, c.Ignored, dep.Requests())
 
 	// 6. The audit journal, and the state rebuilt from it.
 	history, err := journal.Read(ctx, b.Name(), 0)
@@ -192,70 +195,6 @@ func run(outage, recovery, interval time.Duration, calls int) error {
 
 // fallbackQuote is what the client serves when it cannot ask the dependency.
 const fallbackQuote = "quote=100.00 (cached)"
-
-// get fetches url and returns its body; any status other than 2xx is an
-// error, so that the breaker counts it as a failure.
-func get(ctx context.Context, client *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", fmt.Errorf("quote service: %s", resp.Status)
-	}
-	return strings.TrimSpace(string(body)), nil
-}
-
-// dependency is the flaky HTTP server.
-type dependency struct {
-	url      string
-	srv      *http.Server
-	done     chan error
-	requests atomic.Int64
-}
-
-// startDependency serves on an ephemeral port of 127.0.0.1, answering 503
-// between down and up and a quote otherwise.
-func startDependency(down, up time.Time) (*dependency, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	d := &dependency{url: "http://" + ln.Addr().String() + "/quote", done: make(chan error, 1)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /quote", func(w http.ResponseWriter, r *http.Request) {
-		d.requests.Add(1)
-		if now := time.Now(); !now.Before(down) && now.Before(up) {
-			http.Error(w, "upstream overloaded", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "quote=101.25")
-	})
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
-	go func() { d.done <- d.srv.Serve(ln) }()
-	return d, nil
-}
-
-// close shuts the server down and waits for it to stop serving.
-func (d *dependency) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.srv.Shutdown(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dependency shutdown:", err)
-	}
-	if err := <-d.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, "dependency:", err)
-	}
-}
 
 // printJournal writes the records as an aligned table.
 func printJournal(w io.Writer, history []events.Transition, start time.Time) {
