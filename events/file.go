@@ -1,0 +1,583 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// File is a durable [Journal] in one append-only file, shared by every
+// breaker of a process. It implements [Snapshotter], so [Load] (and a breaker
+// resuming from the journal) works unchanged after compaction.
+//
+// Open one with [OpenFile] to write, or with [ReadFile] to read a journal
+// that a running service may be writing (no lock taken, nothing changed).
+// A File keeps the records of the file in memory (compaction bounds them) and
+// is safe for concurrent use; its methods never call back into the caller.
+//
+// # File format
+//
+// The file is JSON Lines: UTF-8 text, one record per line, each line ended
+// by '\n'. Empty lines are skipped. A line is one of:
+//
+//   - A transition record, exactly as [Transition.MarshalJSON] writes it,
+//     format version [FormatVersion] (fields v, breaker, seq, event, from,
+//     to, time, open_for and reason):
+//
+//     {"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+//
+//   - A snapshot record, written by compaction: the fold ([Snapshot]) of a
+//     breaker's records up to seq, which the file no longer holds. It has the
+//     field "kind":"snapshot" (transition records have no kind); v, kind,
+//     breaker, seq (at least 1), state, event (the last one folded) and
+//     since (its time) are required; open_for is present exactly when state
+//     is open, and opens (the transitions to open since the breaker was last
+//     closed) exactly when state is not closed:
+//
+//     {"v":1,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"retrip","since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
+//
+// The records of one breaker form its history in order: at most one
+// snapshot record, before its transitions, and transitions whose sequence
+// numbers follow on from it (from 1 without a snapshot), each legal by
+// [Snapshot.Apply]. Records of different breakers interleave freely. Every
+// line is checked when the file is read; the first that breaks a rule is an
+// error matching [ErrCorrupt] naming the file and line. A line whose v is
+// above FormatVersion is refused with [ErrNewerFormat]: the file was written
+// by a newer circuitry, and is never modified. A file written by
+// [EncodeLines] (transitions only) is a valid journal file; [DecodeLines]
+// reads transitions only and does not accept snapshot records.
+//
+// # Durability and crashes
+//
+// A record is committed once its whole line, newline included, is in the
+// file; [File.Append] writes the line with one write at the end of the last
+// committed record and, with [SyncAlways] (the default), fsyncs before it
+// returns. So a crash leaves the committed records and at most one
+// incomplete line after them: NUL bytes, or the start of a record (every
+// record begins with {"v":). [OpenFile] cuts it off and reports it to the
+// warning handler as an [ErrTornRecord]; the append that wrote it never
+// returned. Bytes after the last newline that are anything else are
+// reported as corrupt, so that a file that is not a journal is never cut. An
+// append that fails (a full disk) is undone by truncating the file back to
+// its last committed record, and returns the error: the breaker keeps the
+// record and appends it again before its next one.
+//
+// # Locking
+//
+// One File writes a journal file at a time: OpenFile takes an exclusive
+// flock(2) on it, without waiting, and fails with [ErrLocked] when another
+// process (or another File of this process) holds it. The lock goes with the
+// open file, so the kernel releases it when the process dies, even by
+// SIGKILL. Readers ([ReadFile]) take no lock. On systems without flock,
+// OpenFile returns an error and ReadFile still works.
+//
+// # Compaction
+//
+// Compaction rewrites the file as one snapshot record per breaker whose old
+// records are dropped, followed by the newest records of each breaker
+// ([WithRetention], in their original order), atomically: it writes a
+// temporary file next to the journal, fsyncs it, renames it over the
+// journal and fsyncs the directory. A crash during compaction leaves the old
+// file or the new one, never a mix; a leftover temporary file is removed by
+// the next OpenFile. The journal compacts itself after an append that leaves
+// a breaker with more than [WithCompactAfter] records, or when [File.Compact]
+// is called. [File.Read] of compacted records returns a [*CompactedError];
+// [File.Snapshot] returns the fold they were compacted into.
+type File struct {
+	path     string // as given, for messages
+	real     string // with symbolic links resolved: what compaction replaces
+	cfg      fileConfig
+	readOnly bool
+	torn     int64 // bytes of an incomplete last line: ignored by ReadFile, cut by OpenFile
+
+	mu      sync.RWMutex
+	f       *os.File // nil when read-only or closed
+	size    int64    // end of the last committed record
+	logs    map[string]*fileLog
+	next    uint64 // position of the next record in the file
+	dirSync bool   // a rename is not yet known to be durable: sync the directory before the next append
+	broken  error  // a failed write that could not be undone: every append fails with it
+	closed  bool
+}
+
+var (
+	_ Journal     = (*File)(nil)
+	_ Snapshotter = (*File)(nil)
+)
+
+// OpenFile opens the journal file at path for writing, creating it (and
+// syncing its directory) if it does not exist, and returns it ready for
+// appends. It locks the file exclusively ([ErrLocked] when another writer
+// holds it), reads and checks every record (see the file format on [File]),
+// cuts off an incomplete last record (a warning matching [ErrTornRecord])
+// and removes a leftover of an interrupted compaction.
+//
+// It fails, changing nothing, when path is a directory or not a regular
+// file, when it cannot be opened for reading and writing (permissions), when
+// a record has a newer format version ([ErrNewerFormat]), and, unless
+// [WithCorruptionRecovery] is given, when a record is corrupt ([ErrCorrupt]).
+// Every error is a [*FileError] naming path; for a bad record it holds a
+// [*RecordError] whose Position is the line.
+//
+// Close the File when done: that releases the lock.
+func OpenFile(path string, opts ...FileOption) (*File, error) {
+	cfg, err := newFileConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, errors.New("events: OpenFile: empty path")
+	}
+	fd, real, created, err := openLocked(path, cfg.mode)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{path: path, real: real, cfg: cfg, f: fd, logs: make(map[string]*fileLog)}
+	if created {
+		if err := syncDir(filepath.Dir(real)); err != nil {
+			fd.Close()
+			return nil, &FileError{Path: path, Op: "sync", Err: err}
+		}
+	}
+	if err := f.load(); err != nil {
+		fd.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openLocked opens path for reading and writing, creating it if it does not
+// exist, checks that it is a regular file and locks it. It retries when the
+// file it locked was replaced (by another writer's compaction) meanwhile.
+func openLocked(path string, mode fs.FileMode) (fd *os.File, real string, created bool, err error) {
+	for attempt := 0; ; attempt++ {
+		fd, created, err = openRegular(path, mode)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if err := lockFile(fd); err != nil {
+			fd.Close()
+			return nil, "", false, &FileError{Path: path, Op: "lock", Err: err}
+		}
+		real, err = filepath.EvalSymlinks(path)
+		if err == nil {
+			var st, cur fs.FileInfo
+			if st, err = fd.Stat(); err == nil {
+				if cur, err = os.Stat(real); err == nil && os.SameFile(st, cur) {
+					return fd, real, created, nil
+				}
+			}
+		}
+		fd.Close()
+		if attempt == 3 {
+			if err == nil {
+				err = errors.New("the file was replaced while it was being locked, again and again")
+			}
+			return nil, "", false, &FileError{Path: path, Op: "lock", Err: err}
+		}
+	}
+}
+
+// openRegular opens path read-write, creating it if it does not exist, and
+// refuses anything but a regular file.
+func openRegular(path string, mode fs.FileMode) (*os.File, bool, error) {
+	for attempt := 0; ; attempt++ {
+		created := true
+		fd, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, fs.ErrExist) {
+			created = false
+			if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+				return nil, false, &FileError{Path: path, Op: "open", Err: errors.New("is a directory, not a journal file")}
+			}
+			fd, err = os.OpenFile(path, os.O_RDWR, 0)
+			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+				continue // removed between the two opens
+			}
+		}
+		if err != nil {
+			return nil, false, &FileError{Path: path, Op: "open", Err: err}
+		}
+		st, err := fd.Stat()
+		if err != nil {
+			fd.Close()
+			return nil, false, &FileError{Path: path, Op: "open", Err: err}
+		}
+		if !st.Mode().IsRegular() {
+			fd.Close()
+			return nil, false, &FileError{Path: path, Op: "open", Err: fmt.Errorf("not a regular file (mode %v)", st.Mode())}
+		}
+		return fd, created, nil
+	}
+}
+
+// load reads the locked file and repairs what the options allow.
+func (f *File) load() error {
+	s := newFileScan()
+	err := s.read(f.f)
+	var re *RecordError
+	if err != nil && !errors.As(err, &re) {
+		return &FileError{Path: f.path, Op: "read", Err: err}
+	}
+	if re != nil && (errors.Is(re, ErrNewerFormat) || !f.cfg.recover) {
+		return &FileError{Path: f.path, Op: "read", Err: re}
+	}
+	f.logs, f.next, f.size = s.logs, s.next, s.good
+	f.removeStaleTemps()
+	if re != nil {
+		return f.recoverCorrupt(re)
+	}
+	if s.torn > 0 {
+		if err := f.f.Truncate(s.good); err != nil {
+			return &FileError{Path: f.path, Op: "truncate", Err: err}
+		}
+		if err := f.f.Sync(); err != nil {
+			return &FileError{Path: f.path, Op: "sync", Err: err}
+		}
+		f.torn = s.torn
+		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: &RecordError{Position: s.lines + 1,
+			Err: fmt.Errorf("%w: %d bytes at offset %d cut off (an append that never returned)", ErrTornRecord, s.torn, s.good)}})
+	}
+	return nil
+}
+
+// recoverCorrupt copies the corrupt file aside and rewrites the journal
+// from the fold of the records before the bad line.
+func (f *File) recoverCorrupt(re *RecordError) error {
+	aside := fmt.Sprintf("%s.corrupt-%s", f.real, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := f.copyTo(aside); err != nil {
+		return &FileError{Path: f.path, Op: "recover", Err: fmt.Errorf("line %d: %w; copying the file aside to %s failed: %w", re.Position, re.Err, aside, err)}
+	}
+	if err := f.compactLocked(math.MaxInt); err != nil {
+		return err
+	}
+	f.cfg.warn(&FileError{Path: f.path, Op: "recover", Err: fmt.Errorf(
+		"line %d: %w; the whole file was copied to %s, and the journal starts from the records before that line", re.Position, re.Err, aside)})
+	return nil
+}
+
+// copyTo copies the whole journal file to a new file at dst, durably.
+func (f *File) copyTo(dst string) error {
+	st, err := f.f.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f.f, 0, st.Size()))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
+	return err
+}
+
+// tempPrefix is the name prefix of compaction's temporary files.
+func (f *File) tempPrefix() string { return filepath.Base(f.real) + ".compact-" }
+
+// removeStaleTemps removes what an interrupted compaction left behind. Only
+// the holder of the lock compacts, so none is in use.
+func (f *File) removeStaleTemps() {
+	dir := filepath.Dir(f.real)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), f.tempPrefix()) || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if err := os.Remove(name); err != nil {
+			f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removing %s, left by an interrupted compaction: %w", name, err)})
+			continue
+		}
+		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removed %s, left by an interrupted compaction", name)})
+	}
+}
+
+// ReadFile reads the journal file at path for audit tools and checks every
+// record, without locking or modifying the file, so it may be called while a
+// service appends to it. An incomplete last line (an append in progress, or
+// torn by a crash) is ignored and counted in [FileStats].TornBytes. The
+// returned File serves Read, Snapshot, Breakers and Stats from what was
+// read; its Append and Compact fail with [ErrReadOnly]; Close does nothing.
+//
+// When a record is bad, ReadFile returns a File holding the records before
+// it together with a [*FileError] naming the path and line, matching
+// [ErrCorrupt] or [ErrNewerFormat]. Other failures (no such file, a
+// directory, permissions) return a nil File and a *FileError.
+func ReadFile(path string) (*File, error) {
+	if path == "" {
+		return nil, errors.New("events: ReadFile: empty path")
+	}
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "open", Err: err}
+	}
+	defer fd.Close()
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "open", Err: err}
+	}
+	switch {
+	case st.IsDir():
+		return nil, &FileError{Path: path, Op: "open", Err: errors.New("is a directory, not a journal file")}
+	case !st.Mode().IsRegular():
+		return nil, &FileError{Path: path, Op: "open", Err: fmt.Errorf("not a regular file (mode %v)", st.Mode())}
+	}
+	s := newFileScan()
+	err = s.read(fd)
+	var re *RecordError
+	if err != nil && !errors.As(err, &re) {
+		return nil, &FileError{Path: path, Op: "read", Err: err}
+	}
+	f := &File{path: path, real: path, readOnly: true, logs: s.logs, next: s.next, size: s.good, torn: s.torn}
+	if re != nil {
+		return f, &FileError{Path: path, Op: "read", Err: re}
+	}
+	return f, nil
+}
+
+// Path returns the path the journal was opened with.
+func (f *File) Path() string { return f.path }
+
+// Append stores t durably (see [SyncPolicy]) if it directly follows the last
+// record of t.Breaker. It returns a [*ConflictError] when t.Seq does not
+// follow, an error wrapping [ErrInvalidRecord] or [ErrIllegalTransition]
+// when t is not a legal next record (or its breaker name is empty or
+// not UTF-8, or it encodes to more than [MaxRecordSize] bytes), and a
+// [*FileError] when the file cannot be written, in which case nothing of t
+// is left in the file. It fails with [ErrReadOnly] on a File from
+// [ReadFile] and with [ErrClosed] after Close.
+//
+// What Read returns afterwards is t as the file holds it: t.Time in UTC
+// without a monotonic reading, and strings with invalid UTF-8 replaced, as
+// encoding/json writes them, so that a journal read after a restart gives
+// exactly the same records.
+//
+// When the append leaves t.Breaker with more records than
+// [WithCompactAfter], Append compacts the file before it returns; a
+// compaction that fails is reported to the warning handler, and Append still
+// returns nil: t is stored.
+func (f *File) Append(ctx context.Context, t Transition) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.writableLocked("append"); err != nil {
+		return err
+	}
+	if t.Breaker == "" || !utf8.ValidString(t.Breaker) {
+		return fmt.Errorf("events: File.Append %v: %w: the breaker name must be non-empty UTF-8", t, ErrInvalidRecord)
+	}
+	l := f.logs[t.Breaker]
+	head := Initial(t.Breaker)
+	if l != nil {
+		head = l.head
+	}
+	if t.Seq != head.Seq+1 {
+		return &ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: head.Seq}
+	}
+	next, err := head.Apply(t)
+	if err != nil {
+		return fmt.Errorf("events: File.Append %v: %w", t, err)
+	}
+	line, err := t.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err)
+	}
+	if len(line) > MaxRecordSize {
+		return fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, ErrInvalidRecord, len(line), MaxRecordSize)
+	}
+	stored, err := storedForm(t, line)
+	if err != nil { // not reached: MarshalJSON writes what UnmarshalJSON reads
+		return fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err)
+	}
+	if err := f.writeLocked(append(line, '\n')); err != nil {
+		return err
+	}
+	if l == nil {
+		l = &fileLog{base: Initial(t.Breaker)}
+		f.logs[t.Breaker] = l
+	}
+	next.Since = stored.Time
+	l.head = next
+	l.recs = append(l.recs, stored)
+	l.pos = append(l.pos, f.next)
+	f.next++
+	if f.cfg.autoCompact && len(l.recs) > f.cfg.compactAfter {
+		if err := f.compactLocked(f.cfg.keep); err != nil {
+			f.cfg.warn(err)
+		}
+	}
+	return nil
+}
+
+// storedForm returns t as a reader of line gets it back: its time in UTC
+// without a monotonic reading and, when a string is not valid UTF-8, its
+// invalid bytes replaced as encoding/json writes them.
+func storedForm(t Transition, line []byte) (Transition, error) {
+	r := t.Reason
+	for _, s := range []string{r.Policy, r.LastError, r.Operator, r.Note} {
+		if !utf8.ValidString(s) {
+			var stored Transition
+			err := stored.UnmarshalJSON(line)
+			return stored, err
+		}
+	}
+	t.Time = t.Time.UTC()
+	return t, nil
+}
+
+// writableLocked says why the journal cannot be written, if it cannot.
+func (f *File) writableLocked(op string) error {
+	switch {
+	case f.readOnly:
+		return &FileError{Path: f.path, Op: op, Err: ErrReadOnly}
+	case f.closed:
+		return &FileError{Path: f.path, Op: op, Err: ErrClosed}
+	case f.broken != nil:
+		return f.broken
+	}
+	return nil
+}
+
+// writeLocked writes line after the last committed record and makes it
+// durable as the sync policy says. On failure it truncates the file back,
+// so that no part of line stays in it.
+func (f *File) writeLocked(line []byte) error {
+	if f.dirSync {
+		if err := syncDir(filepath.Dir(f.real)); err != nil {
+			return &FileError{Path: f.path, Op: "sync", Err: fmt.Errorf("the directory, after compaction: %w", err)}
+		}
+		f.dirSync = false
+	}
+	op := "append"
+	_, err := f.f.WriteAt(line, f.size)
+	if err == nil && f.cfg.sync == SyncAlways {
+		op, err = "sync", f.f.Sync()
+	}
+	if err != nil {
+		if terr := f.f.Truncate(f.size); terr != nil {
+			f.broken = &FileError{Path: f.path, Op: "truncate", Err: fmt.Errorf(
+				"undoing a failed %s left the file in an unknown state; reopen the journal (its last line will be cut as torn): %w", op, errors.Join(err, terr))}
+		}
+		return &FileError{Path: f.path, Op: op, Err: err}
+	}
+	f.size += int64(len(line))
+	return nil
+}
+
+// Read returns a copy of breaker's records with sequence numbers above
+// after. Asking for records compacted away returns a [*CompactedError].
+func (f *File) Read(_ context.Context, breaker string, after uint64) ([]Transition, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	l := f.logs[breaker]
+	if l == nil {
+		return nil, nil
+	}
+	if after < l.base.Seq {
+		return nil, &CompactedError{Breaker: breaker, After: after, Base: l.base.Seq}
+	}
+	i := int(min(after-l.base.Seq, uint64(len(l.recs))))
+	return slices.Clone(l.recs[i:]), nil
+}
+
+// Snapshot returns the fold of breaker's records that the file no longer
+// holds (its snapshot record), [Initial] when there are none.
+func (f *File) Snapshot(_ context.Context, breaker string) (Snapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if l := f.logs[breaker]; l != nil {
+		return l.base, nil
+	}
+	return Initial(breaker), nil
+}
+
+// Breakers returns the names of the breakers with records or a snapshot in
+// the journal, sorted.
+func (f *File) Breakers() []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	names := make([]string, 0, len(f.logs))
+	for n := range f.logs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// FileStats describes what a [File] holds.
+type FileStats struct {
+	// Breakers is the number of breakers in the journal.
+	Breakers int
+	// Records is the number of transition records in the file.
+	Records int
+	// Snapshots is the number of snapshot records in the file: breakers
+	// whose older records were compacted away.
+	Snapshots int
+	// Size is the length of the file up to the end of its last record.
+	Size int64
+	// TornBytes is the length of the incomplete line found at the end of
+	// the file when it was read: ignored by [ReadFile], cut off by
+	// [OpenFile].
+	TornBytes int64
+}
+
+// Stats returns what the journal holds.
+func (f *File) Stats() FileStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := FileStats{Breakers: len(f.logs), Size: f.size, TornBytes: f.torn}
+	for _, l := range f.logs {
+		st.Records += len(l.recs)
+		if l.base.Seq > 0 {
+			st.Snapshots++
+		}
+	}
+	return st
+}
+
+// Close releases the lock and closes the file, after an fsync when the sync
+// policy is [SyncNone]. Appends after Close fail with [ErrClosed]; Read,
+// Snapshot, Breakers and Stats still answer from memory. Closing twice, or
+// closing a File from [ReadFile], does nothing.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.f == nil {
+		f.closed = true
+		return nil
+	}
+	f.closed = true
+	var err error
+	if f.cfg.sync == SyncNone && f.broken == nil {
+		if err = f.f.Sync(); err != nil {
+			err = &FileError{Path: f.path, Op: "sync", Err: err}
+		}
+	}
+	if cerr := f.f.Close(); cerr != nil && err == nil {
+		err = &FileError{Path: f.path, Op: "close", Err: cerr}
+	}
+	f.f = nil
+	return err
+}

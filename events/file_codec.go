@@ -1,0 +1,183 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// snapshotKind is the value of the "kind" field of a snapshot record.
+// Transition records have no "kind" field.
+const snapshotKind = "snapshot"
+
+// wireSnapshot is the JSON form of a snapshot record, version 1:
+//
+//	{"v":1,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"trip",
+//	 "since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
+type wireSnapshot struct {
+	V       *int       `json:"v"`
+	Kind    *string    `json:"kind"`
+	Breaker *string    `json:"breaker"`
+	Seq     *uint64    `json:"seq"`
+	State   *string    `json:"state"`
+	Event   *string    `json:"event"`
+	Since   *time.Time `json:"since"`
+	OpenFor string     `json:"open_for,omitempty"`
+	Opens   uint32     `json:"opens,omitempty"`
+}
+
+// marshalSnapshot encodes s as a snapshot record. s must be the fold of at
+// least one record.
+func marshalSnapshot(s Snapshot) ([]byte, error) {
+	if err := checkSnapshot(s); err != nil {
+		return nil, err
+	}
+	v, kind := FormatVersion, snapshotKind
+	state, event := s.State.String(), s.Event.String()
+	since := s.Since.UTC()
+	w := wireSnapshot{V: &v, Kind: &kind, Breaker: &s.Breaker, Seq: &s.Seq, State: &state, Event: &event, Since: &since, Opens: s.Opens}
+	if s.OpenFor != 0 {
+		w.OpenFor = s.OpenFor.String()
+	}
+	return json.Marshal(w)
+}
+
+// checkSnapshot says whether s could be the fold of a legal history of at
+// least one record: the same rules a snapshot record is read with.
+func checkSnapshot(s Snapshot) error {
+	switch {
+	case s.Breaker == "":
+		return fmt.Errorf("%w: snapshot without a breaker name", ErrInvalidRecord)
+	case s.Seq == 0:
+		return fmt.Errorf("%w: snapshot of breaker %q at seq 0", ErrInvalidRecord, s.Breaker)
+	case !s.State.Valid() || !s.Event.Valid():
+		return fmt.Errorf("%w: snapshot state %s, event %s", ErrInvalidRecord, s.State, s.Event)
+	case !leadsTo(s.Event, s.State):
+		return fmt.Errorf("%w: snapshot state %s cannot follow event %s", ErrInvalidRecord, s.State, s.Event)
+	case (s.State == Open) != (s.OpenFor > 0):
+		return fmt.Errorf("%w: snapshot open_for %s with state %s (positive exactly when open)", ErrInvalidRecord, s.OpenFor, s.State)
+	case (s.State == Closed) != (s.Opens == 0):
+		return fmt.Errorf("%w: snapshot opens %d with state %s (0 exactly when closed)", ErrInvalidRecord, s.Opens, s.State)
+	}
+	if y := s.Since.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("%w: snapshot since %s is outside years 0 to 9999 in UTC", ErrInvalidRecord, s.Since.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// leadsTo reports whether some edge of the table fires e into to.
+func leadsTo(e Event, to State) bool {
+	for _, edge := range Table {
+		if edge.Event == e && edge.To == to {
+			return true
+		}
+	}
+	return false
+}
+
+// unmarshalSnapshot decodes a snapshot record, refusing unknown or missing
+// fields and values a legal history cannot fold to.
+func unmarshalSnapshot(data []byte) (Snapshot, error) {
+	var w wireSnapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return Snapshot{}, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
+		return Snapshot{}, fmt.Errorf("%w: trailing data after the record", ErrDecode)
+	}
+	switch {
+	case w.V == nil:
+		return Snapshot{}, fmt.Errorf("%w: missing field v", ErrDecode)
+	case *w.V < 1 || *w.V > FormatVersion:
+		return Snapshot{}, fmt.Errorf("%w: format version %d, this build reads 1 to %d", ErrDecode, *w.V, FormatVersion)
+	case w.Kind == nil || *w.Kind != snapshotKind:
+		return Snapshot{}, fmt.Errorf("%w: field kind is not %q", ErrDecode, snapshotKind)
+	case w.Breaker == nil || *w.Breaker == "":
+		return Snapshot{}, fmt.Errorf("%w: missing field breaker", ErrDecode)
+	case w.Seq == nil:
+		return Snapshot{}, fmt.Errorf("%w: missing field seq", ErrDecode)
+	case w.State == nil:
+		return Snapshot{}, fmt.Errorf("%w: missing field state", ErrDecode)
+	case w.Event == nil:
+		return Snapshot{}, fmt.Errorf("%w: missing field event", ErrDecode)
+	case w.Since == nil:
+		return Snapshot{}, fmt.Errorf("%w: missing field since", ErrDecode)
+	}
+	state, err := ParseState(*w.State)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("%w: field state: %v", ErrDecode, err)
+	}
+	event, err := ParseEvent(*w.Event)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("%w: field event: %v", ErrDecode, err)
+	}
+	var openFor time.Duration
+	if w.OpenFor != "" {
+		d, err := time.ParseDuration(w.OpenFor)
+		if err != nil || d <= 0 {
+			return Snapshot{}, fmt.Errorf("%w: field open_for %q is not a positive duration", ErrDecode, w.OpenFor)
+		}
+		openFor = d
+	}
+	s := Snapshot{Breaker: *w.Breaker, Seq: *w.Seq, State: state, Event: event, Since: w.Since.UTC(), OpenFor: openFor, Opens: w.Opens}
+	if err := checkSnapshot(s); err != nil {
+		return Snapshot{}, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return s, nil
+}
+
+// lineKind is what a journal line holds.
+type lineKind uint8
+
+const (
+	lineTransition lineKind = iota
+	lineSnapshot
+)
+
+// probeLine reads the version and kind of a journal line before it is
+// decoded in full, so that a record of a newer version is refused as such
+// (its fields may be unknown to this build) rather than as undecodable.
+func probeLine(line []byte) (lineKind, error) {
+	var p struct {
+		V    json.RawMessage `json:"v"`
+		Kind *string         `json:"kind"`
+	}
+	if err := json.Unmarshal(line, &p); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if v := bytes.TrimSpace(p.V); len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if (err == nil && n > FormatVersion) || errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%w: format version %s, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, v, FormatVersion)
+		}
+	}
+	switch {
+	case p.Kind == nil:
+		return lineTransition, nil
+	case *p.Kind == snapshotKind:
+		return lineSnapshot, nil
+	default:
+		return 0, fmt.Errorf("%w: unknown record kind %q", ErrDecode, *p.Kind)
+	}
+}
+
+// tornStart is how every record this package writes begins.
+const tornStart = `{"v":`
+
+// tornTail reports whether the bytes after the last newline of a file are
+// an append that did not finish: NUL bytes (a file system that extended the
+// file but never wrote the data), or the beginning of a record, possibly
+// followed by NUL bytes. Anything else is not cut: it is reported as
+// corrupt, so that a file that is not a journal is never shortened.
+func tornTail(tail []byte) bool {
+	t := bytes.TrimRight(tail, "\x00")
+	if len(t) < len(tornStart) {
+		return bytes.HasPrefix([]byte(tornStart), t)
+	}
+	return bytes.HasPrefix(t, []byte(tornStart))
+}
