@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// readJournal reads the journal at path without locking it, and notes on
+// stderr an incomplete last line that was ignored. On a bad record it
+// returns the journal as read up to it, with the error.
+func readJournal(path string, stderr io.Writer) (*events.File, error) {
+	f, err := events.ReadFile(path)
+	if f != nil {
+		if n := f.Stats().TornBytes; n > 0 {
+			fmt.Fprintf(stderr, "note: %s: ignored %d bytes after the last complete record (an append in progress, or torn by a crash: the service cuts them when it opens the journal)\n", path, n)
+		}
+	}
+	return f, err
+}
+
+// entry is a transition with how long its breaker then stayed in the new
+// state.
+type entry struct {
+	events.Transition
+	lasted  time.Duration
+	current bool // the breaker's last transition: it is still in To
+}
+
+// entries returns every transition of the journal, by time, breaker and
+// sequence number.
+func entries(f *events.File) ([]entry, error) {
+	var out []entry
+	for _, name := range f.Breakers() {
+		base, err := f.Snapshot(context.Background(), name)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := f.Read(context.Background(), name, base.Seq)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range recs {
+			e := entry{Transition: r, current: i == len(recs)-1}
+			if !e.current {
+				e.lasted = recs[i+1].Time.Sub(r.Time)
+			}
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b entry) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Breaker, b.Breaker); c != 0 {
+			return c
+		}
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// nameSet is a comma-separated list flag.
+type nameSet map[string]bool
+
+func (s nameSet) String() string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+func (s nameSet) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			return fmt.Errorf("empty name in %q", v)
+		}
+		s[n] = true
+	}
+	return nil
+}
+
+// keep reports whether name passes the filter (an empty one keeps all).
+func (s nameSet) keep(name string) bool { return len(s) == 0 || s[name] }
+
+// missing notes on stderr the names asked for that the journal does not hold.
+func (s nameSet) missing(f *events.File, stderr io.Writer) {
+	have := f.Breakers()
+	for _, n := range strings.Split(s.String(), ",") {
+		if n != "" && !slices.Contains(have, n) {
+			fmt.Fprintf(stderr, "note: no breaker %q in the journal (it holds: %s)\n", n, strings.Join(have, ", "))
+		}
+	}
+}
+
+// eventSet is a comma-separated list of event names.
+type eventSet map[events.Event]bool
+
+func (s eventSet) String() string {
+	var names []string
+	for _, e := range events.AllEvents() {
+		if s[e] {
+			names = append(names, e.String())
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func (s eventSet) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		e, err := events.ParseEvent(strings.TrimSpace(n))
+		if err != nil {
+			var all []string
+			for _, e := range events.AllEvents() {
+				all = append(all, e.String())
+			}
+			return fmt.Errorf("unknown event %q (want %s)", n, strings.Join(all, ", "))
+		}
+		s[e] = true
+	}
+	return nil
+}
+
+// timeFlag is a point in time given as an RFC 3339 time, a date or a
+// duration before now.
+type timeFlag struct {
+	now time.Time
+	t   time.Time
+	set bool
+}
+
+func (f *timeFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	return f.t.Format(time.RFC3339Nano)
+}
+
+func (f *timeFlag) Set(v string) error {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		f.t, f.set = t, true
+		return nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		f.t, f.set = t, true
+		return nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		f.t, f.set = f.now.Add(-d), true
+		return nil
+	}
+	return fmt.Errorf("%q is not an RFC 3339 time (2026-11-24T15:04:05Z), a date (2026-11-24) or a duration ago (36h)", v)
+}
+
+// tableTime formats a record's time for a table.
+func tableTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+// reasonText formats a record's reason: the policy, its figures, the last
+// error, or the operator and their note.
+func reasonText(r events.Reason) string {
+	parts := []string{r.Policy}
+	for _, f := range []struct {
+		name string
+		n    uint64
+	}{{"failures", r.Failures}, {"successes", r.Successes}, {"threshold", r.Threshold}} {
+		if f.n != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", f.name, f.n))
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"last_error", r.LastError}, {"operator", r.Operator}, {"note", r.Note}} {
+		if f.v != "" {
+			parts = append(parts, fmt.Sprintf("%s=%q", f.name, f.v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// duration formats d to the millisecond.
+func duration(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// day is when the fixture's transitions happen.
+var day = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// fixture is the history the tests query: payments trips, probes, re-trips
+// and is closed by an operator; quotes trips and stays open.
+func fixture() []events.Transition {
+	at := func(s int) time.Time { return day.Add(time.Duration(s) * time.Second) }
+	return []events.Transition{
+		{Breaker: "payments", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(1), OpenFor: 30 * time.Second,
+			Reason: events.Reason{Policy: events.PolicyConsecutiveFailures, Failures: 5, Threshold: 5, LastError: "EOF"}},
+		{Breaker: "quotes", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(5), OpenFor: time.Minute,
+			Reason: events.Reason{Policy: events.PolicyConsecutiveFailures, Failures: 5, Threshold: 5, LastError: "timeout"}},
+		{Breaker: "payments", Seq: 2, Event: events.Probe, From: events.Open, To: events.HalfOpen, Time: at(31),
+			Reason: events.Reason{Policy: events.PolicyOpenTimeout}},
+		{Breaker: "payments", Seq: 3, Event: events.Retrip, From: events.HalfOpen, To: events.Open, Time: at(32), OpenFor: 30 * time.Second,
+			Reason: events.Reason{Policy: events.PolicyProbeFailure, Failures: 1, LastError: "EOF"}},
+		{Breaker: "payments", Seq: 4, Event: events.ForceClose, From: events.Open, To: events.Closed, Time: at(40),
+			Reason: events.Reason{Policy: events.PolicyManual, Operator: "ops", Note: "maintenance over"}},
+	}
+}
+
+// journal writes the fixture to a journal file through events.OpenFile and
+// returns its path.
+func journal(t *testing.T, opts ...events.FileOption) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "breakers.jsonl")
+	f, err := events.OpenFile(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range fixture() {
+		if err := f.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cli runs the command line at now and returns its exit status and output.
+func cli(t *testing.T, now time.Time, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr, now)
+	return code, stdout.String(), stderr.String()
+}
+
+// want checks an exit status and exact outputs.
+func want(t *testing.T, code int, stdout, stderr string, wantCode int, wantStdout, wantStderr string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit status %d, want %d", code, wantCode)
+	}
+	if stdout != wantStdout {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, wantStdout)
+	}
+	if stderr != wantStderr {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, wantStderr)
+	}
+}
+
+// cells rewrites each line of an aligned table as its cells joined by "|",
+// so that a filtered table compares with rows of the full one whatever the
+// column widths.
+func cells(table string) string {
+	return wideSpace.ReplaceAllString(table, "|")
+}
+
+var wideSpace = regexp.MustCompile(` {2,}`)
+
+const historyHeader = "TIME (UTC)               BREAKER   SEQ  EVENT        FROM       TO         LASTED   OPEN FOR  REASON\n"
+
+var historyRows = []string{
+	`2026-11-24 10:00:01.000  payments  1    trip         closed     open       30s      30s       consecutive_failures failures=5 threshold=5 last_error="EOF"`,
+	`2026-11-24 10:00:05.000  quotes    1    trip         closed     open       current  1m0s      consecutive_failures failures=5 threshold=5 last_error="timeout"`,
+	`2026-11-24 10:00:31.000  payments  2    probe        open       half_open  1s       -         open_timeout`,
+	`2026-11-24 10:00:32.000  payments  3    retrip       half_open  open       8s       30s       probe_failure failures=1 last_error="EOF"`,
+	`2026-11-24 10:00:40.000  payments  4    force_close  open       closed     current  -         manual operator="ops" note="maintenance over"`,
+}
+
+func rows(idx ...int) string {
+	var b strings.Builder
+	for _, i := range idx {
+		b.WriteString(historyRows[i] + "\n")
+	}
+	return b.String()
+}
+
+func TestHistoryTable(t *testing.T) {
+	path := journal(t)
+	code, out, errOut := cli(t, day.Add(time.Hour), "history", path)
+	want(t, code, out, errOut, 0, historyHeader+rows(0, 1, 2, 3, 4), "")
+}
+
+func TestHistoryFilters(t *testing.T) {
+	path := journal(t)
+	now := day.Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		args []string
+		rows []int
+	}{
+		{"-breaker", []string{"-breaker", "payments"}, []int{0, 2, 3, 4}},
+		{"-breaker list", []string{"-breaker", "quotes,payments"}, []int{0, 1, 2, 3, 4}},
+		{"-event", []string{"-event", "trip"}, []int{0, 1}},
+		{"-event list", []string{"-event", "retrip,force_close"}, []int{3, 4}},
+		{"-since RFC 3339 is inclusive", []string{"-since", "2026-11-24T10:00:31Z"}, []int{2, 3, 4}},
+		{"-until RFC 3339 is exclusive", []string{"-until", "2026-11-24T10:00:31Z"}, []int{0, 1}},
+		{"-since a date", []string{"-since", "2026-11-24"}, []int{0, 1, 2, 3, 4}},
+		{"-until a date", []string{"-until", "2026-11-24"}, nil},
+		{"-since a duration ago", []string{"-since", "59m29s"}, []int{2, 3, 4}},
+		{"every filter at once", []string{"-breaker", "payments", "-event", "trip,retrip", "-since", "2026-11-24T10:00:02Z", "-until", "2026-11-24T10:01:00Z"}, []int{3}},
+		{"flags after the file", []string{"-event", "trip", "FILE", "-breaker", "quotes"}, []int{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"history"}
+			if !strings.Contains(strings.Join(tc.args, " "), "FILE") {
+				args = append(args, path)
+			}
+			for _, a := range tc.args {
+				if a == "FILE" {
+					a = path
+				}
+				args = append(args, a)
+			}
+			code, out, errOut := cli(t, now, args...)
+			want(t, code, cells(out), errOut, 0, cells(historyHeader+rows(tc.rows...)), "")
+		})
+	}
+}
+
+func TestHistoryJSONIsTheJournalEncoding(t *testing.T) {
+	path := journal(t)
+	code, out, errOut := cli(t, day, "history", "--json", "-breaker", "quotes", path)
+	line, err := fixture()[1].MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, code, out, errOut, 0, string(line)+"\n", "")
+	recs, err := events.DecodeLines(strings.NewReader(out))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("DecodeLines of the output: %v, %v", recs, err)
+	}
+}
+
+func TestHistoryNotesCompactedRecords(t *testing.T) {
+	path := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+	// payments compacts when its third record is appended, keeping one:
+	// seq 1 and 2 are folded, and seq 4 is appended after.
+	code, out, errOut := cli(t, day, "history", path)
+	want(t, code, cells(out), errOut, 0,
+		"# payments: seq 1 to 2 compacted into a snapshot: half_open since 2026-11-24 10:00:31.000 (probe)\n"+
+			cells(historyHeader+rows(1, 3, 4)), "")
+}
+
+func TestHistoryUnknownBreakerIsANote(t *testing.T) {
+	path := journal(t)
+	code, out, errOut := cli(t, day, "history", "-breaker", "ledger", path)
+	want(t, code, cells(out), errOut, 0, cells(historyHeader), `note: no breaker "ledger" in the journal (it holds: payments, quotes)`+"\n")
+}
+
+func TestHistoryOfATornJournal(t *testing.T) {
+	path := journal(t)
+	appendTo(t, path, `{"v":1,"breaker":"quotes","se`)
+	code, out, errOut := cli(t, day, "history", path)
+	want(t, code, out, errOut, 0, historyHeader+rows(0, 1, 2, 3, 4),
+		"note: "+path+": ignored 29 bytes after the last complete record (an append in progress, or torn by a crash: the service cuts them when it opens the journal)\n")
+}
+
+func TestHistoryOfACorruptJournalPrintsWhatIsReadable(t *testing.T) {
+	path := journal(t)
+	corrupt(t, path, 3)
+	code, out, errOut := cli(t, day, "history", path)
+	// What is readable: payments' seq 1 (its last readable record, so
+	// "current") and quotes' seq 1; the bad line is the third.
+	want(t, code, cells(out), errOut, 1, cells(historyHeader+strings.Replace(rows(0, 1), "30s      30s", "current  30s", 1)),
+		`circuitry history: events: journal `+path+`: line 3: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`+"\n")
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// corrupt replaces line n (1-based) of the file with "not json".
+func corrupt(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[n-1] = "not json\n"
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Run("a good journal", func(t *testing.T) {
+		path := journal(t)
+		code, out, errOut := cli(t, day, "verify", path)
+		want(t, code, out, errOut, 0,
+			path+": ok: 2 breakers, 5 transition records, 0 snapshot records; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
+	})
+	t.Run("a compacted journal", func(t *testing.T) {
+		path := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		code, out, errOut := cli(t, day, "verify", path)
+		want(t, code, out, errOut, 0,
+			path+": ok: 2 breakers, 3 transition records, 1 snapshot record; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
+	})
+	t.Run("a journal a service has open", func(t *testing.T) {
+		path := journal(t)
+		f, err := events.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if code, _, errOut := cli(t, day, "verify", path); code != 0 {
+			t.Fatalf("verify of a locked journal: status %d: %s", code, errOut)
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string) string // returns the path to verify
+		says   string
+	}{
+		{"an undecodable line", func(t *testing.T, p string) string { corrupt(t, p, 4); return p },
+			`line 4: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`},
+		{"a gap", func(t *testing.T, p string) string {
+			b, _ := os.ReadFile(p)
+			lines := strings.SplitAfter(string(b), "\n")
+			os.WriteFile(p, []byte(lines[0]+lines[1]+lines[3]), 0o600)
+			return p
+		}, `line 3 (breaker "payments", seq 3): corrupt record: sequence gap: seq 3, want 2`},
+		{"a newer format", func(t *testing.T, p string) string {
+			appendTo(t, p, `{"v":2,"breaker":"payments","seq":5}`+"\n")
+			return p
+		}, `line 6: newer journal format: format version 2, this build reads 1 to 1: the file was written by a newer circuitry`},
+		{"a missing file", func(t *testing.T, p string) string { return p + ".missing" }, `.missing: open: no such file or directory`},
+		{"a directory", func(t *testing.T, p string) string { return filepath.Dir(p) }, `: open: is a directory, not a journal file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.damage(t, journal(t))
+			code, out, errOut := cli(t, day, "verify", path)
+			if code != 1 || out != "" {
+				t.Fatalf("status %d, stdout %q; want 1 and nothing", code, out)
+			}
+			if !strings.HasPrefix(errOut, "circuitry verify: events: journal "+path+": ") || !strings.HasSuffix(errOut, tc.says+"\n") {
+				t.Fatalf("stderr %q, want the path and %q", errOut, tc.says)
+			}
+		})
+	}
+}
+
+func TestState(t *testing.T) {
+	path := journal(t)
+	t.Run("table", func(t *testing.T) {
+		code, out, errOut := cli(t, day.Add(25*time.Second), "state", path)
+		want(t, code, out, errOut, 0,
+			"BREAKER   STATE   SEQ  SINCE (UTC)              LAST EVENT   OPEN UNTIL (UTC)         REMAINING\n"+
+				"payments  closed  4    2026-11-24 10:00:40.000  force_close  -                        -\n"+
+				"quotes    open    1    2026-11-24 10:00:05.000  trip         2026-11-24 10:01:05.000  40s\n", "")
+	})
+	t.Run("-at after the open period", func(t *testing.T) {
+		code, out, errOut := cli(t, day, "state", "-breaker", "quotes", "-at", "2026-11-24T10:02:00Z", path)
+		want(t, code, out, errOut, 0,
+			"BREAKER  STATE  SEQ  SINCE (UTC)              LAST EVENT  OPEN UNTIL (UTC)         REMAINING\n"+
+				"quotes   open   1    2026-11-24 10:00:05.000  trip        2026-11-24 10:01:05.000  0s (over: the next call probes)\n", "")
+	})
+	t.Run("json", func(t *testing.T) {
+		code, out, errOut := cli(t, day.Add(25*time.Second), "state", "-json", path)
+		want(t, code, out, errOut, 0,
+			`{"breaker":"payments","seq":4,"state":"closed","event":"force_close","since":"2026-11-24T10:00:40Z"}`+"\n"+
+				`{"breaker":"quotes","seq":1,"state":"open","event":"trip","since":"2026-11-24T10:00:05Z","open_for":"1m0s","open_until":"2026-11-24T10:01:05Z","remaining":"40s","opens":1}`+"\n", "")
+	})
+	t.Run("compacted journal folds the snapshot", func(t *testing.T) {
+		compacted := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		_, full, _ := cli(t, day.Add(25*time.Second), "state", path)
+		code, out, errOut := cli(t, day.Add(25*time.Second), "state", compacted)
+		want(t, code, out, errOut, 0, full, "")
+	})
+	t.Run("corrupt journal", func(t *testing.T) {
+		bad := journal(t)
+		corrupt(t, bad, 2)
+		code, out, errOut := cli(t, day, "state", bad)
+		if code != 1 || out != "" || !strings.Contains(errOut, bad+": line 2: corrupt record") {
+			t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+}
+
+const diagramEdges = `    closed --> open: force_open
+    closed --> open: trip
+    half_open --> closed: force_close
+    half_open --> open: force_open
+    half_open --> closed: recover
+    half_open --> open: retrip
+    open --> closed: force_close
+    open --> half_open: force_half_open
+    open --> half_open: probe
+`
+
+func TestDiagram(t *testing.T) {
+	path := journal(t)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		start string
+	}{
+		{"without a journal", nil, "closed"},
+		{"an open breaker", []string{"-breaker", "quotes", path}, "open"},
+		{"a closed breaker", []string{path, "-breaker", "payments"}, "closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, day, append([]string{"diagram"}, tc.args...)...)
+			want(t, code, out, errOut, 0, "stateDiagram-v2\n    [*] --> "+tc.start+"\n"+diagramEdges, "")
+		})
+	}
+	t.Run("a journal of one breaker needs no -breaker", func(t *testing.T) {
+		one := filepath.Join(t.TempDir(), "one.jsonl")
+		os.WriteFile(one, []byte(mustLine(t, fixture()[1])), 0o600)
+		code, out, errOut := cli(t, day, "diagram", one)
+		want(t, code, out, errOut, 0, "stateDiagram-v2\n    [*] --> open\n"+diagramEdges, "")
+	})
+	t.Run("a journal of two breakers needs -breaker", func(t *testing.T) {
+		code, _, errOut := cli(t, day, "diagram", path)
+		if code != 2 || !strings.Contains(errOut, "the journal holds 2 breakers (payments, quotes): name one with -breaker") {
+			t.Fatalf("status %d, stderr %q", code, errOut)
+		}
+	})
+}
+
+func mustLine(t *testing.T, r events.Transition) string {
+	t.Helper()
+	b, err := r.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+func TestUsageErrors(t *testing.T) {
+	path := journal(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"no command", nil, 2, "usage:"},
+		{"unknown command", []string{"replay", path}, 2, `circuitry replay: usage: unknown command "replay"`},
+		{"no file", []string{"verify"}, 2, `circuitry verify: usage: want 1 file argument, got 0 []`},
+		{"two files", []string{"history", path, path}, 2, `want 1 file argument, got 2`},
+		{"unknown event", []string{"history", "-event", "explode", path}, 2, `invalid value "explode" for flag -event: unknown event "explode" (want trip, probe, recover, retrip, force_open, force_close, force_half_open)`},
+		{"bad time", []string{"history", "-since", "yesterday", path}, 2, `"yesterday" is not an RFC 3339 time (2026-11-24T15:04:05Z), a date (2026-11-24) or a duration ago (36h)`},
+		{"unknown flag", []string{"state", "-verbose", path}, 2, "flag provided but not defined: -verbose"},
+		{"-breaker without a file", []string{"diagram", "-breaker", "quotes"}, 2, "-breaker needs a journal FILE"},
+		{"help", []string{"help"}, 0, ""},
+		{"command help", []string{"history", "-h"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, day, tc.args...)
+			if code != tc.code || !strings.Contains(errOut+out, tc.says) {
+				t.Fatalf("status %d (want %d), output %q %q; want it to say %q", code, tc.code, out, errOut, tc.says)
+			}
+		})
+	}
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// stateJSON is one line of "state -json".
+type stateJSON struct {
+	Breaker   string     `json:"breaker"`
+	Seq       uint64     `json:"seq"`
+	State     string     `json:"state"`
+	Event     string     `json:"event,omitempty"`
+	Since     *time.Time `json:"since,omitempty"`
+	OpenFor   string     `json:"open_for,omitempty"`
+	OpenUntil *time.Time `json:"open_until,omitempty"`
+	Remaining string     `json:"remaining,omitempty"`
+	Opens     uint32     `json:"opens,omitempty"`
+}
+
+func state(args []string, stdout, stderr io.Writer, now time.Time) error {
+	fs := newFlags("state", stderr)
+	breakers := nameSet{}
+	at := &timeFlag{now: now, t: now}
+	fs.Var(breakers, "breaker", "only these breakers (comma-separated)")
+	fs.Var(at, "at", "the `time` remaining open periods are measured at (default now)")
+	asJSON := fs.Bool("json", false, "print one JSON object per breaker per line instead of a table")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	f, err := readJournal(pos[0], stderr)
+	if err != nil {
+		return err
+	}
+	breakers.missing(f, stderr)
+	var snaps []events.Snapshot
+	for _, name := range f.Breakers() {
+		if !breakers.keep(name) {
+			continue
+		}
+		s, err := events.Load(context.Background(), f, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		snaps = append(snaps, s)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, s := range snaps {
+			j := stateJSON{Breaker: s.Breaker, Seq: s.Seq, State: s.State.String(), Opens: s.Opens}
+			if s.Seq > 0 {
+				since := s.Since.UTC()
+				j.Event, j.Since = s.Event.String(), &since
+			}
+			if until, open := s.OpenUntil(); open {
+				until = until.UTC()
+				j.OpenFor, j.OpenUntil, j.Remaining = s.OpenFor.String(), &until, max(until.Sub(at.t), 0).String()
+			}
+			if err := enc.Encode(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BREAKER\tSTATE\tSEQ\tSINCE (UTC)\tLAST EVENT\tOPEN UNTIL (UTC)\tREMAINING")
+	for _, s := range snaps {
+		until, remaining := "-", "-"
+		if u, open := s.OpenUntil(); open {
+			until = tableTime(u)
+			if d := u.Sub(at.t); d > 0 {
+				remaining = duration(d)
+			} else {
+				remaining = "0s (over: the next call probes)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Breaker, s.State, s.Seq, tableTime(s.Since), s.Event, until, remaining)
+	}
+	return tw.Flush()
+}
