@@ -667,3 +667,53 @@ func TestFileErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+func TestFileSnapshotRecordIsChecked(t *testing.T) {
+	const good = `{"v":1,"kind":"snapshot","breaker":"a","seq":3,"state":"open","event":"retrip","since":"2026-11-27T10:00:03Z","open_for":"30s","opens":2}`
+	t.Run("a good record", func(t *testing.T) {
+		path := fjPath(t)
+		fjWrite(t, path, good+"\n")
+		f, err := events.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := events.Snapshot{Breaker: "a", Seq: 3, State: events.Open, Event: events.Retrip, Since: t0.Add(3 * time.Second), OpenFor: 30 * time.Second, Opens: 2}
+		requireSameSnapshot(t, fjLoad(t, f, "a"), want)
+	})
+	for _, tc := range []struct {
+		name, from, to, says string
+	}{
+		{"missing v", `"v":1,`, ``, "missing field v"},
+		{"version 0", `"v":1`, `"v":0`, "format version 0"},
+		{"missing breaker", `"breaker":"a",`, ``, "missing field breaker"},
+		{"empty breaker", `"breaker":"a"`, `"breaker":""`, "missing field breaker"},
+		{"missing seq", `"seq":3,`, ``, "missing field seq"},
+		{"seq 0", `"seq":3`, `"seq":0`, "at seq 0"},
+		{"missing state", `"state":"open",`, ``, "missing field state"},
+		{"unknown state", `"state":"open"`, `"state":"ajar"`, `unknown state "ajar"`},
+		{"missing event", `"event":"retrip",`, ``, "missing field event"},
+		{"unknown event", `"event":"retrip"`, `"event":"blink"`, `unknown event "blink"`},
+		{"state no event leads to", `"event":"retrip"`, `"event":"probe"`, "state open cannot follow event probe"},
+		{"missing since", `"since":"2026-11-27T10:00:03Z",`, ``, "missing field since"},
+		{"since beyond UTC year 9999", `"2026-11-27T10:00:03Z"`, `"9999-12-31T23:30:00-01:00"`, "outside years 0 to 9999"},
+		{"bad open_for", `"30s"`, `"soon"`, `field open_for "soon" is not a positive duration`},
+		{"negative open_for", `"30s"`, `"-1s"`, `field open_for "-1s" is not a positive duration`},
+		{"opens 0 while open", `,"opens":2`, `,"opens":0`, "snapshot opens 0 with state open"},
+		{"unknown field", `"opens":2`, `"opens":2,"extra":1`, `unknown field "extra"`},
+		{"trailing data", `"opens":2}`, `"opens":2}}`, "invalid character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := strings.Replace(good, tc.from, tc.to, 1)
+			if line == good {
+				t.Fatalf("%q does not occur in the record", tc.from)
+			}
+			path := fjPath(t)
+			fjWrite(t, path, line+"\n")
+			_, err := events.ReadFile(path)
+			fjFileError(t, err, path, events.ErrCorrupt, 1)
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+}
