@@ -282,6 +282,7 @@ func TestFileSurvivesSIGKILL(t *testing.T) {
 
 				w := &fjWarnings{}
 				f := fjOpen(t, path, w, events.WithRetention(5), events.WithCompactAfter(10))
+				t.Logf("round %d: killed after a=%d b=%d acknowledged appends; warnings on reopening: %v", round, acked["a"], acked["b"], w.all())
 				for _, warn := range w.all() {
 					if !errors.Is(warn, events.ErrTornRecord) && !strings.Contains(warn.Error(), "interrupted compaction") {
 						t.Fatalf("round %d: unexpected warning %v", round, warn)
