@@ -70,7 +70,12 @@ import (
 // reported as corrupt, so that a file that is not a journal is never cut. An
 // append that fails (a full disk) is undone by truncating the file back to
 // its last committed record, and returns the error: the breaker keeps the
-// record and appends it again before its next one.
+// record and appends it again before its next one. With [SyncNone], Append
+// returns once the line is handed to the operating system: a crash of the
+// process loses nothing, but a crash of the machine may lose the most recent
+// records (the file then ends earlier, possibly with a torn line, cut as
+// above). Either way, what survives is only as durable as the storage device
+// is honest about its flushes.
 //
 // # Locking
 //
