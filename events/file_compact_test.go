@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -258,5 +260,19 @@ func TestFileRefusedOpenLeavesLeftoverAlone(t *testing.T) {
 	}
 	if got := fjRead(t, leftover); got != "partial" {
 		t.Fatal("a refused OpenFile removed a file")
+	}
+}
+
+// The snapshot record must carry every field of events.Snapshot, or
+// compaction would lose it: a new field must be added to the record (in
+// file_codec.go) and to this list.
+func TestFileSnapshotRecordCoversEverySnapshotField(t *testing.T) {
+	var got []string
+	for f := range reflect.TypeFor[events.Snapshot]().Fields() {
+		got = append(got, f.Name)
+	}
+	want := []string{"Breaker", "Seq", "State", "Event", "Since", "OpenFor", "Opens"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events.Snapshot has fields %v; the file journal's snapshot record stores %v", got, want)
 	}
 }
