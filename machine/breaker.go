@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -222,13 +223,17 @@ func (b *Breaker) Diagram() string {
 // so far, or until ctx is done.
 func (b *Breaker) Flush(ctx context.Context) error { return b.dispatch.Flush(ctx) }
 
-// Sync folds into the breaker any transitions that other writers appended to
-// its journal since the breaker last wrote or read it, and delivers them to
-// the subscribers. A breaker also does this by itself when an append
-// conflicts.
+// Sync appends again any transitions the journal refused before (see
+// [JournalError]), then folds into the breaker any transitions that other
+// writers appended to its journal since the breaker last wrote or read it,
+// and delivers them to the subscribers. A breaker also does both by itself on
+// its next transition. Call Sync to follow other writers, or to retry a
+// failed append without waiting for a transition.
 func (b *Breaker) Sync(ctx context.Context) error {
 	b.mu.Lock()
-	t, err := b.catchUpLocked(ctx, false)
+	err := b.flushLocked(ctx)
+	b.noteLocked(err) // a divergence loses transitions: report it
+	t, err := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
 	b.unlock()
 	b.dispatch.Deliver(ctx, t)
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
@@ -306,9 +307,23 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 	b.dispatch.Deliver(p.ctx, t)
 }
 
+// maxErrText bounds the error text a transition record keeps, so that one
+// huge error cannot make a record too large for a journal.
+const maxErrText = 1 << 10
+
+// errText is the text of err for a record: at most maxErrText bytes, cut at
+// a rune boundary and marked when cut.
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	s := err.Error()
+	if len(s) <= maxErrText {
+		return s
+	}
+	cut := maxErrText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(truncated)"
 }

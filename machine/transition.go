@@ -64,11 +64,13 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	return b.dispatch.Publish(ctx, rec), nil
 }
 
-// noteLocked keeps a transition error for the error handler, except a
+// noteLocked keeps a transition error for the error handler, except a plain
 // conflict: another writer moved the breaker first and the breaker adopted
-// its history, which is how a shared journal works, not a fault.
+// its history, which is how a shared journal works, not a fault. A divergence
+// (transitions of this breaker that never reached the journal are lost) is
+// reported.
 func (b *Breaker) noteLocked(err error) {
-	if err != nil && !errors.Is(err, events.ErrConflict) {
+	if err != nil && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged)) {
 		b.toReport = append(b.toReport, err)
 	}
 }
@@ -93,20 +95,26 @@ func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) 
 }
 
 // appendLocked appends rec to the journal, after any records the journal
-// refused before, in order. A conflict is returned (the caller adopts the
-// journal's history); any other failure is reported and counted, and the
-// record is kept to be appended again before the next one, while the
-// transition goes ahead in memory.
+// refused before, in order (see flushLocked).
 func (b *Breaker) appendLocked(ctx context.Context, rec events.Transition) error {
-	jctx := context.WithoutCancel(ctx)
 	b.pending = append(b.pending, rec)
+	return b.flushLocked(ctx)
+}
+
+// flushLocked appends the records the journal has not accepted yet, in
+// order. A conflict is returned (the caller adopts the journal's history),
+// wrapped in errDiverged when the refused record was already folded in
+// memory. Any other failure is reported and counted, and the records are kept
+// to be appended again before the next one, while the transition goes ahead
+// in memory.
+func (b *Breaker) flushLocked(ctx context.Context) error {
+	jctx := context.WithoutCancel(ctx)
 	for len(b.pending) > 0 {
 		p := b.pending[0]
 		err := b.cfg.journal.Append(jctx, p)
 		if errors.Is(err, events.ErrConflict) {
-			diverged := len(b.pending) > 1
 			b.pending = nil
-			if diverged {
+			if p.Seq <= b.fold.Seq {
 				return fmt.Errorf("%w: transitions from seq %d never reached the journal, and another writer has appended since: %w", errDiverged, p.Seq, err)
 			}
 			return err
