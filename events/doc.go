@@ -4,6 +4,12 @@
 // implementation, the [Replay] fold that rebuilds a breaker's state from its
 // history, and the stable JSON encoding of a record.
 //
+// Two journals come with the package: [Memory], bounded and in memory (the
+// default of a breaker), and [File], an append-only JSON Lines file that is
+// durable (fsync before an append returns), locked against a second writer,
+// compacted into snapshot records, and readable by [ReadFile] and the
+// cmd/circuitry audit command while a service writes it.
+//
 // The package imports nothing but the standard library, so that journals,
 // audit tools and subscribers can depend on it without pulling in the breaker.
 //
