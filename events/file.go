@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -420,7 +419,7 @@ func (f *File) Append(ctx context.Context, t Transition) error {
 		return err
 	}
 	if l == nil {
-		l = &fileLog{base: Initial(t.Breaker)}
+		l = &fileLog{held: held{base: Initial(t.Breaker)}}
 		f.logs[t.Breaker] = l
 	}
 	next.Since = stored.Time
@@ -496,15 +495,10 @@ func (f *File) writeLocked(line []byte) error {
 func (f *File) Read(_ context.Context, breaker string, after uint64) ([]Transition, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	l := f.logs[breaker]
-	if l == nil {
-		return nil, nil
+	if l := f.logs[breaker]; l != nil {
+		return l.after(after)
 	}
-	if after < l.base.Seq {
-		return nil, &CompactedError{Breaker: breaker, After: after, Base: l.base.Seq}
-	}
-	i := int(min(after-l.base.Seq, uint64(len(l.recs))))
-	return slices.Clone(l.recs[i:]), nil
+	return nil, nil
 }
 
 // Snapshot returns the fold of breaker's records that the file no longer
@@ -523,12 +517,7 @@ func (f *File) Snapshot(_ context.Context, breaker string) (Snapshot, error) {
 func (f *File) Breakers() []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	names := make([]string, 0, len(f.logs))
-	for n := range f.logs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return sortedNames(f.logs)
 }
 
 // FileStats describes what a [File] holds.

@@ -58,7 +58,7 @@ func (f *File) compactLocked(keep int) error {
 		if base.Seq > 0 {
 			snaps = append(snaps, base)
 		}
-		nl := &fileLog{base: base, head: l.head, recs: slices.Clone(l.recs[drop:]), pos: slices.Clone(l.pos[drop:])}
+		nl := &fileLog{held: held{base: base, head: l.head, recs: slices.Clone(l.recs[drop:])}, pos: slices.Clone(l.pos[drop:])}
 		logs[n] = nl
 		for i, t := range nl.recs {
 			recs = append(recs, kept{nl.pos[i], t})

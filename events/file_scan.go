@@ -10,10 +10,8 @@ import (
 
 // fileLog is one breaker's part of a journal file.
 type fileLog struct {
-	base Snapshot     // the fold of the records compacted away (its snapshot record)
-	head Snapshot     // the fold of everything
-	recs []Transition // the records after base.Seq, in order
-	pos  []uint64     // each record's position in the file, for compaction to keep the order
+	held          // base is the fold of the records compacted away (its snapshot record)
+	pos  []uint64 // each record's position in the file, for compaction to keep the order
 }
 
 // fileScan is what reading a journal file found.
@@ -86,7 +84,7 @@ func (s *fileScan) add(line []byte) error {
 		if s.logs[sn.Breaker] != nil {
 			return corrupt(sn.Breaker, sn.Seq, fmt.Errorf("a snapshot record of breaker %q must come before its other records, at most once", sn.Breaker))
 		}
-		s.logs[sn.Breaker] = &fileLog{base: sn, head: sn}
+		s.logs[sn.Breaker] = &fileLog{held: held{base: sn, head: sn}}
 		return nil
 	}
 	var t Transition
@@ -95,7 +93,7 @@ func (s *fileScan) add(line []byte) error {
 	}
 	l := s.logs[t.Breaker]
 	if l == nil {
-		l = &fileLog{base: Initial(t.Breaker), head: Initial(t.Breaker)}
+		l = &fileLog{held: held{base: Initial(t.Breaker), head: Initial(t.Breaker)}}
 	}
 	head, err := l.head.Apply(t)
 	if err != nil {

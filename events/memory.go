@@ -22,13 +22,7 @@ type Memory struct {
 	capacity int
 
 	mu   sync.RWMutex
-	logs map[string]*memoryLog
-}
-
-type memoryLog struct {
-	base Snapshot     // fold of the records dropped
-	head Snapshot     // fold of everything appended
-	recs []Transition // records after base.Seq
+	logs map[string]*held
 }
 
 // NewMemory returns an empty journal that keeps at least capacity records
@@ -37,7 +31,7 @@ func NewMemory(capacity int) (*Memory, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("events: NewMemory: capacity %d must be positive", capacity)
 	}
-	return &Memory{capacity: capacity, logs: make(map[string]*memoryLog)}, nil
+	return &Memory{capacity: capacity, logs: make(map[string]*held)}, nil
 }
 
 // Append stores t if it directly follows the last record of t.Breaker;
@@ -51,7 +45,7 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	defer m.mu.Unlock()
 	l := m.logs[t.Breaker]
 	if l == nil {
-		l = &memoryLog{base: Initial(t.Breaker), head: Initial(t.Breaker)}
+		l = &held{base: Initial(t.Breaker), head: Initial(t.Breaker)}
 	}
 	if t.Seq != l.head.Seq+1 {
 		return &ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: l.head.Seq}
@@ -77,15 +71,10 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 func (m *Memory) Read(_ context.Context, breaker string, after uint64) ([]Transition, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	l := m.logs[breaker]
-	if l == nil {
-		return nil, nil
+	if l := m.logs[breaker]; l != nil {
+		return l.after(after)
 	}
-	if after < l.base.Seq {
-		return nil, &CompactedError{Breaker: breaker, After: after, Base: l.base.Seq}
-	}
-	i := int(min(after-l.base.Seq, uint64(len(l.recs))))
-	return slices.Clone(l.recs[i:]), nil
+	return nil, nil
 }
 
 // Snapshot returns the fold of breaker's records that Read no longer
@@ -103,10 +92,5 @@ func (m *Memory) Snapshot(_ context.Context, breaker string) (Snapshot, error) {
 func (m *Memory) Breakers() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	names := make([]string, 0, len(m.logs))
-	for n := range m.logs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return sortedNames(m.logs)
 }
