@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"unicode/utf8"
 )
 
 // DefaultMemoryCapacity is the number of records per breaker that the
@@ -38,8 +39,8 @@ func NewMemory(capacity int) (*Memory, error) {
 // otherwise it returns a [*ConflictError], or an error wrapping the reason
 // when t is not a legal next record.
 func (m *Memory) Append(_ context.Context, t Transition) error {
-	if t.Breaker == "" {
-		return fmt.Errorf("events: Memory.Append: %w: empty breaker name", ErrInvalidRecord)
+	if t.Breaker == "" || !utf8.ValidString(t.Breaker) {
+		return fmt.Errorf("events: Memory.Append: %w: breaker name %q must be non-empty UTF-8", ErrInvalidRecord, t.Breaker)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
