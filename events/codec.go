@@ -27,34 +27,86 @@ var ErrDecode = errors.New("undecodable record")
 //	{"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open",
 //	 "time":"2026-11-27T10:00:00.123456789Z","open_for":"30s",
 //	 "reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+//
+// A trip by a rate policy of a breaker that only observes:
+//
+//	{"v":1,"breaker":"payments","seq":7,"event":"trip","from":"closed","to":"open",
+//	 "time":"2026-11-27T10:00:00Z","open_for":"1m0s","observe_only":true,
+//	 "reason":{"policy":"failure_rate","failures":12,"calls":20,"rate":60,
+//	 "rate_threshold":50,"min_calls":20,"last_error":"EOF"}}
+//
+// The fields observe_only and, in reason, calls, slow, rate,
+// rate_threshold, min_calls and slower_than were added to version 1 without
+// raising it: a record without them reads as before, and they are omitted
+// when empty, so a record that does not use them is written byte for byte
+// as before.
 type wireTransition struct {
-	V       *int       `json:"v"`
-	Breaker *string    `json:"breaker"`
-	Seq     *uint64    `json:"seq"`
-	Event   *string    `json:"event"`
-	From    *string    `json:"from"`
-	To      *string    `json:"to"`
-	Time    *time.Time `json:"time"`
-	OpenFor string     `json:"open_for,omitempty"`
-	Reason  wireReason `json:"reason"`
+	V           *int       `json:"v"`
+	Breaker     *string    `json:"breaker"`
+	Seq         *uint64    `json:"seq"`
+	Event       *string    `json:"event"`
+	From        *string    `json:"from"`
+	To          *string    `json:"to"`
+	Time        *time.Time `json:"time"`
+	OpenFor     string     `json:"open_for,omitempty"`
+	ObserveOnly bool       `json:"observe_only,omitempty"`
+	Reason      wireReason `json:"reason"`
 }
 
 type wireReason struct {
-	Policy    string `json:"policy,omitempty"`
-	Failures  uint64 `json:"failures,omitempty"`
-	Successes uint64 `json:"successes,omitempty"`
-	Threshold uint64 `json:"threshold,omitempty"`
-	LastError string `json:"last_error,omitempty"`
-	Operator  string `json:"operator,omitempty"`
-	Note      string `json:"note,omitempty"`
+	Policy        string  `json:"policy,omitempty"`
+	Failures      uint64  `json:"failures,omitempty"`
+	Successes     uint64  `json:"successes,omitempty"`
+	Threshold     uint64  `json:"threshold,omitempty"`
+	Calls         uint64  `json:"calls,omitempty"`
+	Slow          uint64  `json:"slow,omitempty"`
+	Rate          float64 `json:"rate,omitempty"`
+	RateThreshold float64 `json:"rate_threshold,omitempty"`
+	MinCalls      uint64  `json:"min_calls,omitempty"`
+	SlowerThan    string  `json:"slower_than,omitempty"`
+	LastError     string  `json:"last_error,omitempty"`
+	Operator      string  `json:"operator,omitempty"`
+	Note          string  `json:"note,omitempty"`
+}
+
+func toWireReason(r Reason) wireReason {
+	w := wireReason{
+		Policy: r.Policy, Failures: r.Failures, Successes: r.Successes, Threshold: r.Threshold,
+		Calls: r.Calls, Slow: r.Slow, Rate: r.Rate, RateThreshold: r.RateThreshold, MinCalls: r.MinCalls,
+		LastError: r.LastError, Operator: r.Operator, Note: r.Note,
+	}
+	if r.SlowerThan != 0 {
+		w.SlowerThan = r.SlowerThan.String()
+	}
+	return w
+}
+
+func fromWireReason(w wireReason) (Reason, error) {
+	r := Reason{
+		Policy: w.Policy, Failures: w.Failures, Successes: w.Successes, Threshold: w.Threshold,
+		Calls: w.Calls, Slow: w.Slow, Rate: w.Rate, RateThreshold: w.RateThreshold, MinCalls: w.MinCalls,
+		LastError: w.LastError, Operator: w.Operator, Note: w.Note,
+	}
+	if w.SlowerThan != "" {
+		d, err := time.ParseDuration(w.SlowerThan)
+		if err != nil || d <= 0 {
+			return Reason{}, fmt.Errorf("%w: field reason.slower_than %q is not a positive duration", ErrDecode, w.SlowerThan)
+		}
+		r.SlowerThan = d
+	}
+	return r, nil
 }
 
 // MarshalJSON encodes the record in the stable JSON form, version
 // [FormatVersion]: an object with the fields v, breaker, seq, event, from, to
 // and time (RFC 3339 with nanoseconds, UTC) always present; open_for (a Go
-// duration string such as "30s") present exactly for transitions to open; and
-// reason, whose fields policy, failures, successes, threshold, last_error,
-// operator and note are omitted when empty.
+// duration string such as "30s") present exactly for transitions to open;
+// observe_only present (true) exactly when the record says so; and reason,
+// whose fields policy, failures, successes, threshold, calls, slow, rate and
+// rate_threshold (numbers, in percent), min_calls, slower_than (a duration
+// string), last_error, operator and note are omitted when empty. A Rate or
+// RateThreshold that is NaN or infinite cannot be encoded: MarshalJSON
+// returns an error.
 func (t Transition) MarshalJSON() ([]byte, error) {
 	v := FormatVersion
 	tm := t.Time.UTC()
@@ -73,7 +125,7 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 	ev, fr, tt := string(event), string(from), string(to)
 	w := wireTransition{
 		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &ev, From: &fr, To: &tt, Time: &tm,
-		Reason: wireReason(t.Reason),
+		ObserveOnly: t.ObserveOnly, Reason: toWireReason(t.Reason),
 	}
 	if t.OpenFor != 0 {
 		w.OpenFor = t.OpenFor.String()
@@ -83,8 +135,9 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a record written by [Transition.MarshalJSON]. It
 // refuses unknown fields, missing required fields, unknown states or events,
-// a version newer than [FormatVersion] and a malformed open_for, with an
-// error wrapping [ErrDecode] that names the field.
+// a version newer than [FormatVersion] and a malformed open_for or
+// reason.slower_than, with an error wrapping [ErrDecode] that names the
+// field.
 func (t *Transition) UnmarshalJSON(data []byte) error {
 	var w wireTransition
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -140,9 +193,13 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 		}
 		openFor = d
 	}
+	reason, err := fromWireReason(w.Reason)
+	if err != nil {
+		return err
+	}
 	*t = Transition{
 		Breaker: *w.Breaker, Seq: *w.Seq, Event: event, From: from, To: to,
-		Time: tm, OpenFor: openFor, Reason: Reason(w.Reason),
+		Time: tm, OpenFor: openFor, Reason: reason, ObserveOnly: w.ObserveOnly,
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,47 @@ func TestMarshalJSONGolden(t *testing.T) {
 			want: `{"v":1,"breaker":"a/b c","seq":18446744073709551615,"event":"force_open","from":"half_open","to":"open",` +
 				`"time":"2026-01-02T03:04:05.6Z","open_for":"1.5s","reason":{"policy":"manual","operator":"bob"}}`,
 		},
+		{
+			name: "observe-only trip by a failure rate, with every window figure",
+			rec: events.Transition{
+				Breaker: "payments", Seq: 7, Event: events.Trip, From: events.Closed, To: events.Open,
+				Time: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), OpenFor: time.Minute, ObserveOnly: true,
+				Reason: events.Reason{
+					Policy: events.PolicyFailureRate, Failures: 12, Calls: 20, Slow: 3,
+					Rate: 60, RateThreshold: 50, MinCalls: 20, SlowerThan: 1500 * time.Millisecond, LastError: "EOF",
+				},
+			},
+			want: `{"v":1,"breaker":"payments","seq":7,"event":"trip","from":"closed","to":"open",` +
+				`"time":"2026-11-27T10:00:00Z","open_for":"1m0s","observe_only":true,` +
+				`"reason":{"policy":"failure_rate","failures":12,"calls":20,"slow":3,"rate":60,"rate_threshold":50,` +
+				`"min_calls":20,"slower_than":"1.5s","last_error":"EOF"}}`,
+		},
+		{
+			name: "slow-call rate with a fractional rate",
+			rec: events.Transition{
+				Breaker: "search", Seq: 2, Event: events.Trip, From: events.Closed, To: events.Open,
+				Time: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), OpenFor: 30 * time.Second,
+				Reason: events.Reason{
+					Policy: events.PolicySlowCallRate, Calls: 3, Slow: 2,
+					Rate: 200.0 / 3, RateThreshold: 33.3, MinCalls: 3, SlowerThan: 2 * time.Second,
+				},
+			},
+			want: `{"v":1,"breaker":"search","seq":2,"event":"trip","from":"closed","to":"open",` +
+				`"time":"2026-11-27T10:00:00Z","open_for":"30s",` +
+				`"reason":{"policy":"slow_call_rate","calls":3,"slow":2,"rate":66.66666666666667,"rate_threshold":33.3,` +
+				`"min_calls":3,"slower_than":"2s"}}`,
+		},
+		{
+			name: "half-open timeout",
+			rec: events.Transition{
+				Breaker: "payments", Seq: 9, Event: events.Retrip, From: events.HalfOpen, To: events.Open,
+				Time: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), OpenFor: 4 * time.Minute,
+				Reason: events.Reason{Policy: events.PolicyHalfOpenTimeout, Successes: 1, Threshold: 2},
+			},
+			want: `{"v":1,"breaker":"payments","seq":9,"event":"retrip","from":"half_open","to":"open",` +
+				`"time":"2026-11-27T10:00:00Z","open_for":"4m0s",` +
+				`"reason":{"policy":"half_open_timeout","successes":1,"threshold":2}}`,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.rec.MarshalJSON()
@@ -90,6 +132,16 @@ func TestMarshalJSONRefusesInvalidRecord(t *testing.T) {
 		{"invalid from", rec("b", 1, events.Trip, 5, events.Open, t0, time.Second), "invalid state 5"},
 		{"invalid to", rec("b", 1, events.Trip, events.Closed, 6, t0, time.Second), "invalid state 6"},
 		{"year out of range", rec("b", 1, events.Trip, events.Closed, events.Open, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Second), "year"},
+		{"NaN rate", func() events.Transition {
+			r := rec("b", 1, events.Trip, events.Closed, events.Open, t0, time.Second)
+			r.Reason.Rate = math.NaN()
+			return r
+		}(), "NaN"},
+		{"infinite rate threshold", func() events.Transition {
+			r := rec("b", 1, events.Trip, events.Closed, events.Open, t0, time.Second)
+			r.Reason.RateThreshold = math.Inf(1)
+			return r
+		}(), "+Inf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.rec.MarshalJSON()
@@ -112,6 +164,11 @@ func TestEncodeDecodeLinesRoundTrip(t *testing.T) {
 	in[2].Reason = events.Reason{Policy: "p", Failures: 1, Successes: 2, Threshold: 3,
 		LastError: "line1\nline2\t\"\u2028<&>\x00", Operator: "o", Note: "日本語"}
 	in[3].Breaker = "payments"
+	// The window figures and the observe-only flag come back too.
+	in[4].ObserveOnly = true
+	in[4].Reason = events.Reason{Policy: events.PolicySlowCallRate, Failures: 1, Calls: 7, Slow: 5,
+		Rate: 500.0 / 7, RateThreshold: 0.1, MinCalls: 7, SlowerThan: time.Nanosecond, LastError: "slow"}
+	in[5].Reason = events.Reason{Policy: "my_policy", Failures: 1 << 63, Calls: 1<<64 - 1, Rate: 1e-300, RateThreshold: 100}
 	var buf bytes.Buffer
 	if err := events.EncodeLines(&buf, in); err != nil {
 		t.Fatal(err)
@@ -248,6 +305,11 @@ func TestUnmarshalJSONErrors(t *testing.T) {
 		{"open_for zero", object("", map[string]string{"open_for": `"0s"`}), []string{"field open_for", `"0s"`}},
 		{"open_for negative", object("", map[string]string{"open_for": `"-5s"`}), []string{"field open_for", `"-5s"`}},
 		{"open_for a number", object("", map[string]string{"open_for": `30`}), []string{".open_for "}},
+		{"slower_than not a duration", object("", map[string]string{"reason": `{"slower_than":"slow"}`}), []string{"field reason.slower_than", `"slow"`}},
+		{"slower_than zero", object("", map[string]string{"reason": `{"slower_than":"0s"}`}), []string{"field reason.slower_than", `"0s"`}},
+		{"slower_than negative", object("", map[string]string{"reason": `{"slower_than":"-1s"}`}), []string{"field reason.slower_than", `"-1s"`}},
+		{"rate a string", object("", map[string]string{"reason": `{"rate":"50"}`}), []string{".rate "}},
+		{"observe_only a string", object("", map[string]string{"observe_only": `"yes"`}), []string{".observe_only "}},
 		{"unknown event", object("", map[string]string{"event": `"explode"`}), []string{"field event", `"explode"`}},
 		{"event in capitals", object("", map[string]string{"event": `"Trip"`}), []string{"field event", `"Trip"`}},
 		{"event as a number", object("", map[string]string{"event": `1`}), []string{".event "}},

@@ -23,6 +23,7 @@ func TestSnapshotEqual(t *testing.T) {
 		{"event", func() events.Snapshot { o := base; o.Event = events.ForceOpen; return o }(), false},
 		{"since", func() events.Snapshot { o := base; o.Since = at.Add(1); return o }(), false},
 		{"open for", func() events.Snapshot { o := base; o.OpenFor = 2 * time.Second; return o }(), false},
+		{"opens", func() events.Snapshot { o := base; o.Opens = 2; return o }(), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := base.Equal(c.other); got != c.want {

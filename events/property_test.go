@@ -90,6 +90,8 @@ func genHistory(t *rapid.T, breaker string) []events.Transition {
 			r.OpenFor = time.Duration(rapid.Int64Range(1, int64(time.Hour)).Draw(t, "open_for"))
 		}
 		r.Reason.Failures = rapid.Uint64Range(0, 10).Draw(t, "failures")
+		// The fold ignores who wrote a record and in which mode.
+		r.ObserveOnly = rapid.Bool().Draw(t, "observe_only")
 		h = append(h, r)
 		state = edge.to
 	}

@@ -26,6 +26,13 @@ type Transition struct {
 	OpenFor time.Duration
 	// Reason holds the figures that made the transition fire.
 	Reason Reason
+	// ObserveOnly says that the breaker that wrote the record only
+	// observes: its policies run and its transitions are recorded, but it
+	// rejects no call. The record says what an enforcing breaker would have
+	// done ("would trip"). It describes the writer, not the state: the
+	// fold ignores it, and a breaker resumed from the journal observes or
+	// enforces as it is configured to.
+	ObserveOnly bool
 }
 
 // Reason says why a transition fired: the policy that decided, the figures it
@@ -33,14 +40,29 @@ type Transition struct {
 // events the operator and their note. Its values are for people and audit
 // tools; none of them is needed to rebuild the state.
 type Reason struct {
-	// Policy names the rule that fired, such as "consecutive_failures",
-	// "probe_failure", "probe_successes", "open_timeout" or "manual".
+	// Policy names the rule that fired: one of the Policy constants, such
+	// as "consecutive_failures", "failure_rate", "probe_failure" or
+	// "manual", or the name of a user's custom trip policy.
 	Policy string
 	// Failures and Successes are the counts in the state being left that
-	// the policy looked at.
+	// the policy looked at: for a window policy, the failures in its window.
 	Failures, Successes uint64
 	// Threshold is the count the policy compared against, or 0.
 	Threshold uint64
+	// Calls is the number of calls in the window of a rate or custom
+	// policy when it fired, and Slow the slow calls among them (calls
+	// slower than SlowerThan); 0 for other policies.
+	Calls, Slow uint64
+	// Rate is the rate a rate policy computed, in percent (failures or
+	// slow calls per 100 calls in its window), and RateThreshold the rate
+	// at or above which it trips; 0 for other policies.
+	Rate, RateThreshold float64
+	// MinCalls is the fewest calls in its window for which a rate policy
+	// computes a rate at all; 0 for other policies.
+	MinCalls uint64
+	// SlowerThan is the duration above which a call counts as slow, for a
+	// slow-call rate policy; 0 for other policies.
+	SlowerThan time.Duration
 	// LastError is the text of the error of the call that caused the
 	// transition, if any. It is free text: never use it as a metric label.
 	LastError string
@@ -50,11 +72,27 @@ type Reason struct {
 
 // The Reason.Policy names used by the breaker.
 const (
+	// PolicyConsecutiveFailures: Failures consecutive failures reached
+	// Threshold, in closed.
 	PolicyConsecutiveFailures = "consecutive_failures"
-	PolicyProbeFailure        = "probe_failure"
-	PolicyProbeSuccesses      = "probe_successes"
-	PolicyOpenTimeout         = "open_timeout"
-	PolicyManual              = "manual"
+	// PolicyFailureRate: the failure rate over a window (Failures of
+	// Calls, Rate) reached RateThreshold with at least MinCalls calls.
+	PolicyFailureRate = "failure_rate"
+	// PolicySlowCallRate: the rate of calls slower than SlowerThan over a
+	// window (Slow of Calls, Rate) reached RateThreshold with at least
+	// MinCalls calls.
+	PolicySlowCallRate = "slow_call_rate"
+	// PolicyProbeFailure: a probe failed, in half-open.
+	PolicyProbeFailure = "probe_failure"
+	// PolicyProbeSuccesses: Successes probes succeeded, reaching Threshold.
+	PolicyProbeSuccesses = "probe_successes"
+	// PolicyHalfOpenTimeout: the breaker stayed in half-open for its
+	// maximum time without closing (Successes of Threshold so far).
+	PolicyHalfOpenTimeout = "half_open_timeout"
+	// PolicyOpenTimeout: the open period ended.
+	PolicyOpenTimeout = "open_timeout"
+	// PolicyManual: an operator fired the event.
+	PolicyManual = "manual"
 )
 
 // String formats the record on one line for logs and error messages.
