@@ -21,11 +21,17 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock returns the clock of the time package.
+// SystemClock returns the clock of the time package. Besides the methods
+// of [Clock] it has Since(t time.Time) time.Duration, which is
+// [time.Since]: for a t with a monotonic reading it reads only the
+// monotonic clock, half the cost of Now. The breaker uses it to time calls
+// when a clock has it.
 func SystemClock() Clock { return systemClock{} }
 
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) Since(t time.Time) time.Duration { return time.Since(t) }
 
 func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
