@@ -23,10 +23,20 @@ func newBenchBreaker(b *testing.B, opts ...machine.Option) *machine.Breaker {
 }
 
 func succeed(context.Context) error { return nil }
-func fail(context.Context) error    { return errBench }
+
+func forceOpen(b *testing.B) func(*machine.Breaker) {
+	return func(br *machine.Breaker) {
+		if err := br.ForceOpen(context.Background(), machine.Override{Operator: "bench", Note: "open for the benchmark"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+func fail(context.Context) error { return errBench }
 
 // BenchmarkDo measures one call through Do in each state, on one goroutine
-// and in parallel. Closed failures use a threshold high enough never to trip.
+// and in parallel. Closed failures use a policy that never trips: a
+// threshold too high to reach, or (closed-window-calls-failure) a custom
+// policy that every failure evaluates and that always says no.
 func BenchmarkDo(b *testing.B) {
 	ctx := context.Background()
 	cases := []struct {
@@ -37,11 +47,24 @@ func BenchmarkDo(b *testing.B) {
 	}{
 		{name: "closed-success", fn: succeed},
 		{name: "closed-failure", opts: []machine.Option{machine.WithFailureThreshold(1<<31 - 1)}, fn: fail},
-		{name: "open-reject", setup: func(br *machine.Breaker) {
-			if err := br.ForceOpen(ctx, machine.Override{Operator: "bench", Note: "open for the benchmark"}); err != nil {
-				b.Fatal(err)
-			}
+		{name: "open-reject", setup: forceOpen(b), fn: succeed},
+		// The policies, on the system clock where they read it: the fake
+		// clock takes a mutex.
+		{name: "closed-window-calls", opts: []machine.Option{
+			machine.WithTripPolicy(machine.FailureRate(50, 100, machine.LastCalls(100))),
 		}, fn: succeed},
+		{name: "closed-window-calls-failure", opts: []machine.Option{
+			machine.WithTripPolicy(machine.CustomPolicy("never", machine.LastCalls(100), func(c machine.WindowCounts) bool { return c.Failures > c.Calls })),
+		}, fn: fail},
+		{name: "closed-window-time", opts: []machine.Option{
+			machine.WithClock(machine.SystemClock()),
+			machine.WithTripPolicy(machine.FailureRate(50, 100, machine.LastDuration(10*time.Second, 10))),
+		}, fn: succeed},
+		{name: "closed-slow-calls", opts: []machine.Option{
+			machine.WithClock(machine.SystemClock()),
+			machine.WithTripPolicy(machine.SlowCallRate(50, time.Second, 100, machine.LastCalls(100))),
+		}, fn: succeed},
+		{name: "open-observe-only", opts: []machine.Option{machine.WithObserveOnly()}, setup: forceOpen(b), fn: succeed},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

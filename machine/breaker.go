@@ -30,11 +30,16 @@ type Breaker struct {
 	closed     atomic.Uint64 // generation<<32 | consecutive failures, in closed
 	calls      counters
 	classify   Classifier // nil: DefaultClassifier, inlined
-	plain      bool       // default classifier and no call timing: the success fast path
-	failThresh uint32
+	plain      bool       // default classifier, no call timing, no window policy: the success fast path
+	clocked    bool       // calls read the clock when admitted: call timing or a slow-call policy
+	clockEnd   bool       // calls read the clock when done: clocked, or a time window
+	observe    bool       // WithObserveOnly
+	failThresh uint32     // consecutive failures that trip; 0: no such policy
+	pol        *policySet // nil: no window policy
 	onReject   []CallObserver
 	timers     []CallTimer
 	epoch      time.Time // call timing is measured from here, on the clock
+	mono       sinceClock
 
 	name     string
 	cfg      config
@@ -53,13 +58,36 @@ type Breaker struct {
 	toReport []error             // reported after the lock is released
 }
 
-// snapshot is what a call reads: immutable once published.
+// snapshot is what a call reads: immutable once published. It fills a
+// cache line of its own (objects of 64 bytes are allocated 64-aligned), so
+// that no object allocated next to it, written by another goroutine, makes
+// every call's read of it miss: with 24 or 32 bytes it shared lines with
+// other small objects, such as testing.PB, which RunParallel writes on
+// every iteration, and parallel calls ran at half speed.
 type snapshot struct {
-	gen    uint64
-	state  events.State
-	due    bool       // open period over: the next call probes
+	gen   uint64
+	state events.State
+	// due, in open: a call is not rejected on the fast path, because the
+	// open period is over (over) or the breaker only observes.
+	due    bool
+	over   bool       // in open: the open period is over: the next call probes
 	reject *OpenError // the rejection of this open or half-open period
+	win    *windowSet // in closed, with window policies: this period's windows
+	_      [cacheLine - 32]byte
 }
+
+// sinceClock is what times calls: the clock itself when it has a Since
+// method (the system clock's reads only the monotonic clock), else Now().Sub.
+type sinceClock interface {
+	Since(time.Time) time.Duration
+}
+
+type nowSince struct{ Clock }
+
+func (c nowSince) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// since returns the time since the breaker's epoch, on its clock.
+func (b *Breaker) since() time.Duration { return b.mono.Since(b.epoch) }
 
 // New returns a breaker named name, configured by opts over the defaults
 // listed with [DefaultFailureThreshold]. If the journal already holds
@@ -82,6 +110,20 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	}
 	if cfg.probeLimit == 0 {
 		cfg.probeLimit = cfg.successThreshold
+	}
+	if cfg.backoff.base > 0 && cfg.recoveryGiven {
+		return nil, &OptionError{Option: "WithBackoff", Value: fmt.Sprintf("%s, %v, %s", cfg.backoff.base, cfg.backoff.factor, cfg.backoff.max),
+			Reason: "cannot be given with WithRecoveryTimeout: its base is the first open period"}
+	}
+	if cfg.backoff.base > 0 {
+		cfg.recoveryTimeout = cfg.backoff.base
+	}
+	pol, consecutive := newPolicySet(cfg.policies)
+	if cfg.failureThreshold > 0 && (consecutive == 0 || cfg.failureThreshold < consecutive) {
+		consecutive = cfg.failureThreshold
+	}
+	if consecutive == 0 && pol == nil {
+		consecutive = DefaultFailureThreshold
 	}
 	if cfg.onError == nil {
 		cfg.onError = func(err error) {
@@ -112,11 +154,19 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		dispatch:   d,
 		calls:      newCounters(),
 		classify:   cfg.classifier,
-		failThresh: uint32(cfg.failureThreshold),
+		failThresh: uint32(consecutive),
+		pol:        pol,
+		observe:    cfg.observeOnly,
 		epoch:      cfg.clock.Now(),
 	}
+	b.mono = nowSince{cfg.clock}
+	if m, ok := cfg.clock.(sinceClock); ok {
+		b.mono = m
+	}
 	b.onReject, b.timers = observers(cfg.subscribers)
-	b.plain = b.classify == nil && b.timers == nil
+	b.clocked = b.timers != nil || (pol != nil && pol.start)
+	b.clockEnd = b.clocked || (pol != nil && pol.end)
+	b.plain = b.classify == nil && !b.clocked && pol == nil
 	b.mu.Lock()
 	b.adoptLocked(fold)
 	b.mu.Unlock()
@@ -168,7 +218,14 @@ type Counts struct {
 	// Successes, Failures, Ignored and Rejected are cumulative since New,
 	// over every state and generation; they never reset.
 	Successes, Failures, Ignored, Rejected uint64
-	// ConsecutiveFailures is the trip policy's count in closed, else 0.
+	// WouldReject counts, cumulatively, the calls that a breaker which
+	// only observes ([WithObserveOnly]) admitted although an enforcing one
+	// would have rejected them; their outcomes count in Successes,
+	// Failures and Ignored. Always 0 for an enforcing breaker.
+	WouldReject uint64
+	// ConsecutiveFailures is the consecutive-failures policy's count in
+	// closed, else 0 (and 0 without that policy). The window policies'
+	// counts are read with [Breaker.Windows].
 	ConsecutiveFailures uint32
 	// Probes is the number of probes in flight and ProbeSuccesses the
 	// successes so far, in half-open; else 0.
@@ -189,6 +246,7 @@ func (b *Breaker) Counts() Counts {
 		Failures:         b.calls.sum(kindFailure),
 		Ignored:          b.calls.sum(kindIgnored),
 		Rejected:         b.calls.sum(kindRejected),
+		WouldReject:      b.calls.sum(kindWouldReject),
 		JournalErrors:    b.journErr.Load(),
 		SubscriberPanics: st.Panics,
 		QueueDropped:     st.Dropped,
@@ -205,6 +263,37 @@ func (b *Breaker) Counts() Counts {
 	}
 	b.mu.Unlock()
 	return c
+}
+
+// PolicyCounts is what one window policy sees: its name (the Reason.Policy
+// of its trips) and the counts of its window.
+type PolicyCounts struct {
+	Policy string
+	WindowCounts
+}
+
+// Windows returns, for each rate or custom policy given to
+// [WithTripPolicy], in the order given, the counts of its window in the
+// current closed period: zero counts in open and half-open, and nil when
+// the breaker has no such policy. Policies over a shared window show the
+// same counts. It reads the clock for time windows, and takes no lock.
+func (b *Breaker) Windows() []PolicyCounts {
+	if b.pol == nil {
+		return nil
+	}
+	out := make([]PolicyCounts, len(b.pol.policies))
+	s := b.snap.Load()
+	var at time.Duration
+	if s.win != nil {
+		at = b.since()
+	}
+	for i, p := range b.pol.policies {
+		out[i].Policy = p.name
+		if s.win != nil {
+			out[i].WindowCounts = s.win.ws[b.pol.win[i]].counts(at)
+		}
+	}
+	return out
 }
 
 // Diagram returns the breaker's state machine as a Mermaid state diagram,

@@ -17,7 +17,7 @@ type Permit struct {
 	b     *Breaker
 	ctx   context.Context
 	tag   uint64        // the generation admitted in, with probeTag set for a probe
-	start time.Duration // since b.epoch on the clock; set only when a CallTimer is registered
+	start time.Duration // since b.epoch on the clock; set only when calls are timed (b.clocked)
 }
 
 // probeTag marks the permit of a half-open probe. Generations never reach
@@ -36,19 +36,23 @@ func (p *Permit) probe() bool { return p.tag&probeTag != 0 }
 // first call after an open period takes the transition lock to fire the
 // probe event; in half-open, admission takes the lock to count probe slots.
 // When Allow causes a transition, the inline subscribers run on the calling
-// goroutine before it returns.
+// goroutine before it returns. A breaker that only observes admits every
+// call (see [WithObserveOnly]).
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	s := b.snap.Load()
 	if s.state == events.Closed {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
-		if b.timers != nil {
-			p.start = b.cfg.clock.Now().Sub(b.epoch)
+		if b.clocked {
+			p.start = b.since()
 		}
 		return p, nil
 	}
 	if s.state == events.Open && !s.due {
 		b.rejected(ctx, s.reject)
 		return Permit{}, s.reject
+	}
+	if s.state == events.Open && !s.over { // only observes: no lock either
+		return b.observed(ctx, s)
 	}
 	return b.allowSlow(ctx)
 }
@@ -62,8 +66,11 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		case s.state == events.Closed:
 			b.mu.Unlock()
 			return b.Allow(ctx)
-		case s.state == events.Open && (!s.due || attempt == maxProbeAttempts):
+		case s.state == events.Open && (!s.over || attempt == maxProbeAttempts):
 			b.mu.Unlock()
+			if b.observe {
+				return b.observed(ctx, s)
+			}
 			b.rejected(ctx, s.reject)
 			return Permit{}, s.reject
 		case s.state == events.Open:
@@ -72,6 +79,9 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			b.unlock()
 			b.dispatch.Deliver(ctx, t)
 			if err != nil && !errors.Is(err, events.ErrConflict) {
+				if b.observe {
+					return b.observed(ctx, s)
+				}
 				b.rejected(ctx, s.reject)
 				return Permit{}, s.reject
 			}
@@ -80,14 +90,17 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		// Half-open.
 		if b.probes >= uint32(b.cfg.probeLimit) {
 			b.mu.Unlock()
+			if b.observe {
+				return b.observed(ctx, s)
+			}
 			b.rejected(ctx, s.reject)
 			return Permit{}, s.reject
 		}
 		b.probes++
 		b.mu.Unlock()
 		p := Permit{b: b, ctx: ctx, tag: s.gen | probeTag}
-		if b.timers != nil {
-			p.start = b.cfg.clock.Now().Sub(b.epoch)
+		if b.clocked {
+			p.start = b.since()
 		}
 		return p, nil
 	}
@@ -120,14 +133,17 @@ func (b *Breaker) finish(p *Permit, err error) {
 	default:
 		o = DefaultClassifier(p.ctx, err)
 	}
-	b.record(p, o, err)
+	var end time.Duration
+	if b.clockEnd {
+		end = b.since()
+	}
+	b.record(p, o, err, end)
 	if b.timers != nil {
-		b.timed(p, o)
+		b.timed(p, o, end-p.start)
 	}
 }
 
-func (b *Breaker) timed(p *Permit, o Outcome) {
-	d := b.cfg.clock.Now().Sub(b.epoch) - p.start
+func (b *Breaker) timed(p *Permit, o Outcome, d time.Duration) {
 	for _, t := range b.timers {
 		t.CallFinished(p.ctx, b.name, o, d)
 	}
@@ -143,13 +159,18 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	}
 	// Closed (without call timing) and open, inline: one atomic load.
 	s := b.snap.Load()
-	if s.state == events.Closed && b.timers == nil {
+	if s.state == events.Closed && !b.clocked {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
 		return b.call(&p, fn)
 	}
 	if s.state == events.Open && !s.due {
 		b.rejected(ctx, s.reject)
 		return s.reject
+	}
+	if s.state == events.Open && !s.over { // only observes
+		var p Permit
+		b.wouldReject(&p, ctx, s)
+		return b.call(&p, fn)
 	}
 	p, err := b.Allow(ctx)
 	if err != nil {
@@ -198,7 +219,7 @@ func (b *Breaker) call(p *Permit, fn func(context.Context) error) error {
 
 func (b *Breaker) abort(p *Permit, v any) {
 	if v == nil { // runtime.Goexit: the call neither succeeded nor failed
-		b.record(p, Ignored, nil)
+		b.record(p, Ignored, nil, 0)
 		return
 	}
 	b.finish(p, &PanicError{Value: v})
@@ -206,32 +227,84 @@ func (b *Breaker) abort(p *Permit, v any) {
 }
 
 // record counts an outcome and moves the state when the call's generation is
-// still the current one.
-func (b *Breaker) record(p *Permit, o Outcome, err error) {
+// still the current one. end is when the call finished (since b.epoch), read
+// only when some policy needs it.
+func (b *Breaker) record(p *Permit, o Outcome, err error, end time.Duration) {
 	b.calls.add(int(o))
 	if p.probe() {
 		b.probeDone(p, o, err)
 		return
 	}
-	gen := uint64(uint32(p.gen())) << 32
-	switch o {
-	case Success:
-		b.resetFailures(p.gen())
-	case Failure:
-		for {
-			w := b.closed.Load()
-			if w&^(1<<32-1) != gen {
-				return // a late outcome of an older generation
-			}
-			if b.closed.CompareAndSwap(w, w+1) {
-				// >=, not ==: a trip that was not applied (a journal
-				// conflict with nothing to adopt) is tried again by the
-				// next failure instead of never.
-				if n := uint32(w) + 1; n >= b.failThresh {
-					b.trip(p, n, err)
+	if b.failThresh != 0 { // the consecutive-failures policy
+		gen := uint64(uint32(p.gen())) << 32
+		switch o {
+		case Success:
+			b.resetFailures(p.gen())
+		case Failure:
+			for {
+				w := b.closed.Load()
+				if w&^(1<<32-1) != gen {
+					return // a late outcome of an older generation
 				}
-				return
+				if b.closed.CompareAndSwap(w, w+1) {
+					// >=, not ==: a trip that was not applied (a journal
+					// conflict with nothing to adopt) is tried again by the
+					// next failure instead of never.
+					if n := uint32(w) + 1; n >= b.failThresh {
+						b.tripConsecutive(p, n, err)
+						return
+					}
+					break
+				}
 			}
+		}
+	}
+	if b.pol != nil && o != Ignored {
+		b.recordWindows(p, o, err, end)
+	}
+}
+
+// tripConsecutive trips the breaker after n consecutive failures.
+func (b *Breaker) tripConsecutive(p *Permit, n uint32, err error) {
+	b.trip(p, events.Reason{
+		Policy:    events.PolicyConsecutiveFailures,
+		Failures:  uint64(n),
+		Threshold: uint64(b.failThresh),
+		LastError: errText(err),
+	})
+}
+
+// recordWindows records a success or a failure in the windows of the closed
+// period the call was admitted in, if it is still the current one, and
+// evaluates the window policies when the call failed or was slow.
+func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Duration) {
+	s := b.snap.Load()
+	if s.gen != p.gen() || s.win == nil {
+		return // late, or admitted outside closed by a breaker that only observes
+	}
+	var bits uint64
+	if o == Failure {
+		bits = bitFailed
+	}
+	bad := bits
+	d := end - p.start
+	for i := range s.win.ws {
+		w := &s.win.ws[i]
+		wb := bits
+		if w.slowerThan > 0 && d > w.slowerThan {
+			wb |= bitSlow
+		}
+		w.add(wb, end)
+		bad |= wb
+	}
+	if bad == 0 {
+		return
+	}
+	for i, pol := range b.pol.policies {
+		c := s.win.ws[b.pol.win[i]].counts(end)
+		if pol.fires(c) {
+			b.trip(p, pol.reason(c, err))
+			return
 		}
 	}
 }
@@ -250,20 +323,15 @@ func (b *Breaker) resetFailures(gen uint64) {
 	}
 }
 
-// trip opens the breaker after n consecutive failures, unless another
+// trip opens the breaker for the reason a policy gave, unless another
 // transition already started a new generation.
-func (b *Breaker) trip(p *Permit, n uint32, err error) {
+func (b *Breaker) trip(p *Permit, reason events.Reason) {
 	b.mu.Lock()
 	if b.snap.Load().gen != p.gen() {
 		b.mu.Unlock()
 		return
 	}
-	t, terr := b.transitionLocked(p.ctx, events.Trip, events.Reason{
-		Policy:    events.PolicyConsecutiveFailures,
-		Failures:  uint64(n),
-		Threshold: uint64(b.failThresh),
-		LastError: errText(err),
-	}, 0)
+	t, terr := b.transitionLocked(p.ctx, events.Trip, reason, 0)
 	b.noteLocked(terr)
 	b.unlock()
 	b.dispatch.Deliver(p.ctx, t)

@@ -234,3 +234,165 @@ func (d *driver) manual() {
 		d.t.Errorf("manual control: %v", err)
 	}
 }
+
+// stepClock is a clock that moves one second forward at every reading, so
+// that every call, timed from one reading to the next, lasts at least a
+// second. It arms no timer in closed, which is all it is used for.
+type stepClock struct {
+	n atomic.Int64
+}
+
+func (c *stepClock) Now() time.Time { return t0.Add(time.Duration(c.n.Add(1)) * time.Second) }
+
+func (c *stepClock) AfterFunc(d time.Duration, f func()) hooks.Timer { return time.AfterFunc(d, f) }
+
+// TestConcurrentWindows records calls from many goroutines at once in the
+// windows of policies that never trip, and checks that no count is lost:
+// the windows' counts equal the calls made.
+func TestConcurrentWindows(t *testing.T) {
+	const workers, perWorker = 8, 3000
+	total := uint64(workers * perWorker)
+	ctx := context.Background()
+	var violations atomic.Int64
+	// never is a custom policy that never trips and checks, at each
+	// evaluation, that the counts it is given are coherent.
+	never := func(w machine.Window, max uint64) machine.TripPolicy {
+		return machine.CustomPolicy("never", w, func(c machine.WindowCounts) bool {
+			if c.Failures > c.Calls || c.Slow > c.Calls || c.Calls > max {
+				violations.Add(1)
+			}
+			return false
+		})
+	}
+	// run makes perWorker calls on each of workers goroutines; call i of
+	// each fails when fails(i). It returns the failures made.
+	run := func(b *machine.Breaker, fails func(i int) bool, during func()) uint64 {
+		var failed atomic.Uint64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range perWorker {
+					fn := okCall
+					if fails(i) {
+						fn = failCall
+						failed.Add(1)
+					}
+					if err := b.Do(ctx, fn); err != nil && !errors.Is(err, errDep) {
+						t.Errorf("Do: %v", err)
+						return
+					}
+				}
+			})
+		}
+		if during != nil {
+			wg.Go(during)
+		}
+		wg.Wait()
+		return failed.Load()
+	}
+	check := func(t *testing.T, b *machine.Breaker, want machine.WindowCounts) {
+		t.Helper()
+		wantBreakerState(t, b, events.Closed)
+		for _, pc := range b.Windows() {
+			if pc.WindowCounts != want {
+				t.Fatalf("%s window counts %+v, want %+v", pc.Policy, pc.WindowCounts, want)
+			}
+		}
+		if v := violations.Swap(0); v != 0 {
+			t.Fatalf("%d evaluations saw incoherent counts", v)
+		}
+	}
+	everyThird := func(i int) bool { return i%3 == 0 }
+
+	t.Run("count window larger than the calls", func(t *testing.T) {
+		b, err := machine.New("w", machine.WithTripPolicy(never(machine.LastCalls(1<<16), 1<<16)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := run(b, everyThird, nil)
+		check(t, b, machine.WindowCounts{Calls: total, Failures: failed})
+	})
+	t.Run("count window that wraps many times", func(t *testing.T) {
+		const n = 64
+		b, err := machine.New("w", machine.WithTripPolicy(never(machine.LastCalls(n), n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(b, everyThird, nil) // mixed, wrapping hundreds of times
+		if c := b.Windows()[0]; c.Calls != n || c.Failures > n {
+			t.Fatalf("window after mixed calls: %+v", c)
+		}
+		run(b, func(int) bool { return false }, nil) // every slot overwritten by a success
+		check(t, b, machine.WindowCounts{Calls: n, Failures: 0})
+		run(b, func(int) bool { return true }, nil) // and then by a failure
+		check(t, b, machine.WindowCounts{Calls: n, Failures: n})
+	})
+	t.Run("time window, all in one bucket", func(t *testing.T) {
+		clk := clocktest.New(t0)
+		b, err := machine.New("w", machine.WithClock(clk), machine.WithTripPolicy(never(machine.LastDuration(time.Minute, 10), total)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := run(b, everyThird, nil)
+		check(t, b, machine.WindowCounts{Calls: total, Failures: failed})
+	})
+	t.Run("time window rolling over buckets during the calls", func(t *testing.T) {
+		clk := clocktest.New(t0)
+		w := machine.LastDuration(machine.MaxWindowBuckets*time.Hour, machine.MaxWindowBuckets)
+		b, err := machine.New("w", machine.WithClock(clk), machine.WithTripPolicy(never(w, total)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := run(b, everyThird, func() {
+			for range machine.MaxWindowBuckets - 24 { // every bucket but the last day's is started
+				clk.Advance(time.Hour)
+				runtime.Gosched()
+			}
+		})
+		check(t, b, machine.WindowCounts{Calls: total, Failures: failed})
+	})
+	t.Run("slow calls in a shared window", func(t *testing.T) {
+		w := machine.LastCalls(1 << 16)
+		b, err := machine.New("w", machine.WithClock(&stepClock{}), machine.WithTripPolicy(
+			machine.SlowCallRate(100, 500*time.Millisecond, 1<<16, w),
+			machine.FailureRate(100, 1<<16, w),
+			never(w, 1<<16),
+		))
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := run(b, everyThird, nil)
+		check(t, b, machine.WindowCounts{Calls: total, Failures: failed, Slow: total})
+	})
+}
+
+// TestCallPathFillsCacheLines: the objects every call touches fill whole
+// cache lines, so that no unrelated object written by another goroutine
+// shares one with them (see window.go).
+func TestCallPathFillsCacheLines(t *testing.T) {
+	for name, size := range machine.CallPathSizes {
+		if size == 0 || size%64 != 0 {
+			t.Errorf("%s is %d bytes, not a multiple of 64", name, size)
+		}
+	}
+	for _, n := range []int{1, 3, 8, 9, 100, 3 * machine.MaxWindowBuckets} {
+		if addr := machine.AlignedWords(n); addr%64 != 0 {
+			t.Errorf("alignedWords(%d) starts at %#x, not on a cache line", n, addr)
+		}
+	}
+}
+
+// TestTimeWindowReadsEveryStripe: a time window's counts sum every stripe
+// of every bucket, whichever stripes the goroutines happened to write.
+func TestTimeWindowReadsEveryStripe(t *testing.T) {
+	for _, n := range []int{1, 10, machine.MaxWindowBuckets} {
+		stripes, c := machine.TimeWindowStripes(n)
+		want := uint64(n * stripes) // one failed call per stripe and bucket
+		if c != (machine.WindowCounts{Calls: want, Failures: want}) {
+			t.Errorf("%d buckets of %d stripes: counts %+v, want %d calls, all failed", n, stripes, c, want)
+		}
+		if stripes > 1 && stripes*n > 4096 {
+			t.Errorf("%d buckets: %d stripes, more than 4096 words", n, stripes)
+		}
+	}
+}

@@ -19,11 +19,12 @@ const (
 	minStripes = 16
 	maxStripes = 64
 
-	kindSuccess  = int(Success)
-	kindFailure  = int(Failure)
-	kindIgnored  = int(Ignored)
-	kindRejected = 3
-	kinds        = 4
+	kindSuccess     = int(Success)
+	kindFailure     = int(Failure)
+	kindIgnored     = int(Ignored)
+	kindRejected    = 3
+	kindWouldReject = 4 // admitted only because the breaker observes
+	kinds           = 5
 )
 
 type stripe struct {

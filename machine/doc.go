@@ -16,20 +16,46 @@
 //	v, err := machine.Execute(ctx, b, fetch)
 //	if errors.Is(err, machine.ErrOpen) { /* fall back */ }
 //
+// Trip on rates over a window instead, back off while the dependency stays
+// down, and bound half-open:
+//
+//	w := machine.LastDuration(time.Minute, 12) // 12 buckets of 5s
+//	b, err := machine.New("payments",
+//		machine.WithTripPolicy(
+//			machine.FailureRate(50, 20, w),                 // 50% of at least 20 calls failed
+//			machine.SlowCallRate(80, 2*time.Second, 20, w), // 80% took over 2s
+//		),
+//		machine.WithBackoff(10*time.Second, 2, 5*time.Minute),
+//		machine.WithJitter(0.2, rand.Float64),
+//		machine.WithHalfOpenTimeout(time.Minute),
+//	)
+//
 // # Semantics
 //
-//   - Closed: every call runs. [WithFailureThreshold] consecutive failures
-//     fire trip; a success resets the count.
+//   - Closed: every call runs. Its trip policies ([WithTripPolicy]) fire
+//     trip when any says so: by default [WithFailureThreshold] consecutive
+//     failures (a success resets the count); also, or instead, a failure
+//     rate or a slow-call rate over the last N calls or the last period of
+//     time ([FailureRate], [SlowCallRate], [LastCalls], [LastDuration]), or
+//     a function of the window's counts ([CustomPolicy]). A window policy
+//     is evaluated when a failure or a slow call is recorded.
 //   - Open: every call is rejected with an [*OpenError] (matching [ErrOpen])
-//     until the open period ([WithRecoveryTimeout], or what an operator
-//     chose) has passed; then the next call fires probe.
+//     until the open period has passed: the recovery timeout, or the
+//     backoff's period for this many consecutive opens ([WithBackoff]),
+//     spread by [WithJitter], or what an operator chose. Then the next call
+//     fires probe, or the timer does ([WithProbeOnTimer]).
 //   - Half-open: at most [WithProbeLimit] probes run at once; the rest are
 //     rejected as if open. [WithSuccessThreshold] successes fire recover;
-//     any failure fires retrip. A probe that is ignored (its caller gave up)
-//     or exits its goroutine frees its slot; a probe that panics is a failure.
-//   - Every transition starts a new generation with fresh counters. The
-//     outcome of a call admitted in an older generation is counted in
-//     [Counts] but never moves the state.
+//     any failure fires retrip, and so does [WithHalfOpenTimeout] when the
+//     probes have not decided in time. A probe that is ignored (its caller
+//     gave up) or exits its goroutine frees its slot; a probe that panics is
+//     a failure.
+//   - A breaker made [WithObserveOnly] runs all of this, journals and
+//     delivers every transition (marked observe-only: "would trip"), but
+//     rejects no call; it counts the calls it would have rejected.
+//   - Every transition starts a new generation with fresh counters and, in
+//     closed, empty windows. The outcome of a call admitted in an older
+//     generation is counted in [Counts] but never moves the state.
 //   - A [Classifier] decides what counts: by default nil is a success, the
 //     caller's own [context.Canceled] is ignored, anything else is a failure.
 //     A panic is a failure, and is re-raised.
@@ -51,10 +77,12 @@
 // # Concurrency and locks
 //
 // Calls in closed and open read an atomically published snapshot and update
-// striped atomic counters; they take no lock and read no clock. The first call
-// after an open period, admissions in half-open, outcomes of probes, and
-// outcomes that cross the failure threshold take the breaker's transition
-// lock. Under that lock the breaker fires the fsm event (with
+// striped atomic counters; they take no lock and allocate nothing. With the
+// default policy they read no clock: a time window reads it once per call
+// and a slow-call policy (or call timing) twice. Windows are updated with
+// atomic operations only (see [LastCalls] and [LastDuration]). The first
+// call after an open period, admissions in half-open, outcomes of probes,
+// and outcomes that make a policy fire take the breaker's transition lock. Under that lock the breaker fires the fsm event (with
 // [context.WithoutCancel], so a cancelled caller cannot wedge the fsm),
 // appends to the journal, publishes the new snapshot and enqueues the record
 // for the subscribers. No user code runs under it: the journal's Append and
@@ -62,5 +90,10 @@
 // Subscribers and the error handler run after it is released (see package
 // hooks for the two delivery lanes), so they may call [Breaker.State],
 // [Breaker.Counts] and [Breaker.Snapshot]. The open-period timer takes no
-// lock: it flags the snapshot so that the next call probes.
+// lock: it flags the snapshot so that the next call probes. With
+// [WithProbeOnTimer] it then fires probe, and the [WithHalfOpenTimeout]
+// timer fires retrip: both take the transition lock on the timer's
+// goroutine, check that the breaker is still in the period they were armed
+// for, and deliver to the inline subscribers there, with
+// context.Background().
 package machine

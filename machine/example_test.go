@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
@@ -130,4 +131,77 @@ func ExampleBreaker_Diagram() {
 	//     open --> closed: force_close
 	//     open --> half_open: force_half_open
 	//     open --> half_open: probe
+}
+
+// A failure-rate policy trips on half of the last ten calls failing, once
+// there are four; the journal says why, with the figures.
+func ExampleFailureRate() {
+	b, _ := machine.New("search", machine.WithTripPolicy(
+		machine.FailureRate(50, 4, machine.LastCalls(10)),
+	))
+	ctx := context.Background()
+	timeout := errors.New("timeout")
+	for _, fails := range []bool{false, true, false, true} {
+		_ = b.Do(ctx, func(context.Context) error {
+			if fails {
+				return timeout
+			}
+			return nil
+		})
+	}
+	fmt.Println(b.State())
+	recs, _ := b.Journal().Read(ctx, "search", 0)
+	r := recs[0].Reason
+	fmt.Printf("%s: %d of %d calls failed (%v%%, threshold %v%%)\n", r.Policy, r.Failures, r.Calls, r.Rate, r.RateThreshold)
+	// Output:
+	// open
+	// failure_rate: 2 of 4 calls failed (50%, threshold 50%)
+}
+
+// With a backoff, each re-trip keeps the breaker open longer; recovering
+// starts again from the base.
+func ExampleWithBackoff() {
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b, _ := machine.New("inventory",
+		machine.WithClock(clk),
+		machine.WithFailureThreshold(1),
+		machine.WithBackoff(time.Second, 2, 5*time.Second),
+	)
+	ctx := context.Background()
+	down := func(context.Context) error { return errors.New("connection refused") }
+	_ = b.Do(ctx, down) // trips
+	for range 3 {
+		clk.Advance(b.Snapshot().OpenFor)
+		_ = b.Do(ctx, down) // the probe fails: re-trips
+	}
+	recs, _ := b.Journal().Read(ctx, "inventory", 0)
+	for _, r := range recs {
+		if r.To == events.Open {
+			fmt.Print(r.OpenFor, " ")
+		}
+	}
+	fmt.Println()
+	// Output:
+	// 1s 2s 4s 5s
+}
+
+// A breaker that only observes trips as it would, and records it, but lets
+// every call through: a way to calibrate policies on live traffic.
+func ExampleWithObserveOnly() {
+	b, _ := machine.New("ledger", machine.WithObserveOnly(), machine.WithFailureThreshold(2))
+	ctx := context.Background()
+	for range 2 {
+		_ = b.Do(ctx, func(context.Context) error { return errors.New("503") })
+	}
+	fmt.Println(b.State(), b.Mode())
+
+	err := b.Do(ctx, func(context.Context) error { return nil }) // runs
+	fmt.Println(err, b.Counts().WouldReject)
+
+	recs, _ := b.Journal().Read(ctx, "ledger", 0)
+	fmt.Println(recs[0].Event, "observe_only:", recs[0].ObserveOnly)
+	// Output:
+	// open observe_only
+	// <nil> 1
+	// trip observe_only: true
 }

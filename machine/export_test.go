@@ -2,6 +2,8 @@ package machine
 
 import (
 	"context"
+	"time"
+	"unsafe"
 
 	"github.com/circuitry-go/circuitry/events"
 )
@@ -29,3 +31,37 @@ func FSMState(b *Breaker) string {
 // is a half-open probe: the concurrency test counts probes in flight per
 // half-open period with it.
 func PermitInfo(p Permit) (gen uint64, probe bool) { return p.gen(), p.probe() }
+
+// CallPathSizes are the sizes of the objects a call reads or writes, each of
+// which must fill whole cache lines.
+var CallPathSizes = map[string]uintptr{
+	"snapshot":    unsafe.Sizeof(snapshot{}),
+	"windowSet":   unsafe.Sizeof(windowSet{}),
+	"window":      unsafe.Sizeof(window{}),
+	"countWindow": unsafe.Sizeof(countWindow{}),
+	"timeWindow":  unsafe.Sizeof(timeWindow{}),
+	"policySet":   unsafe.Sizeof(policySet{}),
+}
+
+// AlignedWords exposes alignedWords to the test of its alignment.
+func AlignedWords(n int) uintptr {
+	w := alignedWords(n)
+	if len(w) != n {
+		return 1
+	}
+	return uintptr(unsafe.Pointer(&w[0]))
+}
+
+// TimeWindowStripes records, in a time window of n buckets, one call in
+// every stripe of every bucket, and returns the number of stripes and the
+// window's counts once the last bucket is full.
+func TimeWindowStripes(n int) (stripes int, c WindowCounts) {
+	w := newTimeWindow(time.Second, n, 0)
+	for i := range n {
+		at := time.Duration(i) * time.Second
+		for s := range uint64(w.mask) + 1 {
+			w.addTo(s, bitFailed, at)
+		}
+	}
+	return int(w.mask) + 1, w.counts(time.Duration(n-1) * time.Second)
+}

@@ -12,16 +12,25 @@ import (
 // The defaults, all in one place. Each applies when its option is not given.
 //
 //	option                  default
-//	WithFailureThreshold    5 consecutive failures trip a closed breaker
+//	WithTripPolicy          ConsecutiveFailures(5): 5 consecutive failures trip a closed breaker
+//	WithFailureThreshold    5 (the shorthand for ConsecutiveFailures(n))
 //	WithRecoveryTimeout     30s open before a probe is admitted
+//	WithBackoff             none: every open period is the recovery timeout
+//	WithJitter              none: open periods are exactly as chosen
 //	WithSuccessThreshold    2 probe successes close a half-open breaker
 //	WithProbeLimit          the success threshold: concurrent probes in half-open
+//	WithHalfOpenTimeout     none: half-open lasts until its probes decide
+//	WithProbeOnTimer        off: the first call after the open period fires probe
+//	WithObserveOnly         off: the breaker enforces (rejects calls when open)
 //	WithClassifier          DefaultClassifier: nil success, caller's cancellation ignored, else failure
 //	WithClock               hooks.SystemClock()
 //	WithJournal             a new events.Memory of events.DefaultMemoryCapacity records
 //	WithSubscribers         none
 //	WithQueueCapacity       hooks.DefaultQueueCapacity transitions for queued subscribers
 //	WithErrorHandler        log through slog.Default at level Error
+//
+// With the defaults a call in closed or open reads no clock and takes no
+// lock; each policy or option that needs more says what it costs.
 const (
 	DefaultFailureThreshold = 5
 	DefaultRecoveryTimeout  = 30 * time.Second
@@ -43,10 +52,17 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	failureThreshold int
+	failureThreshold int          // 0: not given
+	policies         []TripPolicy // none given: the default
 	recoveryTimeout  time.Duration
+	recoveryGiven    bool
+	backoff          backoff
+	jitter           jitter
 	successThreshold int
-	probeLimit       int // 0: the success threshold
+	probeLimit       int           // 0: the success threshold
+	halfOpenTimeout  time.Duration // 0: none
+	probeOnTimer     bool
+	observeOnly      bool
 	classifier       Classifier
 	clock            hooks.Clock
 	journal          events.Journal
@@ -57,7 +73,6 @@ type config struct {
 
 func defaults() config {
 	return config{
-		failureThreshold: DefaultFailureThreshold,
 		recoveryTimeout:  DefaultRecoveryTimeout,
 		successThreshold: DefaultSuccessThreshold,
 		clock:            hooks.SystemClock(),
@@ -92,7 +107,9 @@ func threshold(option string, n int) error {
 }
 
 // WithFailureThreshold sets how many consecutive failures trip a closed
-// breaker. A success resets the count. Default 5.
+// breaker. A success resets the count. Default 5. It is a shorthand for
+// [ConsecutiveFailures](n): given with [WithTripPolicy], it is one more
+// policy; given twice, the last one counts.
 func WithFailureThreshold(n int) Option {
 	return optionFunc(func(c *config) error {
 		if err := threshold("WithFailureThreshold", n); err != nil {
@@ -103,14 +120,98 @@ func WithFailureThreshold(n int) Option {
 	})
 }
 
+// WithTripPolicy sets the rules that trip a closed breaker: it trips when
+// any of them says so. It replaces the default, [ConsecutiveFailures](5);
+// given more than once, the policies add up. A policy made with an invalid
+// argument makes New return its [*OptionError].
+//
+// Rate and custom policies over equal windows share one window, so that
+// FailureRate and SlowCallRate over LastCalls(100) cost one recording per
+// call. When several policies would fire on the same call, the reason names
+// the first: consecutive failures, then the others in the order given.
+//
+//	machine.WithTripPolicy(
+//		machine.FailureRate(50, 20, machine.LastDuration(time.Minute, 12)),
+//		machine.SlowCallRate(80, 2*time.Second, 20, machine.LastDuration(time.Minute, 12)),
+//		machine.ConsecutiveFailures(50),
+//	)
+func WithTripPolicy(policies ...TripPolicy) Option {
+	return optionFunc(func(c *config) error {
+		if len(policies) == 0 {
+			return &OptionError{Option: "WithTripPolicy", Value: "no policy", Reason: "give at least one policy"}
+		}
+		for i, p := range policies {
+			if p.p == nil {
+				return &OptionError{Option: "WithTripPolicy", Value: fmt.Sprintf("policy %d = TripPolicy{}", i),
+					Reason: "make policies with ConsecutiveFailures, FailureRate, SlowCallRate or CustomPolicy"}
+			}
+			if p.p.err != nil {
+				return p.p.err
+			}
+		}
+		c.policies = append(c.policies, policies...)
+		return nil
+	})
+}
+
 // WithRecoveryTimeout sets how long a breaker stays open before it admits a
-// probe. Default 30s.
+// probe. Default 30s. It cannot be given with [WithBackoff], whose base is
+// the first open period.
 func WithRecoveryTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return &OptionError{Option: "WithRecoveryTimeout", Value: d.String(), Reason: "must be positive"}
 		}
 		c.recoveryTimeout = d
+		c.recoveryGiven = true
+		return nil
+	})
+}
+
+// WithHalfOpenTimeout sets the longest a breaker stays in half-open: if its
+// probes have not closed it d after it entered half-open, a timer re-opens
+// it with retrip, whose reason is named "half_open_timeout" (with the probe
+// successes so far and the success threshold). This bounds half-open even
+// when a probe hangs for ever holding its slot. The timer fires the event on
+// its own goroutine, with context.Background(); the late probes of that
+// half-open period then count in Counts only. A breaker resumed in
+// half-open from its journal measures d from the recorded time. Default
+// none. With little traffic, set d well above the time the success
+// threshold's calls take to arrive, or the breaker may re-open before its
+// probes could close it.
+func WithHalfOpenTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithHalfOpenTimeout", Value: d.String(), Reason: "must be positive"}
+		}
+		c.halfOpenTimeout = d
+		return nil
+	})
+}
+
+// WithProbeOnTimer makes the end of the open period fire probe by itself:
+// the timer that ends the open period moves the breaker to half-open at
+// once, on the timer's goroutine with context.Background(), instead of
+// flagging the breaker so that the next call fires probe. The breaker then
+// shows half-open as soon as it may admit probes, also when no call comes.
+// Default off.
+func WithProbeOnTimer() Option {
+	return optionFunc(func(c *config) error {
+		c.probeOnTimer = true
+		return nil
+	})
+}
+
+// WithObserveOnly makes the breaker observe without enforcing, to calibrate
+// its policies on live traffic: the policies run and every transition is
+// fired, journalled (with [events.Transition.ObserveOnly] set: "would
+// trip") and delivered as usual, but no call is ever rejected. A call that
+// an enforcing breaker would reject (in open, or in half-open with every
+// probe slot taken) runs, is counted in [Counts.WouldReject], and its
+// outcome moves nothing. Default off: the breaker enforces.
+func WithObserveOnly() Option {
+	return optionFunc(func(c *config) error {
+		c.observeOnly = true
 		return nil
 	})
 }

@@ -18,8 +18,9 @@ import (
 // the subscribers. The caller releases the lock with b.unlock and then calls
 // b.dispatch.Deliver with the returned ticket.
 //
-// openFor is the open period for a transition to open; 0 means the recovery
-// timeout. When the journal reports a conflict (another writer appended
+// openFor is the open period for a transition to open; 0 means the one the
+// breaker chooses (the recovery timeout or the backoff's, jittered). When
+// the journal reports a conflict (another writer appended
 // first), the breaker adopts the journal's history instead of ev: the ticket
 // then covers those records and the error matches [events.ErrConflict].
 func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason events.Reason, openFor time.Duration) (hooks.Ticket, error) {
@@ -34,18 +35,19 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	if to != events.Open {
 		openFor = 0
 	} else if openFor == 0 {
-		openFor = b.cfg.recoveryTimeout
+		openFor = b.openPeriodLocked()
 	}
 	now := b.cfg.clock.Now()
 	rec := events.Transition{
-		Breaker: b.name,
-		Seq:     b.fold.Seq + 1,
-		Event:   ev,
-		From:    from,
-		To:      to,
-		Time:    now.Round(0).UTC(),
-		OpenFor: openFor,
-		Reason:  reason,
+		Breaker:     b.name,
+		Seq:         b.fold.Seq + 1,
+		Event:       ev,
+		From:        from,
+		To:          to,
+		Time:        now.Round(0).UTC(),
+		OpenFor:     openFor,
+		Reason:      reason,
+		ObserveOnly: b.observe,
 	}
 	if err := b.appendLocked(ctx, rec); err != nil {
 		t, cerr := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
@@ -60,7 +62,11 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 		return 0, fmt.Errorf("circuitry: breaker %q: record %v does not fold: %w", b.name, rec, err)
 	}
 	b.fold = fold
-	b.publishLocked(to, now, openFor, false)
+	left := openFor
+	if to == events.HalfOpen {
+		left = b.cfg.halfOpenTimeout
+	}
+	b.publishLocked(to, now, left, false)
 	return b.dispatch.Publish(ctx, rec), nil
 }
 
@@ -183,21 +189,28 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 }
 
 // adoptLocked makes fold the breaker's state: on New, and after following
-// other writers. An open period is measured from the recorded wall time.
+// other writers. An open period, and the longest time in half-open, are
+// measured from the recorded wall time.
 func (b *Breaker) adoptLocked(fold events.Snapshot) {
 	b.fold = fold
 	now := b.cfg.clock.Now()
-	var remaining time.Duration
-	if until, open := fold.OpenUntil(); open {
-		remaining = until.Sub(now)
+	var left time.Duration
+	switch fold.State {
+	case events.Open:
+		until, _ := fold.OpenUntil()
+		left = until.Sub(now)
+	case events.HalfOpen:
+		left = fold.Since.Add(b.cfg.halfOpenTimeout).Sub(now)
 	}
-	b.publishLocked(fold.State, now, max(remaining, 0), fold.State == events.Open && remaining <= 0)
+	b.publishLocked(fold.State, now, max(left, 0), fold.State == events.Open && left <= 0)
 }
 
 // publishLocked starts a new generation in state: it resets the state's
-// counters, arms the open timer, and publishes the snapshot calls read.
-// openFor is the time left in an open period; due says it is already over.
-func (b *Breaker) publishLocked(state events.State, now time.Time, openFor time.Duration, due bool) {
+// counters (a new set of windows in closed), arms the state's timer, and
+// publishes the snapshot calls read. left is the time left in an open
+// period, or in half-open before its timeout (when WithHalfOpenTimeout is
+// set); due says an open period is already over.
+func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Duration, due bool) {
 	b.gen++
 	gen := b.gen
 	if b.timer != nil {
@@ -205,29 +218,80 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, openFor time.
 		b.timer = nil
 	}
 	b.probes, b.probeOK = 0, 0
-	s := &snapshot{gen: gen, state: state, due: due}
+	s := &snapshot{gen: gen, state: state}
 	switch state {
 	case events.Closed:
 		b.closed.Store(uint64(uint32(gen)) << 32)
+		if b.pol != nil {
+			s.win = b.pol.newWindowSet(now.Sub(b.epoch))
+		}
 	case events.Open:
-		s.reject = &OpenError{Breaker: b.name, State: events.Open, Until: now.Add(openFor), clock: b.cfg.clock}
-		if !due {
-			b.timer = b.cfg.clock.AfterFunc(openFor, func() { b.openElapsed(gen) })
+		s.due, s.over = due || b.observe, due
+		s.reject = &OpenError{Breaker: b.name, State: events.Open, Until: now.Add(left), clock: b.cfg.clock}
+		switch {
+		case !due:
+			b.timer = b.cfg.clock.AfterFunc(left, func() { b.openElapsed(gen) })
+		case b.cfg.probeOnTimer:
+			b.timer = b.cfg.clock.AfterFunc(0, func() { b.probeOnTimer(gen) })
 		}
 	case events.HalfOpen:
 		s.reject = &OpenError{Breaker: b.name, State: events.HalfOpen}
+		if b.cfg.halfOpenTimeout > 0 {
+			b.timer = b.cfg.clock.AfterFunc(left, func() { b.halfOpenExpired(gen) })
+		}
 	}
 	b.snap.Store(s)
 }
 
 // openElapsed runs when the open period of generation gen ends: it marks
-// the snapshot due, so that the next call probes. It takes no lock.
+// the snapshot over, so that the next call probes, taking no lock; with
+// WithProbeOnTimer it then fires probe itself.
 func (b *Breaker) openElapsed(gen uint64) {
 	s := b.snap.Load()
-	if s.gen != gen || s.state != events.Open || s.due {
+	if s.gen != gen || s.state != events.Open {
 		return
 	}
-	due := *s
-	due.due = true
-	b.snap.CompareAndSwap(s, &due)
+	if !s.over {
+		over := *s
+		over.due, over.over = true, true
+		b.snap.CompareAndSwap(s, &over)
+	}
+	if b.cfg.probeOnTimer {
+		b.probeOnTimer(gen)
+	}
+}
+
+// probeOnTimer fires probe from the open timer of generation gen, unless
+// the breaker moved on. If the event cannot be applied, the snapshot stays
+// flagged, and the next call probes.
+func (b *Breaker) probeOnTimer(gen uint64) {
+	ctx := context.Background()
+	b.mu.Lock()
+	if s := b.snap.Load(); s.gen != gen || s.state != events.Open {
+		b.mu.Unlock()
+		return
+	}
+	t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
+	b.noteLocked(err)
+	b.unlock()
+	b.dispatch.Deliver(ctx, t)
+}
+
+// halfOpenExpired re-opens the breaker when half-open generation gen has
+// lasted its longest allowed time (WithHalfOpenTimeout).
+func (b *Breaker) halfOpenExpired(gen uint64) {
+	ctx := context.Background()
+	b.mu.Lock()
+	if s := b.snap.Load(); s.gen != gen || s.state != events.HalfOpen {
+		b.mu.Unlock()
+		return
+	}
+	t, err := b.transitionLocked(ctx, events.Retrip, events.Reason{
+		Policy:    events.PolicyHalfOpenTimeout,
+		Successes: uint64(b.probeOK),
+		Threshold: uint64(b.cfg.successThreshold),
+	}, 0)
+	b.noteLocked(err)
+	b.unlock()
+	b.dispatch.Deliver(ctx, t)
 }

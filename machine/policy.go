@@ -1,0 +1,363 @@
+package machine
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// TripPolicy is a rule that trips a closed breaker. Make one with
+// [ConsecutiveFailures], [FailureRate], [SlowCallRate] or [CustomPolicy] and
+// give it to [WithTripPolicy]. A constructor given an invalid argument
+// returns a TripPolicy that makes [New] fail with an [*OptionError] naming
+// it. The zero TripPolicy is invalid.
+type TripPolicy struct {
+	p *policySpec
+}
+
+// Window says which calls a rate or custom policy looks at: the last N
+// calls ([LastCalls]) or the calls of the last period of time
+// ([LastDuration]). Each closed period starts with an empty window: the
+// counts of a window never outlive the state they were made in. The zero
+// Window is invalid.
+type Window struct {
+	calls   int           // LastCalls: the last calls calls
+	d       time.Duration // LastDuration: the last d ...
+	buckets int           // ... in buckets buckets
+	err     *OptionError
+}
+
+// WindowCounts are the counts of a window. Calls counts the successes and
+// failures in it (an ignored call is not counted), Failures the failures
+// among them, and Slow the calls among them that were slower than the
+// threshold of a [SlowCallRate] policy over an equal window (0 when there is
+// no such policy).
+type WindowCounts struct {
+	Calls, Failures, Slow uint64
+}
+
+// Bounds of windows, so that a window's memory and the cost of reading it
+// stay small.
+const (
+	// MaxWindowCalls is the largest [LastCalls] window. A count-based
+	// window holds two bits per call: 256 KiB at this size.
+	MaxWindowCalls = 1 << 20
+	// MaxWindowBuckets is the most buckets of a [LastDuration] window.
+	// Evaluating a policy over a time-based window reads every bucket.
+	MaxWindowBuckets = 1024
+	// MinBucketWidth is the shortest span of one bucket of a
+	// [LastDuration] window.
+	MinBucketWidth = time.Millisecond
+)
+
+type policyKind uint8
+
+const (
+	kindConsecutive policyKind = iota + 1
+	kindFailureRate
+	kindSlowCallRate
+	kindCustom
+)
+
+type policySpec struct {
+	kind       policyKind
+	name       string // its Reason.Policy
+	n          int    // ConsecutiveFailures
+	percent    float64
+	minCalls   int
+	slowerThan time.Duration
+	win        Window
+	fn         func(WindowCounts) bool
+	err        *OptionError
+}
+
+// ConsecutiveFailures trips the breaker when n calls in a row fail; a
+// success starts the count again. It is the default policy, with n = 5
+// ([DefaultFailureThreshold]); [WithFailureThreshold](n) is a shorthand for
+// it. It reads no clock and keeps one atomic word: the cheapest policy. n
+// must be between 1 and 2^31-1. The reason of its trip is named
+// "consecutive_failures" and holds Failures and Threshold.
+func ConsecutiveFailures(n int) TripPolicy {
+	p := &policySpec{kind: kindConsecutive, name: events.PolicyConsecutiveFailures, n: n}
+	if err := threshold("ConsecutiveFailures", n); err != nil {
+		p.err = err.(*OptionError)
+	}
+	return TripPolicy{p}
+}
+
+// FailureRate trips the breaker when at least percent of the calls in the
+// window w failed, once the window holds at least minCalls calls: failures
+// × 100 ≥ percent × calls. It is evaluated each time a failure (or a slow
+// call) is recorded, as gobreaker's ReadyToTrip is: a success never trips a
+// breaker, so a rate that rises only because old successes left a time
+// window trips on the next failure. percent must be above 0 and at most
+// 100, and minCalls at least 1 (and, over [LastCalls](n), at most n). The
+// reason of its trip is named "failure_rate" and holds Failures, Calls,
+// Slow, Rate, RateThreshold and MinCalls.
+func FailureRate(percent float64, minCalls int, w Window) TripPolicy {
+	p := &policySpec{kind: kindFailureRate, name: events.PolicyFailureRate, percent: percent, minCalls: minCalls, win: w}
+	p.err = checkRate("FailureRate", percent, minCalls, w)
+	return TripPolicy{p}
+}
+
+// SlowCallRate trips the breaker when at least percent of the calls in the
+// window w were slower than slowerThan, once the window holds at least
+// minCalls calls. A call is timed from its admission to its Done, whether
+// it succeeds or fails (an ignored call is not counted), so this policy
+// reads the clock twice per call in closed. It is evaluated each time a
+// slow call (or a failure) is recorded. percent must be above 0 and at most
+// 100, slowerThan positive, and minCalls as for [FailureRate]. Slow calls
+// count only in closed: a slow probe in half-open is a success. The reason
+// of its trip is named "slow_call_rate" and holds Slow, Calls, Failures,
+// Rate, RateThreshold, MinCalls and SlowerThan.
+func SlowCallRate(percent float64, slowerThan time.Duration, minCalls int, w Window) TripPolicy {
+	p := &policySpec{kind: kindSlowCallRate, name: events.PolicySlowCallRate, percent: percent, slowerThan: slowerThan, minCalls: minCalls, win: w}
+	p.err = checkRate("SlowCallRate", percent, minCalls, w)
+	if p.err == nil && slowerThan <= 0 {
+		p.err = &OptionError{Option: "SlowCallRate", Value: "slowerThan=" + slowerThan.String(), Reason: "must be positive"}
+	}
+	return TripPolicy{p}
+}
+
+// CustomPolicy trips the breaker when fn, given the counts of the window w,
+// returns true. fn is called on the call path, without a lock, each time a
+// failure or a slow call is recorded in closed, possibly from many
+// goroutines at once: it must be quick, safe for concurrent use and free of
+// allocation, and must not call the breaker. name names the policy in the
+// reason of its trip (which also holds Failures, Calls and Slow); it must
+// not be empty nor one of the names the breaker uses (the events.Policy
+// constants), and fn must not be nil.
+func CustomPolicy(name string, w Window, fn func(WindowCounts) bool) TripPolicy {
+	p := &policySpec{kind: kindCustom, name: name, win: w, fn: fn}
+	switch {
+	case name == "":
+		p.err = &OptionError{Option: "CustomPolicy", Value: `name=""`, Reason: "must not be empty"}
+	case reservedPolicy(name):
+		p.err = &OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q", name), Reason: "is the name of one of the breaker's own policies"}
+	case fn == nil:
+		p.err = &OptionError{Option: "CustomPolicy", Value: "fn=nil", Reason: "must be a function"}
+	default:
+		p.err = checkWindow("CustomPolicy", w)
+	}
+	return TripPolicy{p}
+}
+
+// LastCalls is a count-based window: the last n calls of the closed period,
+// once there have been n. n must be between 1 and [MaxWindowCalls].
+//
+// It is a ring of n two-bit slots (failed, slow) packed in atomic words, an
+// atomic head index and atomic running counts of failures and slow calls:
+// recording a call is one atomic add on the head and, unless the slot
+// already holds the same bits (a success over a success), one
+// compare-and-swap on the slot's word and an add on a running count. No
+// lock, no clock, no allocation: the cheapest window for one goroutine. The
+// head is one word that every call adds to, since "the last n calls" needs
+// one order: from many cores at once, [LastDuration] scales better. When
+// more than n calls are recorded at once, two of them may land in one slot
+// in the other order; the counts still equal the slots' contents.
+func LastCalls(n int) Window {
+	w := Window{calls: n}
+	if n < 1 || n > MaxWindowCalls {
+		w.err = &OptionError{Option: "LastCalls", Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowCalls)}
+	}
+	return w
+}
+
+// LastDuration is a time-based window: the calls that finished in the
+// last d of the closed period, in buckets buckets of d/buckets each (rounded
+// down to the nanosecond). The window moves a bucket at a time: a call
+// leaves it between d-d/buckets and d after it finished. buckets must be
+// between 1 and [MaxWindowBuckets], and each bucket at least
+// [MinBucketWidth] wide.
+//
+// Each count of a bucket is an atomic word holding the bucket's epoch (the
+// number of bucket widths since the closed period began) in its high 24
+// bits and the count in its low 40 bits. Recording a call reads the clock
+// once (only the monotonic clock, with the system clock) and adds to the
+// words of the current bucket, or compare-and-swaps a word whose epoch is
+// stale to the current epoch with a count of one: no lock, no allocation.
+// The calls of a bucket are counted in up to 16 stripes, one per group of
+// goroutines, on cache lines of their own, so that parallel calls do not
+// contend for one word; failures and slow calls have one word each. A
+// policy over the window reads buckets × (stripes + 2) words when it is
+// evaluated.
+//
+// Limits of the packing: the epoch is kept modulo 2^24, so a bucket that
+// received no call for a multiple of 2^24 bucket widths (194 days with
+// one-second buckets, 4.6 hours with the minimum 1 ms) would be read as
+// current during one bucket width; a bucket counts up to 2^40 calls; and a
+// call whose recording is delayed (its goroutine descheduled) by a whole
+// window length may restart a bucket of the current window.
+func LastDuration(d time.Duration, buckets int) Window {
+	w := Window{d: d, buckets: buckets}
+	switch {
+	case d <= 0:
+		w.err = &OptionError{Option: "LastDuration", Value: "d=" + d.String(), Reason: "must be positive"}
+	case buckets < 1 || buckets > MaxWindowBuckets:
+		w.err = &OptionError{Option: "LastDuration", Value: fmt.Sprintf("buckets=%d", buckets), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowBuckets)}
+	case d/time.Duration(buckets) < MinBucketWidth:
+		w.err = &OptionError{Option: "LastDuration", Value: fmt.Sprintf("d=%s, buckets=%d", d, buckets),
+			Reason: fmt.Sprintf("each bucket (d/buckets = %s) must span at least %s", d/time.Duration(buckets), MinBucketWidth)}
+	}
+	return w
+}
+
+// String describes the window as it was made, such as "LastCalls(100)" or
+// "LastDuration(10s, 10)".
+func (w Window) String() string {
+	switch {
+	case w.calls != 0:
+		return fmt.Sprintf("LastCalls(%d)", w.calls)
+	case w.d != 0 || w.buckets != 0:
+		return fmt.Sprintf("LastDuration(%s, %d)", w.d, w.buckets)
+	}
+	return "Window{}"
+}
+
+// same reports whether w and o describe the same window.
+func (w Window) same(o Window) bool {
+	return w.calls == o.calls && w.d == o.d && w.buckets == o.buckets
+}
+
+func checkWindow(option string, w Window) *OptionError {
+	if w.err != nil {
+		return w.err
+	}
+	if w.calls == 0 && w.d == 0 {
+		return &OptionError{Option: option, Value: "w=Window{}", Reason: "make windows with LastCalls or LastDuration"}
+	}
+	return nil
+}
+
+func checkRate(option string, percent float64, minCalls int, w Window) *OptionError {
+	if !(percent > 0 && percent <= 100) { // NaN fails too
+		return &OptionError{Option: option, Value: fmt.Sprintf("percent=%v", percent), Reason: "must be above 0 and at most 100"}
+	}
+	if err := checkWindow(option, w); err != nil {
+		return err
+	}
+	if minCalls < 1 {
+		return &OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: "must be at least 1"}
+	}
+	if w.calls != 0 && minCalls > w.calls {
+		return &OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: fmt.Sprintf("must be at most the %d calls of %s, or the policy never fires", w.calls, w)}
+	}
+	return nil
+}
+
+func reservedPolicy(name string) bool {
+	switch name {
+	case events.PolicyConsecutiveFailures, events.PolicyFailureRate, events.PolicySlowCallRate,
+		events.PolicyProbeFailure, events.PolicyProbeSuccesses, events.PolicyHalfOpenTimeout,
+		events.PolicyOpenTimeout, events.PolicyManual:
+		return true
+	}
+	return false
+}
+
+// fires reports whether a window policy trips on counts c.
+func (p *policySpec) fires(c WindowCounts) bool {
+	switch p.kind {
+	case kindFailureRate:
+		return c.Calls >= uint64(p.minCalls) && float64(c.Failures)*100 >= p.percent*float64(c.Calls)
+	case kindSlowCallRate:
+		return c.Calls >= uint64(p.minCalls) && float64(c.Slow)*100 >= p.percent*float64(c.Calls)
+	case kindCustom:
+		return p.fn(c)
+	}
+	return false
+}
+
+// reason is the reason of a trip by window policy p on counts c.
+func (p *policySpec) reason(c WindowCounts, err error) events.Reason {
+	r := events.Reason{Policy: p.name, Failures: c.Failures, Calls: c.Calls, Slow: c.Slow, LastError: errText(err)}
+	switch p.kind {
+	case kindFailureRate:
+		r.Rate = rate(c.Failures, c.Calls)
+	case kindSlowCallRate:
+		r.Rate = rate(c.Slow, c.Calls)
+		r.SlowerThan = p.slowerThan
+	}
+	if p.kind != kindCustom {
+		r.RateThreshold = p.percent
+		r.MinCalls = uint64(p.minCalls)
+	}
+	return r
+}
+
+// rate returns n per 100 of calls.
+func rate(n, calls uint64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return math.Min(100, float64(n)*100/float64(calls))
+}
+
+// policySet is a breaker's window policies and the windows they share,
+// fixed by New. Policies over equal windows share one: a [SlowCallRate]
+// policy shares only with policies of the same slowerThan, and a
+// [FailureRate] or [CustomPolicy] policy joins the first window made for
+// an equal Window, slow or not.
+type policySet struct {
+	policies []*policySpec // the window policies, in the order given
+	win      []int         // the index in windows of each policy's window
+	windows  []windowSpec
+	start    bool // some window counts slow calls: calls are timed from their admission
+	end      bool // some window needs the time a call finished
+	_        [2*cacheLine - 74]byte
+}
+
+type windowSpec struct {
+	w          Window
+	slowerThan time.Duration // 0: this window does not count slow calls
+}
+
+// newPolicySet returns the window policies of ps, or nil when there are
+// none, and the consecutive-failures threshold (0 for none).
+func newPolicySet(ps []TripPolicy) (set *policySet, consecutive int) {
+	s := &policySet{}
+	find := func(w Window, slow time.Duration, anySlow bool) int {
+		for i, ws := range s.windows {
+			if ws.w.same(w) && (anySlow || ws.slowerThan == slow) {
+				return i
+			}
+		}
+		s.windows = append(s.windows, windowSpec{w, slow})
+		return len(s.windows) - 1
+	}
+	// Slow-call windows first, so that other policies can join them.
+	for _, tp := range ps {
+		if p := tp.p; p.kind == kindSlowCallRate {
+			find(p.win, p.slowerThan, false)
+		}
+	}
+	for _, tp := range ps {
+		p := tp.p
+		switch p.kind {
+		case kindConsecutive:
+			if consecutive == 0 || p.n < consecutive {
+				consecutive = p.n
+			}
+			continue
+		case kindSlowCallRate:
+			s.win = append(s.win, find(p.win, p.slowerThan, false))
+		default:
+			s.win = append(s.win, find(p.win, 0, true))
+		}
+		s.policies = append(s.policies, p)
+	}
+	if len(s.policies) == 0 {
+		return nil, consecutive
+	}
+	for _, ws := range s.windows {
+		if ws.slowerThan > 0 {
+			s.start = true
+		}
+		if ws.slowerThan > 0 || ws.w.d > 0 {
+			s.end = true
+		}
+	}
+	return s, consecutive
+}
