@@ -28,6 +28,22 @@ import (
 //     of at least timeout" (not strictly consecutive) and has no
 //     configurable probe limit; it fits every scenario but the cycle, whose
 //     open-to-half-open step runs on a timer goroutine of its own.
+//
+// The closed-rate-window scenarios trip on a failure rate of 50% over the
+// last 10 s in 10 buckets of 1 s, once 20 calls are in the window; 1 call in
+// 10 fails, so none trips. Where they differ:
+//   - circuitry: FailureRate(50, 20, LastDuration(10s, 10)) on the system
+//     clock, which it reads once per call (the monotonic clock only);
+//     buckets are atomic words, no lock. circuitry-calls is
+//     FailureRate(50, 20, LastCalls(100)) over the last 100 calls instead:
+//     no clock read at all. Both evaluate the policy on each failure.
+//   - gobreaker: Interval 10s with BucketPeriod 1s (its rolling window) and a
+//     ReadyToTrip of Requests >= 20 and TotalFailures/Requests >= 0.5, which
+//     it calls on each failure; it takes its mutex and reads time.Now twice
+//     per call.
+//   - failsafe-go: WithFailureRateThreshold(0.5, 20, 10s), its time-based
+//     stats in 10 buckets, under its mutex.
+//   - eapache has no rate window and sits these out.
 const (
 	failureThreshold = 5
 	openFor          = 30 * time.Second
@@ -46,10 +62,53 @@ func failCtx(context.Context) error { return errDependency }
 // make one that is open, each returning a call function whose argument says
 // whether the protected function fails.
 type library struct {
-	name   string
-	closed func(b *testing.B) func(fail bool) error
-	open   func(b *testing.B) func(fail bool) error
-	cycle  func(b *testing.B) func() // one trip + probe + recover round; nil if it does not fit
+	name       string
+	closed     func(b *testing.B) func(fail bool) error
+	open       func(b *testing.B) func(fail bool) error
+	cycle      func(b *testing.B) func()                // one trip + probe + recover round; nil if it does not fit
+	rateWindow func(b *testing.B) func(fail bool) error // closed, tripping on a failure rate; nil if it does not fit
+}
+
+// The rate-window configuration, the same for every library.
+const (
+	ratePercent  = 50
+	rateMinCalls = 20
+	ratePeriod   = 10 * time.Second
+	rateBuckets  = 10
+	rateCalls    = 100 // circuitry-calls: the last 100 calls
+)
+
+func newCircuitryRate(b *testing.B, w machine.Window) func(bool) error {
+	br, err := machine.New("bench",
+		machine.WithTripPolicy(machine.FailureRate(ratePercent, rateMinCalls, w)),
+		machine.WithRecoveryTimeout(openFor),
+		machine.WithSuccessThreshold(successThreshold),
+		machine.WithClock(machine.SystemClock()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return circuitryCall(br)
+}
+
+func newGobreakerRate() *gobreaker.CircuitBreaker[struct{}] {
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         "bench",
+		MaxRequests:  successThreshold,
+		Interval:     ratePeriod,
+		BucketPeriod: ratePeriod / rateBuckets,
+		Timeout:      openFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.Requests >= rateMinCalls && float64(c.TotalFailures)*100 >= ratePercent*float64(c.Requests)
+		},
+	})
+}
+
+func newFailsafeRate() circuitbreaker.CircuitBreaker[any] {
+	return circuitbreaker.NewBuilder[any]().
+		WithFailureRateThreshold(ratePercent/100.0, rateMinCalls, ratePeriod).
+		WithDelay(openFor).
+		WithSuccessThreshold(successThreshold).
+		Build()
 }
 
 func newCircuitry(b *testing.B) (*machine.Breaker, *clocktest.Clock) {
@@ -171,6 +230,15 @@ func libraries() []library {
 					}
 				}
 			},
+			rateWindow: func(b *testing.B) func(bool) error {
+				return newCircuitryRate(b, machine.LastDuration(ratePeriod, rateBuckets))
+			},
+		},
+		{
+			name: "circuitry-calls",
+			rateWindow: func(b *testing.B) func(bool) error {
+				return newCircuitryRate(b, machine.LastCalls(rateCalls))
+			},
 		},
 		{
 			name:   "gobreaker",
@@ -193,6 +261,7 @@ func libraries() []library {
 					}
 				}
 			},
+			rateWindow: func(*testing.B) func(bool) error { return gobreakerCall(newGobreakerRate()) },
 		},
 		{
 			name:   "failsafe-permit",
@@ -217,6 +286,7 @@ func libraries() []library {
 					}
 				}
 			},
+			rateWindow: func(*testing.B) func(bool) error { return failsafePermitCall(newFailsafeRate()) },
 		},
 		{
 			name:   "failsafe-executor",
@@ -239,6 +309,7 @@ func libraries() []library {
 					}
 				}
 			},
+			rateWindow: func(*testing.B) func(bool) error { return failsafeExecutorCall(newFailsafeRate()) },
 		},
 		{
 			name: "eapache",
@@ -270,6 +341,7 @@ func BenchmarkCompare(b *testing.B) {
 	for _, sc := range []struct {
 		name     string
 		open     bool
+		rate     bool
 		parallel bool
 		mixed    bool
 	}{
@@ -278,20 +350,30 @@ func BenchmarkCompare(b *testing.B) {
 		{name: "open-reject", open: true},
 		{name: "closed-success-parallel", parallel: true},
 		{name: "open-reject-parallel", open: true, parallel: true},
+		{name: "closed-rate-window", rate: true, mixed: true},
+		{name: "closed-rate-window-parallel", rate: true, mixed: true, parallel: true},
 	} {
 		b.Run(sc.name, func(b *testing.B) {
 			for _, lib := range libraries() {
+				mk := lib.closed
+				switch {
+				case sc.open:
+					mk = lib.open
+				case sc.rate:
+					mk = lib.rateWindow
+				}
+				if mk == nil {
+					continue
+				}
 				b.Run(lib.name, func(b *testing.B) {
-					mk := lib.closed
-					if sc.open {
-						mk = lib.open
-					}
 					call := mk(b)
 					b.ReportAllocs()
 					if sc.parallel {
 						b.RunParallel(func(pb *testing.PB) {
+							i := 0
 							for pb.Next() {
-								_ = call(false)
+								i++
+								_ = call(sc.mixed && i%10 == 0)
 							}
 						})
 						return
