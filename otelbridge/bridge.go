@@ -48,6 +48,18 @@ const (
 	KeyThreshold  = attribute.Key("circuitry.breaker.reason.threshold")
 	KeyOpenFor    = attribute.Key("circuitry.breaker.open_for")
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
+
+	// KeyMode is "enforcing" or "observe_only" (machine.Mode's names): an
+	// attribute of every state gauge point, and of a transition span event
+	// recorded by a breaker that only observes.
+	KeyMode = attribute.Key("circuitry.breaker.mode")
+	// The figures of a window policy's trip, on its transition span event
+	// (present when the reason has a window, Calls > 0): the calls in the
+	// window, the slow ones, the rate and the threshold rate, in percent.
+	KeyCalls         = attribute.Key("circuitry.breaker.reason.calls")
+	KeySlow          = attribute.Key("circuitry.breaker.reason.slow")
+	KeyRate          = attribute.Key("circuitry.breaker.reason.rate")
+	KeyRateThreshold = attribute.Key("circuitry.breaker.reason.rate_threshold")
 )
 
 // reservedPrefix starts every attribute key the bridge sets itself.
@@ -214,6 +226,17 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	)
 	if t.To == events.Open {
 		ev = append(ev, KeyOpenFor.Float64(t.OpenFor.Seconds()))
+	}
+	if r := t.Reason; r.Calls > 0 {
+		ev = append(ev,
+			KeyCalls.Int64(int64(r.Calls)),
+			KeySlow.Int64(int64(r.Slow)),
+			KeyRate.Float64(r.Rate),
+			KeyRateThreshold.Float64(r.RateThreshold),
+		)
+	}
+	if t.ObserveOnly {
+		ev = append(ev, KeyMode.String(machine.ObserveOnly.String()))
 	}
 	span.AddEvent(TransitionEvent, trace.WithAttributes(ev...))
 }

@@ -26,12 +26,16 @@
 //
 //	name                             kind                      unit          attributes
 //	circuitry.breaker.calls          observable counter        {call}        name, outcome
-//	circuitry.breaker.state          observable gauge (0 or 1) 1             name, state
+//	circuitry.breaker.state          observable gauge (0 or 1) 1             name, state, mode
 //	circuitry.breaker.transitions    counter                   {transition}  name, from, to, event
 //	circuitry.breaker.call.duration  histogram, opt-in         s             name, outcome
 //
-// Attribute keys are circuitry.breaker.name, .state, .outcome, .from, .to and
-// .event; outcome is success, failure, ignored or rejected. Values are
+// Attribute keys are circuitry.breaker.name, .state, .mode, .outcome, .from,
+// .to and .event; outcome is success, failure, ignored or rejected, and mode
+// is enforcing or observe_only (a breaker made with machine.WithObserveOnly
+// rejects nothing: its open state is what an enforcing one would be in). The
+// transition span event also carries the reason's policy and figures (with
+// the calls, slow calls, rate and threshold rate of a window policy). Values are
 // bounded: breaker names, states, outcomes and events, never an error
 // message. No semantic convention for circuit breakers exists yet; these
 // names follow the OpenTelemetry naming rules.

@@ -91,9 +91,9 @@ func ExampleNew() {
 	}
 	printMetrics(rm, otelbridge.TransitionsName, otelbridge.StateName)
 	// Output:
-	// circuitry.breaker.state name=payments state=closed: 0
-	// circuitry.breaker.state name=payments state=half_open: 0
-	// circuitry.breaker.state name=payments state=open: 1
+	// circuitry.breaker.state mode=enforcing name=payments state=closed: 0
+	// circuitry.breaker.state mode=enforcing name=payments state=half_open: 0
+	// circuitry.breaker.state mode=enforcing name=payments state=open: 1
 	// circuitry.breaker.transitions event=trip from=closed name=payments to=open: 1
 }
 

@@ -327,9 +327,14 @@ func stateMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
 	}
 }
 
-// statePoints are one breaker's three state streams: 1 for current, 0 for
-// the others.
+// statePoints are one enforcing breaker's three state streams: 1 for
+// current, 0 for the others.
 func statePoints(breaker string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
+	return modeStatePoints(breaker, "enforcing", current, extra...)
+}
+
+// modeStatePoints are the three state streams of a breaker in mode.
+func modeStatePoints(breaker, mode string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
 	var ps []metricdata.DataPoint[int64]
 	for _, s := range []events.State{events.Closed, events.Open, events.HalfOpen} {
 		v := int64(0)
@@ -340,6 +345,7 @@ func statePoints(breaker string, current events.State, extra ...attribute.KeyVal
 			Attributes: set([]attribute.KeyValue{
 				attribute.String("circuitry.breaker.name", breaker),
 				attribute.String("circuitry.breaker.state", s.String()),
+				attribute.String("circuitry.breaker.mode", mode),
 			}, extra...),
 			Value: v,
 		})

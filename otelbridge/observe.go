@@ -38,7 +38,9 @@ type observed struct {
 // Observe registers the breakers with the circuitry.breaker.calls and
 // circuitry.breaker.state observable instruments: at each collection the
 // bridge reads each breaker's cumulative counters and published state, so the
-// calls themselves pay nothing. Undo it with [Registration.Unregister]. A
+// calls themselves pay nothing. The state points also carry the breaker's
+// mode (circuitry.breaker.mode: enforcing or observe_only), so that a
+// dashboard tells an open breaker that rejects from one that would. Undo it with [Registration.Unregister]. A
 // breaker should be observed by one registration at a time, or its streams
 // are reported twice.
 func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
@@ -53,7 +55,7 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		name := KeyName.String(br.Name())
 		o := observed{b: br}
 		for _, s := range events.States() {
-			o.states[s] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyState.String(s.String()))...))
+			o.states[s] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyState.String(s.String()), KeyMode.String(br.Mode().String()))...))
 		}
 		for i, out := range []string{machine.Success.String(), machine.Failure.String(), machine.Ignored.String(), OutcomeRejected} {
 			o.outcome[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyOutcome.String(out))...))
