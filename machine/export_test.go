@@ -41,6 +41,7 @@ var CallPathSizes = map[string]uintptr{
 	"countWindow": unsafe.Sizeof(countWindow{}),
 	"timeWindow":  unsafe.Sizeof(timeWindow{}),
 	"policySet":   unsafe.Sizeof(policySet{}),
+	"closedWord":  unsafe.Sizeof(closedWord{}),
 }
 
 // AlignedWords exposes alignedWords to the test of its alignment.
