@@ -391,8 +391,25 @@ func TestTimeWindowReadsEveryStripe(t *testing.T) {
 		if c != (machine.WindowCounts{Calls: want, Failures: want}) {
 			t.Errorf("%d buckets of %d stripes: counts %+v, want %d calls, all failed", n, stripes, c, want)
 		}
-		if stripes > 1 && stripes*n > 4096 {
-			t.Errorf("%d buckets: %d stripes, more than 4096 words", n, stripes)
+		if stripes < 4 || stripes > 16 || stripes*n > 4096 {
+			t.Errorf("%d buckets: %d stripes, want 4 to 16 and at most 4096 words", n, stripes)
+		}
+	}
+}
+
+// TestWindowStripesSpreadNeighbouringStacks: goroutine stacks are often
+// 2 KiB apart; the stripes of neighbouring stacks must differ, or parallel
+// calls contend for one word.
+func TestWindowStripesSpreadNeighbouringStacks(t *testing.T) {
+	for _, stripes := range []int{4, 8, 16} {
+		for _, base := range []uintptr{0xc000100000, 0x13c47222d000, 0x7f0000000800} {
+			for k := range uintptr(64) {
+				a := machine.StripeOf(base+k*2048+0x5cf, stripes)
+				b := machine.StripeOf(base+(k+1)*2048+0x5cf, stripes)
+				if a == b || a >= stripes {
+					t.Fatalf("%d stripes: stacks %#x and %#x both in stripe %d", stripes, base+k*2048, base+(k+1)*2048, a)
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"math/bits"
 	"time"
 	"unsafe"
 
@@ -65,4 +66,10 @@ func TimeWindowStripes(n int) (stripes int, c WindowCounts) {
 		}
 	}
 	return int(w.mask) + 1, w.counts(time.Duration(n-1) * time.Second)
+}
+
+// StripeOf exposes the choice of a time window's stripe for an address on
+// a goroutine's stack, among stripes (a power of two).
+func StripeOf(addr uintptr, stripes int) int {
+	return int(stripeOf(addr, uint32(32-bits.TrailingZeros(uint(stripes)))))
 }

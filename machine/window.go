@@ -173,14 +173,16 @@ type timeWindow struct {
 	start  time.Duration
 	n      uint64
 	mask   uint32          // stripes - 1
+	shift  uint32          // 32 - log2(stripes): the stripe is the top bits of a hash
 	stride uint64          // words from one stripe's block to the next: n, rounded up to a line
 	calls  []atomic.Uint64 // bucket i of stripe s: calls[s*stride+i]
 	bad    []atomic.Uint64 // bucket i: failed calls at 2i, slow calls at 2i+1
 	_      [2*cacheLine - 88]byte
 }
 
-// Bounds of the stripes of a time window: at most maxWindowStripes, and at
-// most maxStripedWords call words in all (a window of 1024 buckets has 4).
+// Bounds of the stripes of a time window: at most maxWindowStripes, at most
+// four per processor, and at most maxStripedWords call words in all (a
+// window of 1024 buckets has 4).
 const (
 	maxWindowStripes = 16
 	maxStripedWords  = 4096
@@ -189,13 +191,13 @@ const (
 func newTimeWindow(width time.Duration, n int, start time.Duration) *timeWindow {
 	const perLine = cacheLine / 8
 	stride := (n + perLine - 1) / perLine * perLine
-	stripes := maxWindowStripes
-	for stripes > 1 && (stripes*stride > maxStripedWords || stripes > 4*runtime.GOMAXPROCS(0)) {
+	stripes := maxWindowStripes // halved down to 4, never below: see stripeOf
+	for stripes > 4 && (stripes*stride > maxStripedWords || stripes > 4*runtime.GOMAXPROCS(0)) {
 		stripes /= 2
 	}
 	return &timeWindow{
 		width: width, start: start, n: uint64(n),
-		mask: uint32(stripes - 1), stride: uint64(stride),
+		mask: uint32(stripes - 1), shift: uint32(32 - bits.TrailingZeros(uint(stripes))), stride: uint64(stride),
 		calls: alignedWords(stripes * stride),
 		bad:   alignedWords(2 * n),
 	}
@@ -211,9 +213,20 @@ func (w *timeWindow) epoch(at time.Duration) uint64 {
 
 func (w *timeWindow) add(b uint64, at time.Duration) {
 	var anchor byte
-	// As counters.add: a hash of an address on the goroutine's stack.
-	h := uint32(uintptr(unsafe.Pointer(&anchor))>>11) * 0x9e3779b1
-	w.addTo(uint64((h>>16)&w.mask), b, at)
+	// A hash of an address on the goroutine's stack, as counters.add, but
+	// taking the top bits (Fibonacci hashing): goroutine stacks are often
+	// 2 KiB apart, and for consecutive multiples of 2 KiB the bits counters
+	// takes repeat every other goroutine under a mask of 8 stripes, which
+	// measured as one run in two with every call contending.
+	w.addTo(stripeOf(uintptr(unsafe.Pointer(&anchor)), w.shift), b, at)
+}
+
+// stripeOf is the stripe of the goroutine whose stack holds addr, among
+// 2^(32-shift) stripes. With 4 stripes or more, stacks 2 KiB apart never
+// share one (the golden ratio's multiples spread them at least a stripe
+// apart); with 2 they could, which is why a window has at least 4.
+func stripeOf(addr uintptr, shift uint32) uint64 {
+	return uint64(uint32(addr>>11) * 0x9e3779b1 >> shift)
 }
 
 // addTo records a call in stripe s.
