@@ -37,9 +37,12 @@ var ErrDecode = errors.New("undecodable record")
 //
 // The fields observe_only and, in reason, calls, slow, rate,
 // rate_threshold, min_calls and slower_than were added to version 1 without
-// raising it: a record without them reads as before, and they are omitted
-// when empty, so a record that does not use them is written byte for byte
-// as before.
+// raising it: they are omitted when empty, so a record that does not use
+// them (every record of a breaker with the default policy that enforces) is
+// written byte for byte as before, and reads the same in any build. A build
+// from before them refuses a record that uses them, as it refuses every
+// unknown field: upgrade the readers of a journal before its writers start
+// using window policies or observe-only mode.
 type wireTransition struct {
 	V           *int       `json:"v"`
 	Breaker     *string    `json:"breaker"`
