@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -8,7 +9,8 @@ import (
 
 // Cumulative call counts are striped over cache-line-sized cells so that
 // parallel calls rarely write the same line. A call picks its cell by a hash
-// of an address on its goroutine's stack: it costs one multiplication, is
+// of an address on its goroutine's stack (see stripeOf, whose top bits keep
+// goroutines with neighbouring stacks apart): it costs one multiplication, is
 // stable for a goroutine (so one goroutine keeps to one line), and differs
 // between goroutines, whose stacks are apart. A random cell per call spreads
 // as well but costs three times as much (the runtime's random source is
@@ -34,7 +36,7 @@ type stripe struct {
 
 type counters struct {
 	stripes []stripe
-	mask    uint32
+	shift   uint32 // stripeOf's shift for len(stripes)
 }
 
 func newCounters() counters {
@@ -42,14 +44,12 @@ func newCounters() counters {
 	for n < 4*runtime.GOMAXPROCS(0) && n < maxStripes {
 		n *= 2
 	}
-	return counters{stripes: make([]stripe, n), mask: uint32(n - 1)}
+	return counters{stripes: make([]stripe, n), shift: uint32(32 - bits.TrailingZeros(uint(n)))}
 }
 
 func (c *counters) add(kind int) {
 	var anchor byte
-	// Stacks are at least 2 KiB apart: drop the offset bits, then spread.
-	h := uint32(uintptr(unsafe.Pointer(&anchor))>>11) * 0x9e3779b1
-	c.stripes[(h>>16)&c.mask].n[kind].Add(1)
+	c.stripes[stripeOf(uintptr(unsafe.Pointer(&anchor)), c.shift)].n[kind].Add(1)
 }
 
 func (c *counters) sum(kind int) uint64 {
