@@ -73,8 +73,12 @@ func printTable(w io.Writer, es []entry) {
 		if e.To == events.Open {
 			openFor = duration(e.OpenFor)
 		}
+		event := e.Event.String()
+		if e.ObserveOnly {
+			event += " (observe-only)" // it would have happened in an enforcing breaker
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			tableTime(e.Time), e.Breaker, e.Seq, e.Event, e.From, e.To, lasted, openFor, reasonText(e.Reason))
+			tableTime(e.Time), e.Breaker, e.Seq, event, e.From, e.To, lasted, openFor, reasonText(e.Reason))
 	}
 	tw.Flush()
 }

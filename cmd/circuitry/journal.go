@@ -175,10 +175,16 @@ func reasonText(r events.Reason) string {
 	for _, f := range []struct {
 		name string
 		n    uint64
-	}{{"failures", r.Failures}, {"successes", r.Successes}, {"threshold", r.Threshold}} {
+	}{{"failures", r.Failures}, {"successes", r.Successes}, {"threshold", r.Threshold}, {"calls", r.Calls}, {"slow", r.Slow}, {"min_calls", r.MinCalls}} {
 		if f.n != 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", f.name, f.n))
 		}
+	}
+	if r.Calls != 0 {
+		parts = append(parts, fmt.Sprintf("rate=%.4g%%", r.Rate), fmt.Sprintf("rate_threshold=%.4g%%", r.RateThreshold))
+	}
+	if r.SlowerThan != 0 {
+		parts = append(parts, "slower_than="+r.SlowerThan.String())
 	}
 	for _, f := range []struct{ name, v string }{{"last_error", r.LastError}, {"operator", r.Operator}, {"note", r.Note}} {
 		if f.v != "" {
