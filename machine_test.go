@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -13,12 +14,20 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/otelbridge"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -29,6 +38,30 @@ type callKey struct{}
 
 func withCall(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, callKey{}, name)
+}
+
+// spans starts one span per call of the script, so that the OpenTelemetry
+// bridge's span events can be checked per call; end ends them all.
+type spans struct {
+	tracer trace.Tracer
+	live   map[string]trace.Span
+	ctxs   map[string]context.Context
+}
+
+// ctx returns the context of the named call: its span, and its name.
+func (s *spans) ctx(parent context.Context, name string) context.Context {
+	if ctx, ok := s.ctxs[name]; ok {
+		return ctx
+	}
+	ctx, span := s.tracer.Start(withCall(parent, name), name)
+	s.live[name], s.ctxs[name] = span, ctx
+	return ctx
+}
+
+func (s *spans) end() {
+	for _, sp := range s.live {
+		sp.End()
+	}
 }
 
 func callOf(ctx context.Context) string {
@@ -51,8 +84,10 @@ var errDown = errors.New("payments API: 503 Service Unavailable")
 // retrip, timeout, probes, 2 successes, recover; then an operator's
 // force_open and force_close. It checks, through the public API only, every
 // transition record, the journal and its JSON lines encoding, what an inline
-// subscriber, a queued subscriber and hooks.Slog saw, the counts, and that
-// replaying the journal gives the breaker's own snapshot and state.
+// subscriber, a queued subscriber and hooks.Slog saw, the OpenTelemetry span
+// events on each call's span and the bridge's metrics (through the real SDK),
+// the counts, and that replaying the journal gives the breaker's own snapshot
+// and state.
 func TestOutageAndRecovery(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -80,9 +115,20 @@ func TestOutageAndRecovery(t *testing.T) {
 	})
 	var logs bytes.Buffer // written by the dispatcher goroutine; read after Flush
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	subscribers := []hooks.Subscriber{inlineSub, queuedSub, hooks.Slog(logger)}
-	// OpenTelemetry: the otelbridge subscriber is to be added to subscribers
-	// here, and its spans and metrics checked below (see "OpenTelemetry").
+	// OpenTelemetry, through the real SDK: a span per call, and a manual
+	// metric reader.
+	spanRec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spanRec))
+	defer tp.Shutdown(ctx)
+	calls := &spans{tracer: tp.Tracer("script"), live: map[string]trace.Span{}, ctxs: map[string]context.Context{}}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribers := []hooks.Subscriber{inlineSub, queuedSub, hooks.Slog(logger), bridge}
 
 	b, err := machine.New("payments",
 		machine.WithClock(clk),
@@ -93,11 +139,16 @@ func TestOutageAndRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg, err := bridge.Observe(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
 
 	// do runs one call through Do and reports whether fn ran.
 	do := func(call string, result error, latency time.Duration) (ran bool, err error) {
 		t.Helper()
-		err = b.Do(withCall(ctx, call), func(context.Context) error {
+		err = b.Do(calls.ctx(ctx, call), func(context.Context) error {
 			ran = true
 			clk.Advance(latency)
 			return result
@@ -169,16 +220,16 @@ func TestOutageAndRecovery(t *testing.T) {
 
 	// Half-open: two probes are admitted (the probe limit defaults to the
 	// success threshold), a third call is rejected, two successes recover.
-	p2, err := b.Allow(withCall(ctx, "probe-2"))
+	p2, err := b.Allow(calls.ctx(ctx, "probe-2"))
 	if err != nil {
 		t.Fatalf("probe-2: Allow: %v", err)
 	}
 	wantInline("probe-2 Allow", 4)
-	p3, err := b.Allow(withCall(ctx, "probe-3"))
+	p3, err := b.Allow(calls.ctx(ctx, "probe-3"))
 	if err != nil {
 		t.Fatalf("probe-3: Allow: %v", err)
 	}
-	_, err = b.Allow(withCall(ctx, "rejected-5"))
+	_, err = b.Allow(calls.ctx(ctx, "rejected-5"))
 	checkRejection(t, "rejected-5", err, events.HalfOpen, time.Time{}, 0)
 	if c := b.Counts(); c.Probes != 2 || c.ProbeSuccesses != 0 {
 		t.Fatalf("two probes admitted: Probes %d, ProbeSuccesses %d; want 2, 0", c.Probes, c.ProbeSuccesses)
@@ -192,14 +243,14 @@ func TestOutageAndRecovery(t *testing.T) {
 	p3.Done(nil)
 	wantState("probe-3 Done", events.Closed)
 	wantInline("probe-3 Done", 5)
-	v, err := machine.Execute(withCall(ctx, "ok-4"), b, func(context.Context) (int, error) { return 42, nil })
+	v, err := machine.Execute(calls.ctx(ctx, "ok-4"), b, func(context.Context) (int, error) { return 42, nil })
 	if v != 42 || err != nil {
 		t.Fatalf("ok-4: Execute = %d, %v; want 42, nil", v, err)
 	}
 
 	// An operator opens the breaker for a maintenance window, then closes it.
 	clk.Advance(time.Hour) // t0+1h2m0.35s
-	opCtx := withCall(ctx, "operator")
+	opCtx := calls.ctx(ctx, "operator")
 	if err := b.ForceOpen(opCtx, machine.Override{Operator: "alice@ops", Note: "maintenance window", OpenFor: 15 * time.Minute}); err != nil {
 		t.Fatalf("ForceOpen: %v", err)
 	}
@@ -295,7 +346,55 @@ func TestOutageAndRecovery(t *testing.T) {
 		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":7,"event":"force_close","from":"open","to":"closed","reason":{"policy":"manual","operator":"alice@ops","note":"maintenance done"}}`,
 	})
 
-	// OpenTelemetry: the otelbridge spans and metrics are to be checked here.
+	// OpenTelemetry: each call's span carries the events of what that call
+	// caused or met, and the metrics say the same as the journal and Counts.
+	calls.end()
+	checkSpanEvents(t, spanRec.Ended(), map[string][]string{
+		"fail-5":     {"transition seq=1 trip closed->open"},
+		"rejected-1": {"rejected open retry_after=30s"},
+		"rejected-2": {"rejected open retry_after=20s"},
+		"rejected-3": {"rejected open retry_after=1s"},
+		"probe-1":    {"transition seq=2 probe open->half_open", "transition seq=3 retrip half_open->open"},
+		"rejected-4": {"rejected open retry_after=30s"},
+		"probe-2":    {"transition seq=4 probe open->half_open"},
+		"rejected-5": {"rejected half_open retry_after=0s"},
+		"probe-3":    {"transition seq=5 recover half_open->closed"},
+		"operator":   {"transition seq=6 force_open closed->open", "transition seq=7 force_close open->closed"},
+		"rejected-6": {"rejected open retry_after=15m0s"},
+	})
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	name := otelbridge.KeyName.String("payments")
+	transition := func(from, to, event string, n int64) metricdata.DataPoint[int64] {
+		return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name,
+			otelbridge.KeyFrom.String(from), otelbridge.KeyTo.String(to), otelbridge.KeyEvent.String(event)), Value: n}
+	}
+	outcome := func(o string, n int64) metricdata.DataPoint[int64] {
+		return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name, otelbridge.KeyOutcome.String(o)), Value: n}
+	}
+	state := func(st string, v int64) metricdata.DataPoint[int64] {
+		return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name, otelbridge.KeyState.String(st),
+			otelbridge.KeyMode.String(machine.Enforcing.String())), Value: v}
+	}
+	cumulative := func(points ...metricdata.DataPoint[int64]) metricdata.Sum[int64] {
+		return metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points}
+	}
+	checkMetric(t, rm, otelbridge.TransitionsName, cumulative(
+		transition("closed", "open", "trip", 1),
+		transition("open", "half_open", "probe", 2),
+		transition("half_open", "open", "retrip", 1),
+		transition("half_open", "closed", "recover", 1),
+		transition("closed", "open", "force_open", 1),
+		transition("open", "closed", "force_close", 1),
+	))
+	checkMetric(t, rm, otelbridge.CallsName, cumulative(
+		outcome("success", 7), outcome("failure", 6), outcome("ignored", 0), outcome("rejected", 6),
+	))
+	checkMetric(t, rm, otelbridge.StateName, metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{
+		state("closed", 1), state("open", 0), state("half_open", 0),
+	}})
 
 	// The counts: cumulative over every state and generation.
 	wantCounts := machine.Counts{
@@ -322,6 +421,55 @@ func TestOutageAndRecovery(t *testing.T) {
 	if replayed.State != b.State() {
 		t.Errorf("Replay(journal).State = %s, but b.State() = %s", replayed.State, b.State())
 	}
+}
+
+// checkSpanEvents checks the breaker's span events on each call's span, in
+// order, summarised as "transition seq=N event from->to" or "rejected state
+// retry_after=D".
+func checkSpanEvents(t *testing.T, ended []sdktrace.ReadOnlySpan, want map[string][]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, sp := range ended {
+		for _, ev := range sp.Events() {
+			a := map[attribute.Key]attribute.Value{}
+			for _, kv := range ev.Attributes {
+				a[kv.Key] = kv.Value
+			}
+			var line string
+			switch ev.Name {
+			case otelbridge.TransitionEvent:
+				line = fmt.Sprintf("transition seq=%d %s %s->%s", a[otelbridge.KeySeq].AsInt64(),
+					a[otelbridge.KeyEvent].AsString(), a[otelbridge.KeyFrom].AsString(), a[otelbridge.KeyTo].AsString())
+			case otelbridge.RejectedEvent:
+				line = fmt.Sprintf("rejected %s retry_after=%s", a[otelbridge.KeyState].AsString(),
+					time.Duration(a[otelbridge.KeyRetryAfter].AsFloat64()*float64(time.Second)))
+			default:
+				line = "unexpected event " + ev.Name
+			}
+			if a[otelbridge.KeyName].AsString() != "payments" {
+				line += " (breaker " + a[otelbridge.KeyName].AsString() + ")"
+			}
+			got[sp.Name()] = append(got[sp.Name()], line)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("span events by call:\n got %v\nwant %v", got, want)
+	}
+}
+
+// checkMetric checks the data of one instrument of the bridge, exactly.
+func checkMetric[T metricdata.Aggregation](t *testing.T, rm metricdata.ResourceMetrics, name string, want T) {
+	t.Helper()
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				metricdatatest.AssertAggregationsEqual(t, metricdata.Aggregation(want), m.Data,
+					metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+				return
+			}
+		}
+	}
+	t.Errorf("no metric %s collected", name)
 }
 
 // checkRejection checks that err is the breaker's rejection, with its details.
