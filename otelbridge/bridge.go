@@ -31,6 +31,14 @@ const (
 	StateName       = "circuitry.breaker.state"
 	TransitionsName = "circuitry.breaker.transitions"
 	DurationName    = "circuitry.breaker.call.duration"
+	// JournalErrorsName counts a breaker's failed journal appends
+	// (machine.Counts.JournalErrors).
+	JournalErrorsName = "circuitry.breaker.journal.errors"
+	// SubscriberErrorsName counts the transitions a breaker's subscribers
+	// did not get, by [KeyErrorType]: panics recovered
+	// (machine.Counts.SubscriberPanics) and transitions dropped by a full
+	// queue (machine.Counts.QueueDropped).
+	SubscriberErrorsName = "circuitry.breaker.subscriber.errors"
 
 	TransitionEvent = "circuitry.breaker.transition"
 	RejectedEvent   = "circuitry.breaker.rejected"
@@ -60,6 +68,22 @@ const (
 	KeySlow          = attribute.Key("circuitry.breaker.reason.slow")
 	KeyRate          = attribute.Key("circuitry.breaker.reason.rate")
 	KeyRateThreshold = attribute.Key("circuitry.breaker.reason.rate_threshold")
+
+	// KeyErrorType is the OpenTelemetry semantic conventions' error.type:
+	// on circuitry.breaker.subscriber.errors, [ErrorTypePanic] or
+	// [ErrorTypeQueueFull]. It is the one key the bridge sets outside its
+	// own prefix, and [WithAttributes] refuses it too.
+	KeyErrorType = attribute.Key("error.type")
+)
+
+// Error type attribute values ([KeyErrorType]) of
+// circuitry.breaker.subscriber.errors.
+const (
+	// ErrorTypePanic counts subscriber panics the breaker recovered.
+	ErrorTypePanic = "panic"
+	// ErrorTypeQueueFull counts transitions the queued lane dropped because
+	// its queue was full (the journal still holds them).
+	ErrorTypeQueueFull = "queue_full"
 )
 
 // reservedPrefix starts every attribute key the bridge sets itself.
@@ -99,9 +123,10 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // WithAttributes adds attributes to every measurement and span event, such as
 // a service or region label. Their values must be bounded: a value per
 // request would explode the metric streams. Keys starting with
-// "circuitry.breaker." are the bridge's own and are refused, since one would
-// silently replace the bridge's attribute (a fixed breaker name would merge
-// every breaker into one stream). Default none.
+// "circuitry.breaker.", and error.type ([KeyErrorType]), are the bridge's own
+// and are refused, since one would silently replace the bridge's attribute (a
+// fixed breaker name would merge every breaker into one stream). Default
+// none.
 func WithAttributes(kvs ...attribute.KeyValue) Option {
 	return optionFunc(func(c *config) error {
 		for _, kv := range kvs {
@@ -110,6 +135,9 @@ func WithAttributes(kvs ...attribute.KeyValue) Option {
 			}
 			if strings.HasPrefix(string(kv.Key), reservedPrefix) {
 				return fmt.Errorf("otelbridge: WithAttributes: attribute %q uses the bridge's own prefix %q", kv.Key, reservedPrefix)
+			}
+			if kv.Key == KeyErrorType {
+				return fmt.Errorf("otelbridge: WithAttributes: attribute %q is the bridge's own, on %s", kv.Key, SubscriberErrorsName)
 			}
 		}
 		c.extra = append(c.extra, kvs...)
@@ -141,13 +169,15 @@ var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 
 // OpenTelemetry span events and metrics. One Bridge may serve many breakers.
 // It is safe for concurrent use.
 type Bridge struct {
-	cfg         config
-	meter       metric.Meter
-	transitions metric.Int64Counter
-	calls       metric.Int64ObservableCounter
-	state       metric.Int64ObservableGauge
-	duration    metric.Float64Histogram
-	extra       []attribute.KeyValue
+	cfg              config
+	meter            metric.Meter
+	transitions      metric.Int64Counter
+	calls            metric.Int64ObservableCounter
+	state            metric.Int64ObservableGauge
+	journalErrors    metric.Int64ObservableCounter
+	subscriberErrors metric.Int64ObservableCounter
+	duration         metric.Float64Histogram
+	extra            []attribute.KeyValue
 }
 
 // New returns a bridge. Instrument creation errors are sent to otel.Handle
@@ -180,6 +210,14 @@ func New(opts ...Option) (*Bridge, error) {
 	b.state, err = b.meter.Int64ObservableGauge(StateName,
 		metric.WithUnit("1"),
 		metric.WithDescription("Circuit breaker state: 1 for the current state, 0 for the others."))
+	errs = errors.Join(errs, err)
+	b.journalErrors, err = b.meter.Int64ObservableCounter(JournalErrorsName,
+		metric.WithUnit("{error}"),
+		metric.WithDescription("Journal appends that failed; the breaker kept the records and retries them."))
+	errs = errors.Join(errs, err)
+	b.subscriberErrors, err = b.meter.Int64ObservableCounter(SubscriberErrorsName,
+		metric.WithUnit("{error}"),
+		metric.WithDescription("Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."))
 	errs = errors.Join(errs, err)
 	if cfg.duration {
 		b.duration, err = b.meter.Float64Histogram(DurationName,

@@ -24,21 +24,39 @@
 //
 // # Instruments
 //
-//	name                             kind                      unit          attributes
-//	circuitry.breaker.calls          observable counter        {call}        name, outcome
-//	circuitry.breaker.state          observable gauge (0 or 1) 1             name, state, mode
-//	circuitry.breaker.transitions    counter                   {transition}  name, from, to, event
-//	circuitry.breaker.call.duration  histogram, opt-in         s             name, outcome
+//	name                                 kind                      unit          attributes
+//	circuitry.breaker.calls              observable counter        {call}        name, outcome
+//	circuitry.breaker.state              observable gauge (0 or 1) 1             name, state, mode
+//	circuitry.breaker.journal.errors     observable counter        {error}       name
+//	circuitry.breaker.subscriber.errors  observable counter        {error}       name, error.type
+//	circuitry.breaker.transitions        counter                   {transition}  name, from, to, event
+//	circuitry.breaker.call.duration      histogram, opt-in         s             name, outcome
 //
 // Attribute keys are circuitry.breaker.name, .state, .mode, .outcome, .from,
-// .to and .event; outcome is success, failure, ignored or rejected, and mode
-// is enforcing or observe_only (a breaker made with machine.WithObserveOnly
-// rejects nothing: its open state is what an enforcing one would be in). The
-// transition span event also carries the reason's policy and figures (with
-// the calls, slow calls, rate and threshold rate of a window policy). Values are
-// bounded: breaker names, states, outcomes and events, never an error
-// message. No semantic convention for circuit breakers exists yet; these
-// names follow the OpenTelemetry naming rules.
+// .to and .event, and error.type; outcome is success, failure, ignored or
+// rejected, and mode is enforcing or observe_only (a breaker made with
+// machine.WithObserveOnly rejects nothing: its open state is what an
+// enforcing one would be in).
+//
+// The transition span event also carries the reason's policy and figures
+// (with the calls, slow calls, rate and threshold rate of a window policy).
+// Values are bounded: breaker names, states, outcomes, events and error
+// types, never an error message. No semantic convention for circuit breakers
+// exists yet; these names follow the OpenTelemetry naming rules, and
+// error.type is the semantic conventions' general attribute.
+//
+// The two error counters report what a breaker otherwise only sends to its
+// error handler (machine.WithErrorHandler), read from [machine.Counts] like
+// the calls. circuitry.breaker.journal.errors counts the appends the journal
+// refused with an error other than a conflict (JournalErrors), retries
+// included: the transition still happened in memory, and the breaker keeps
+// the records and appends them again before its next one (or at
+// [machine.Breaker.Sync]). circuitry.breaker.subscriber.errors counts the
+// transitions a subscriber did not get: error.type panic for a subscriber
+// panic recovered (SubscriberPanics), queue_full for a transition the queued
+// lane dropped because its queue was full (QueueDropped; the journal still
+// holds it). Each observed breaker reports all three streams, 0 until
+// something fails.
 //
 // The package imports only the OpenTelemetry API. Instrument errors go to
 // otel.Handle. The instrumentation scope is [ScopeName] at [Version].

@@ -130,7 +130,7 @@ func ExampleBridge_Observe() {
 	}
 	_ = reader.Collect(ctx, &rm)
 	fmt.Println("after Unregister:")
-	printMetrics(rm, otelbridge.CallsName, otelbridge.StateName)
+	printMetrics(rm, otelbridge.CallsName, otelbridge.StateName, otelbridge.JournalErrorsName, otelbridge.SubscriberErrorsName)
 	// Output:
 	// circuitry.breaker.calls name=ledger outcome=failure: 1
 	// circuitry.breaker.calls name=ledger outcome=ignored: 0

@@ -41,6 +41,9 @@ const (
 	callsDesc       = "Calls through circuit breakers, by outcome: success, failure, ignored or rejected."
 	stateDesc       = "Circuit breaker state: 1 for the current state, 0 for the others."
 	durationDesc    = "Duration of calls admitted by circuit breakers, by outcome."
+
+	journalErrorsDesc    = "Journal appends that failed; the breaker kept the records and retries them."
+	subscriberErrorsDesc = "Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."
 )
 
 // durationBounds are the histogram's bucket boundaries in seconds.
@@ -351,6 +354,62 @@ func modeStatePoints(breaker, mode string, current events.State, extra ...attrib
 		})
 	}
 	return ps
+}
+
+// faults are the error counts one breaker should report: journal appends
+// that failed, subscriber panics, and transitions dropped by a full queue.
+type faults struct {
+	breaker                  string
+	journal, panics, dropped int64
+}
+
+// faultMetrics are the circuitry.breaker.journal.errors and
+// circuitry.breaker.subscriber.errors metrics of the given breakers, with
+// extra on every data point.
+func faultMetrics(extra []attribute.KeyValue, fs ...faults) []metricdata.Metrics {
+	var journal, subscriber []metricdata.DataPoint[int64]
+	for _, f := range fs {
+		name := attribute.String("circuitry.breaker.name", f.breaker)
+		journal = append(journal, metricdata.DataPoint[int64]{
+			Attributes: set([]attribute.KeyValue{name}, extra...),
+			Value:      f.journal,
+		})
+		for _, e := range []struct {
+			typ string
+			n   int64
+		}{{"panic", f.panics}, {"queue_full", f.dropped}} {
+			subscriber = append(subscriber, metricdata.DataPoint[int64]{
+				Attributes: set([]attribute.KeyValue{name, attribute.String("error.type", e.typ)}, extra...),
+				Value:      e.n,
+			})
+		}
+	}
+	counter := func(name, desc string, points []metricdata.DataPoint[int64]) metricdata.Metrics {
+		return metricdata.Metrics{
+			Name:        name,
+			Description: desc,
+			Unit:        "{error}",
+			Data: metricdata.Sum[int64]{
+				Temporality: metricdata.CumulativeTemporality,
+				IsMonotonic: true,
+				DataPoints:  points,
+			},
+		}
+	}
+	return []metricdata.Metrics{
+		counter("circuitry.breaker.journal.errors", journalErrorsDesc, journal),
+		counter("circuitry.breaker.subscriber.errors", subscriberErrorsDesc, subscriber),
+	}
+}
+
+// noFaults are the error metrics of breakers where nothing failed: every
+// stream reports 0.
+func noFaults(breakers ...string) []metricdata.Metrics {
+	var fs []faults
+	for _, b := range breakers {
+		fs = append(fs, faults{breaker: b})
+	}
+	return faultMetrics(nil, fs...)
 }
 
 func durationMetric(points ...metricdata.HistogramDataPoint[float64]) metricdata.Metrics {

@@ -30,9 +30,10 @@ func TestScope(t *testing.T) {
 }
 
 // TestOutageMetrics plays the scripted outage through the real SDK and
-// checks every data point of the transitions counter, the state gauge and
-// the calls counter, with their scope, units and descriptions: once while
-// the breaker is open and once after it recovered.
+// checks every data point of the transitions counter, the state gauge, the
+// calls counter and the two error counters (0: nothing failed), with their
+// scope, units and descriptions: once while the breaker is open and once
+// after it recovered.
 func TestOutageMetrics(t *testing.T) {
 	r := newRig(t, nil)
 	b := r.newBreaker(t, "payments")
@@ -47,16 +48,16 @@ func TestOutageMetrics(t *testing.T) {
 		{
 			name:  "open after the trip and three rejections",
 			steps: outage[:11],
-			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				transitionsMetric(tripped),
 				stateMetric(statePoints("payments", events.Open)...),
 				callsMetric(callPoints("payments", 2, 5, 1, 3)...),
-			}},
+			}, noFaults("payments")...)},
 		},
 		{
 			name:  "closed after the probe and recovery",
 			steps: outage[11:],
-			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				transitionsMetric(
 					tripped,
 					transitionPoint("payments", "open", "half_open", "probe", 1),
@@ -64,7 +65,7 @@ func TestOutageMetrics(t *testing.T) {
 				),
 				stateMetric(statePoints("payments", events.Closed)...),
 				callsMetric(callPoints("payments", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-			}},
+			}, noFaults("payments")...)},
 		},
 	}
 	for _, c := range checkpoints {
@@ -128,7 +129,7 @@ func TestWithSpanEventsOff(t *testing.T) {
 				t.Errorf("%d spans recorded, want %d", n, len(outage))
 			}
 
-			want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				transitionsMetric(
 					transitionPoint("search", "closed", "open", "trip", 1),
 					transitionPoint("search", "open", "half_open", "probe", 1),
@@ -136,7 +137,7 @@ func TestWithSpanEventsOff(t *testing.T) {
 				),
 				stateMetric(statePoints("search", events.Closed)...),
 				callsMetric(callPoints("search", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-			}}
+			}, noFaults("search")...)}
 			metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 		})
 	}
@@ -153,15 +154,15 @@ func TestWithAttributes(t *testing.T) {
 	r.run(t, b, outage)
 
 	sm := r.collect(t)
-	if len(sm.Metrics) != 4 {
-		t.Fatalf("%d metrics, want 4", len(sm.Metrics))
+	if len(sm.Metrics) != 6 {
+		t.Fatalf("%d metrics, want 6", len(sm.Metrics))
 	}
 	for _, m := range sm.Metrics {
 		t.Run(m.Name, func(t *testing.T) {
 			metricdatatest.AssertHasAttributes(t, m, extra...)
 		})
 	}
-	want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+	want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 		transitionsMetric(
 			transitionPoint("ledger", "closed", "open", "trip", 1, extra...),
 			transitionPoint("ledger", "open", "half_open", "probe", 1, extra...),
@@ -169,7 +170,7 @@ func TestWithAttributes(t *testing.T) {
 		),
 		stateMetric(statePoints("ledger", events.Closed, extra...)...),
 		callsMetric(callPoints("ledger", outageSuccesses, outageFailures, outageIgnored, outageRejected, extra...)...),
-	}}
+	}, faultMetrics(extra, faults{breaker: "ledger"})...)}
 	got := metricdata.ScopeMetrics{Scope: sm.Scope}
 	for _, m := range sm.Metrics {
 		if m.Name != "circuitry.breaker.call.duration" { // its values are checked by TestWithCallDuration
@@ -273,8 +274,8 @@ func TestWithCallDuration(t *testing.T) {
 				if ok {
 					t.Errorf("histogram reported without WithCallDuration(true): %+v", got)
 				}
-				if len(sm.Metrics) != 3 {
-					t.Errorf("%d metrics, want 3", len(sm.Metrics))
+				if len(sm.Metrics) != 5 {
+					t.Errorf("%d metrics, want 5", len(sm.Metrics))
 				}
 				return
 			}

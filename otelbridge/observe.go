@@ -20,9 +20,9 @@ type Registration struct {
 	err  error
 }
 
-// Unregister stops the collection of the observed breakers' counts and state,
-// so that a removed breaker leaks no callback. It is safe to call more than
-// once; later calls return the first call's result.
+// Unregister stops the collection of the observed breakers' call counts,
+// state and error counts, so that a removed breaker leaks no callback. It is
+// safe to call more than once; later calls return the first call's result.
 func (r *Registration) Unregister() error {
 	r.once.Do(func() { r.err = r.reg.Unregister() })
 	return r.err
@@ -33,14 +33,21 @@ type observed struct {
 	b       *machine.Breaker
 	states  [3]metric.ObserveOption // by events.State
 	outcome [4]metric.ObserveOption // success, failure, ignored, rejected
+	journal metric.ObserveOption
+	subErrs [2]metric.ObserveOption // panic, queue_full
 }
 
-// Observe registers the breakers with the circuitry.breaker.calls and
-// circuitry.breaker.state observable instruments: at each collection the
-// bridge reads each breaker's cumulative counters and published state, so the
-// calls themselves pay nothing. The state points also carry the breaker's
-// mode (circuitry.breaker.mode: enforcing or observe_only), so that a
-// dashboard tells an open breaker that rejects from one that would. Undo it with [Registration.Unregister]. A
+// Observe registers the breakers with the circuitry.breaker.calls,
+// circuitry.breaker.state, circuitry.breaker.journal.errors and
+// circuitry.breaker.subscriber.errors observable instruments: at each
+// collection the bridge reads each breaker's cumulative counters
+// ([machine.Breaker.Counts]) and published state, so the calls themselves pay
+// nothing. The state points also carry the breaker's mode
+// (circuitry.breaker.mode: enforcing or observe_only), so that a dashboard
+// tells an open breaker that rejects from one that would. The error counters
+// report the failures the breaker otherwise only sends to its error handler:
+// journal appends that failed, and subscriber panics and queue overflows
+// (error.type panic or queue_full). Undo it with [Registration.Unregister]. A
 // breaker should be observed by one registration at a time, or its streams
 // are reported twice.
 func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
@@ -60,6 +67,10 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		for i, out := range []string{machine.Success.String(), machine.Failure.String(), machine.Ignored.String(), OutcomeRejected} {
 			o.outcome[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyOutcome.String(out))...))
 		}
+		o.journal = metric.WithAttributeSet(attribute.NewSet(b.attrs(name)...))
+		for i, typ := range []string{ErrorTypePanic, ErrorTypeQueueFull} {
+			o.subErrs[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyErrorType.String(typ))...))
+		}
 		obs[i] = o
 	}
 	reg, err := b.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
@@ -78,9 +89,12 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 			ob.ObserveInt64(b.calls, int64(c.Failures), o.outcome[1])
 			ob.ObserveInt64(b.calls, int64(c.Ignored), o.outcome[2])
 			ob.ObserveInt64(b.calls, int64(c.Rejected), o.outcome[3])
+			ob.ObserveInt64(b.journalErrors, int64(c.JournalErrors), o.journal)
+			ob.ObserveInt64(b.subscriberErrors, int64(c.SubscriberPanics), o.subErrs[0])
+			ob.ObserveInt64(b.subscriberErrors, int64(c.QueueDropped), o.subErrs[1])
 		}
 		return nil
-	}, b.calls, b.state)
+	}, b.calls, b.state, b.journalErrors, b.subscriberErrors)
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: Observe: %w", err)
 	}

@@ -2,6 +2,7 @@ package otelbridge_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -12,12 +13,19 @@ import (
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 
-// observedOnly keeps the calls and state metrics of sm, the two that
-// Observe registers.
+// observedNames are the metrics that Observe registers.
+var observedNames = []string{
+	"circuitry.breaker.calls",
+	"circuitry.breaker.state",
+	"circuitry.breaker.journal.errors",
+	"circuitry.breaker.subscriber.errors",
+}
+
+// observedOnly keeps the metrics of sm that Observe registers.
 func observedOnly(sm metricdata.ScopeMetrics) metricdata.ScopeMetrics {
 	out := metricdata.ScopeMetrics{Scope: sm.Scope}
 	for _, m := range sm.Metrics {
-		if m.Name == "circuitry.breaker.calls" || m.Name == "circuitry.breaker.state" {
+		if slices.Contains(observedNames, m.Name) {
 			out.Metrics = append(out.Metrics, m)
 		}
 	}
@@ -43,9 +51,10 @@ func dataPoints(t *testing.T, sm metricdata.ScopeMetrics, name string) int {
 }
 
 // TestUnregister checks that Unregister removes a registration's
-// callbacks: later collections no longer report that breaker's calls and
-// state, the other registration's streams carry on, a second Unregister
-// returns nil, and once both are gone no call or state stream is reported.
+// callbacks: later collections no longer report that breaker's calls, state
+// and error counts, the other registration's streams carry on, a second
+// Unregister returns nil, and once both are gone no call, state or error
+// stream is reported.
 func TestUnregister(t *testing.T) {
 	r := newRig(t, nil)
 	a := r.newBreaker(t, "a", machine.WithFailureThreshold(1))
@@ -69,10 +78,10 @@ func TestUnregister(t *testing.T) {
 		{
 			name: "both registered",
 			do:   func(*testing.T) {},
-			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(append(callPoints("a", 0, 1, 0, 0), callPoints("b", 1, 0, 0, 0)...)...),
 				stateMetric(append(statePoints("a", events.Open), statePoints("b", events.Closed)...)...),
-			}},
+			}, noFaults("a", "b")...)},
 		},
 		{
 			name: "a unregistered",
@@ -83,10 +92,10 @@ func TestUnregister(t *testing.T) {
 				r.call(t, a, "a-2", rejected) // counted by a, but no longer reported
 				r.call(t, b, "b-2", success)
 			},
-			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(callPoints("b", 2, 0, 0, 0)...),
 				stateMetric(statePoints("b", events.Closed)...),
-			}},
+			}, noFaults("b")...)},
 		},
 		{
 			name: "a unregistered twice",
@@ -95,10 +104,10 @@ func TestUnregister(t *testing.T) {
 					t.Fatalf("second Unregister: %v", err)
 				}
 			},
-			want: metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(callPoints("b", 2, 0, 0, 0)...),
 				stateMetric(statePoints("b", events.Closed)...),
-			}},
+			}, noFaults("b")...)},
 		},
 	}
 	for _, s := range steps {
@@ -113,7 +122,7 @@ func TestUnregister(t *testing.T) {
 			t.Fatalf("Unregister: %v", err)
 		}
 		sm := r.collect(t)
-		for _, name := range []string{"circuitry.breaker.calls", "circuitry.breaker.state"} {
+		for _, name := range observedNames {
 			if n := dataPoints(t, sm, name); n != 0 {
 				t.Errorf("%s: %d data points after every registration was undone, want 0", name, n)
 			}
@@ -139,8 +148,8 @@ func mustMetric(t *testing.T, sm metricdata.ScopeMetrics, name string) metricdat
 }
 
 // TestManyBreakers checks that several breakers on one meter each report
-// their own call and state streams, whether registered one at a time on one
-// bridge, all at once, or through two bridges on one meter provider.
+// their own call, state and error streams, whether registered one at a time
+// on one bridge, all at once, or through two bridges on one meter provider.
 func TestManyBreakers(t *testing.T) {
 	// Each breaker gets its own calls: a succeeds once; b trips on its
 	// first failure and rejects twice; c succeeds three times and ignores
@@ -178,6 +187,7 @@ func TestManyBreakers(t *testing.T) {
 			r := newRig(t, nil)
 			want := metricdata.ScopeMetrics{Scope: scope}
 			var calls, states []metricdata.DataPoint[int64]
+			var names []string
 			for gi, group := range c.groups {
 				bridge := r.bridge
 				if c.bridges && gi > 0 {
@@ -198,6 +208,7 @@ func TestManyBreakers(t *testing.T) {
 					brs = append(brs, br)
 					calls = append(calls, wantCalls[name]...)
 					states = append(states, statePoints(name, wantState[name])...)
+					names = append(names, name)
 				}
 				reg, err := bridge.Observe(brs...)
 				if err != nil {
@@ -205,15 +216,15 @@ func TestManyBreakers(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = reg.Unregister() })
 			}
-			want.Metrics = []metricdata.Metrics{callsMetric(calls...), stateMetric(states...)}
+			want.Metrics = append([]metricdata.Metrics{callsMetric(calls...), stateMetric(states...)}, noFaults(names...)...)
 			metricdatatest.AssertEqual(t, want, observedOnly(r.collect(t)), metricdatatest.IgnoreTimestamp())
 		})
 	}
 }
 
 // TestObserveWithoutSubscribing checks that Observe alone, on a breaker the
-// bridge is not subscribed to, reports its calls and state (but, being no
-// subscriber, no transitions).
+// bridge is not subscribed to, reports its calls, state and error counts
+// (but, being no subscriber, no transitions).
 func TestObserveWithoutSubscribing(t *testing.T) {
 	r := newRig(t, nil)
 	b, err := machine.New("solo", machine.WithClock(r.clock), machine.WithFailureThreshold(1))
@@ -222,9 +233,9 @@ func TestObserveWithoutSubscribing(t *testing.T) {
 	}
 	r.observe(t, b)
 	doCall(t, context.Background(), b, "trips", failure)
-	want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+	want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 		callsMetric(callPoints("solo", 0, 1, 0, 0)...),
 		stateMetric(statePoints("solo", events.Open)...),
-	}}
+	}, noFaults("solo")...)}
 	metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp())
 }

@@ -116,10 +116,10 @@ func TestDefaultMeterProvider(t *testing.T) {
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+	want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 		callsMetric(callPoints("global", 1, 0, 0, 0)...),
 		stateMetric(statePoints("global", events.Closed)...),
-	}}
+	}, noFaults("global")...)}
 	if len(rm.ScopeMetrics) != 1 {
 		t.Fatalf("%d scopes, want 1", len(rm.ScopeMetrics))
 	}
@@ -176,7 +176,10 @@ func TestInstrumentErrors(t *testing.T) {
 	if len(handled) != 1 {
 		t.Fatalf("otel.Handle got %d errors, want 1", len(handled))
 	}
-	for _, name := range []string{"circuitry.breaker.transitions", "circuitry.breaker.calls", "circuitry.breaker.state", "circuitry.breaker.call.duration"} {
+	for _, name := range []string{
+		"circuitry.breaker.transitions", "circuitry.breaker.calls", "circuitry.breaker.state",
+		"circuitry.breaker.journal.errors", "circuitry.breaker.subscriber.errors", "circuitry.breaker.call.duration",
+	} {
 		if !strings.Contains(handled[0].Error(), name+": meter broken") {
 			t.Errorf("handled error %q does not name %s", handled[0], name)
 		}

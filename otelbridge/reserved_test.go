@@ -9,19 +9,40 @@ import (
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 
+// TestWithAttributesRefusesTheBridgesOwnKeys checks that WithAttributes
+// refuses every key the bridge sets itself, with an error that names the key
+// and says why: those under its prefix, and error.type, which it sets on the
+// subscriber errors counter. A key outside them is accepted.
 func TestWithAttributesRefusesTheBridgesOwnKeys(t *testing.T) {
-	for _, kv := range []attribute.KeyValue{
-		otelbridge.KeyName.String("everything"),
-		attribute.String("circuitry.breaker.custom", "x"),
+	for _, c := range []struct {
+		kv   attribute.KeyValue
+		want []string // substrings of the error, besides the key
+	}{
+		{kv: otelbridge.KeyName.String("everything"), want: []string{"prefix"}},
+		{kv: attribute.String("circuitry.breaker.custom", "x"), want: []string{"prefix"}},
+		{kv: otelbridge.KeyErrorType.String("timeout"), want: []string{"the bridge's own", "circuitry.breaker.subscriber.errors"}},
+		{kv: attribute.String("error.type", "panic"), want: []string{"the bridge's own", "circuitry.breaker.subscriber.errors"}},
 	} {
-		t.Run(string(kv.Key), func(t *testing.T) {
-			_, err := otelbridge.New(otelbridge.WithAttributes(kv))
-			if err == nil || !strings.Contains(err.Error(), string(kv.Key)) || !strings.Contains(err.Error(), "prefix") {
-				t.Errorf("New(WithAttributes(%s)) = %v, want an error naming the key and the prefix", kv.Key, err)
+		t.Run(string(c.kv.Key)+"="+c.kv.Value.Emit(), func(t *testing.T) {
+			_, err := otelbridge.New(otelbridge.WithAttributes(c.kv))
+			if err == nil {
+				t.Fatalf("New(WithAttributes(%s)) succeeded, want an error", c.kv.Key)
+			}
+			for _, w := range append([]string{string(c.kv.Key)}, c.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("New(WithAttributes(%s)) = %v, want an error containing %q", c.kv.Key, err, w)
+				}
 			}
 		})
 	}
-	if _, err := otelbridge.New(otelbridge.WithAttributes(attribute.String("circuitry.region", "eu"))); err != nil {
-		t.Errorf("a key outside the reserved prefix was refused: %v", err)
+	for _, kv := range []attribute.KeyValue{
+		attribute.String("circuitry.region", "eu"),
+		attribute.String("error.kind", "x"),
+	} {
+		t.Run("accepted "+string(kv.Key), func(t *testing.T) {
+			if _, err := otelbridge.New(otelbridge.WithAttributes(kv)); err != nil {
+				t.Errorf("a key outside the bridge's own was refused: %v", err)
+			}
+		})
 	}
 }

@@ -159,7 +159,7 @@ func TestUnsampledSpans(t *testing.T) {
 		if n := len(r.rec.Ended()) + len(r.rec.Started()); n != 0 {
 			t.Errorf("%d spans recorded, want none", n)
 		}
-		want := metricdata.ScopeMetrics{Scope: scope, Metrics: []metricdata.Metrics{
+		want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 			transitionsMetric(
 				transitionPoint("payments", "closed", "open", "trip", 1),
 				transitionPoint("payments", "open", "half_open", "probe", 1),
@@ -167,7 +167,7 @@ func TestUnsampledSpans(t *testing.T) {
 			),
 			stateMetric(statePoints("payments", events.Closed)...),
 			callsMetric(callPoints("payments", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-		}}
+		}, noFaults("payments")...)}
 		metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	})
 
