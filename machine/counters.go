@@ -18,7 +18,7 @@ import (
 
 const (
 	cacheLine  = 64
-	minStripes = 16
+	minStripes = 8
 	maxStripes = 64
 
 	kindSuccess     = int(Success)
