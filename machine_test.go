@@ -392,6 +392,13 @@ func TestOutageAndRecovery(t *testing.T) {
 	checkMetric(t, rm, otelbridge.CallsName, cumulative(
 		outcome("success", 7), outcome("failure", 6), outcome("ignored", 0), outcome("rejected", 6),
 	))
+	checkMetric(t, rm, otelbridge.JournalErrorsName, cumulative(
+		metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name), Value: 0},
+	))
+	checkMetric(t, rm, otelbridge.SubscriberErrorsName, cumulative(
+		metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name, otelbridge.KeyErrorType.String(otelbridge.ErrorTypePanic)), Value: 0},
+		metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name, otelbridge.KeyErrorType.String(otelbridge.ErrorTypeQueueFull)), Value: 0},
+	))
 	checkMetric(t, rm, otelbridge.StateName, metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{
 		state("closed", 1), state("open", 0), state("half_open", 0),
 	}})
