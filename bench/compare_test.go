@@ -281,54 +281,8 @@ func libraries() []library {
 			},
 			rateWindow: func(*testing.B) func(bool) error { return gobreakerCall(newGobreakerRate()) },
 		},
-		{
-			name:   "failsafe-permit",
-			closed: func(*testing.B) func(bool) error { return failsafePermitCall(newFailsafe(openFor)) },
-			open: func(*testing.B) func(bool) error {
-				cb := newFailsafe(openFor)
-				cb.Open()
-				return failsafePermitCall(cb)
-			},
-			// Time: failsafe-go has no clock to inject; its open period is
-			// ended by its own HalfOpen control, which is what elapsing does.
-			cycle: func(*testing.B) func() {
-				cb := newFailsafe(openFor)
-				call := failsafePermitCall(cb)
-				return func() {
-					for range failureThreshold {
-						_ = call(true)
-					}
-					cb.HalfOpen()
-					for range successThreshold {
-						_ = call(false)
-					}
-				}
-			},
-			rateWindow: func(*testing.B) func(bool) error { return failsafePermitCall(newFailsafeRate()) },
-		},
-		{
-			name:   "failsafe-executor",
-			closed: func(*testing.B) func(bool) error { return failsafeExecutorCall(newFailsafe(openFor)) },
-			open: func(*testing.B) func(bool) error {
-				cb := newFailsafe(openFor)
-				cb.Open()
-				return failsafeExecutorCall(cb)
-			},
-			cycle: func(*testing.B) func() {
-				cb := newFailsafe(openFor)
-				call := failsafeExecutorCall(cb)
-				return func() {
-					for range failureThreshold {
-						_ = call(true)
-					}
-					cb.HalfOpen()
-					for range successThreshold {
-						_ = call(false)
-					}
-				}
-			},
-			rateWindow: func(*testing.B) func(bool) error { return failsafeExecutorCall(newFailsafeRate()) },
-		},
+		failsafeLibrary("failsafe-permit", failsafePermitCall),
+		failsafeLibrary("failsafe-executor", failsafeExecutorCall),
 		{
 			name: "eapache",
 			closed: func(*testing.B) func(bool) error {
@@ -340,6 +294,36 @@ func libraries() []library {
 				return call
 			},
 		},
+	}
+}
+
+// failsafeLibrary is failsafe-go called through call: its standalone permit
+// API or its executor, which are set up and driven alike.
+func failsafeLibrary(name string, call func(circuitbreaker.CircuitBreaker[any]) func(bool) error) library {
+	return library{
+		name:   name,
+		closed: func(*testing.B) func(bool) error { return call(newFailsafe(openFor)) },
+		open: func(*testing.B) func(bool) error {
+			cb := newFailsafe(openFor)
+			cb.Open()
+			return call(cb)
+		},
+		// Time: failsafe-go has no clock to inject; its open period is ended
+		// by its own HalfOpen control, which is what elapsing does.
+		cycle: func(*testing.B) func() {
+			cb := newFailsafe(openFor)
+			c := call(cb)
+			return func() {
+				for range failureThreshold {
+					_ = c(true)
+				}
+				cb.HalfOpen()
+				for range successThreshold {
+					_ = c(false)
+				}
+			}
+		},
+		rateWindow: func(*testing.B) func(bool) error { return call(newFailsafeRate()) },
 	}
 }
 

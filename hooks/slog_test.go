@@ -140,28 +140,35 @@ func equalJSON(a, b map[string]any) bool {
 
 type ctxKey struct{}
 
-// ctxHandler records the context of each record it handles.
-type ctxHandler struct {
+// spyHandler records the context and the time of each record it handles.
+type spyHandler struct {
 	slog.Handler
-	seen *[]context.Context
+	ctxs  *[]context.Context
+	times *[]time.Time
 }
 
-func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
-	*h.seen = append(*h.seen, ctx)
+func newSpyHandler() (spyHandler, *[]context.Context, *[]time.Time) {
+	var ctxs []context.Context
+	var times []time.Time
+	return spyHandler{Handler: slog.NewTextHandler(io.Discard, nil), ctxs: &ctxs, times: &times}, &ctxs, &times
+}
+
+func (h spyHandler) Handle(ctx context.Context, r slog.Record) error {
+	*h.ctxs = append(*h.ctxs, ctx)
+	*h.times = append(*h.times, r.Time)
 	return nil
 }
 
 func TestSlogPassesTheTransitionsContextToTheHandler(t *testing.T) {
-	var seen []context.Context
-	h := ctxHandler{Handler: slog.NewTextHandler(io.Discard, nil), seen: &seen}
+	h, ctxs, _ := newSpyHandler()
 	ctx := context.WithValue(context.Background(), ctxKey{}, "span-123")
 	hooks.Slog(slog.New(h)).Notify(ctx, events.Transition{
 		Breaker: "b", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, OpenFor: time.Second,
 	})
-	if len(seen) != 1 {
-		t.Fatalf("handler saw %d records, want 1", len(seen))
+	if len(*ctxs) != 1 {
+		t.Fatalf("handler saw %d records, want 1", len(*ctxs))
 	}
-	if got := seen[0].Value(ctxKey{}); got != "span-123" {
+	if got := (*ctxs)[0].Value(ctxKey{}); got != "span-123" {
 		t.Errorf("handler's context value = %v, want span-123", got)
 	}
 }
@@ -224,25 +231,13 @@ func TestSlogRunsOnTheQueuedLane(t *testing.T) {
 	}
 }
 
-// timeHandler records the time of each record it handles.
-type timeHandler struct {
-	slog.Handler
-	times *[]time.Time
-}
-
-func (h timeHandler) Handle(_ context.Context, r slog.Record) error {
-	*h.times = append(*h.times, r.Time)
-	return nil
-}
-
 func TestSlogRecordTimeIsTheTransitionTime(t *testing.T) {
-	var times []time.Time
-	h := timeHandler{Handler: slog.NewTextHandler(io.Discard, nil), times: &times}
+	h, _, times := newSpyHandler()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
 	hooks.Slog(slog.New(h)).Notify(context.Background(), events.Transition{
 		Breaker: "b", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, OpenFor: time.Second, Time: at,
 	})
-	if len(times) != 1 || !times[0].Equal(at) {
-		t.Errorf("record times = %v, want [%v]", times, at)
+	if len(*times) != 1 || !(*times)[0].Equal(at) {
+		t.Errorf("record times = %v, want [%v]", *times, at)
 	}
 }
