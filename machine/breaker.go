@@ -51,8 +51,8 @@ type Breaker struct {
 	machine  *fsm.FSM
 	fold     events.Snapshot // the fold of every transition so far
 	gen      uint64
-	probes   uint32 // probes in flight, in half-open
-	probeOK  uint32 // probe successes, in half-open
+	probes   atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
+	probeOK  atomic.Uint32 // probe successes, in half-open; likewise
 	timer    Timer
 	pending  []events.Transition // records the journal has not accepted yet
 	toReport []error             // reported after the lock is released
@@ -247,8 +247,9 @@ type Counts struct {
 	SubscriberPanics, QueueDropped uint64
 }
 
-// Counts returns the breaker's counts. The cumulative ones are read without
-// a lock and may be a moment apart from each other.
+// Counts returns the breaker's counts. It takes no lock, so a metrics
+// collection never waits for a transition (or its journal append); the
+// figures are read one by one and may be a moment apart from each other.
 func (b *Breaker) Counts() Counts {
 	st := b.dispatch.Stats()
 	c := Counts{
@@ -261,7 +262,6 @@ func (b *Breaker) Counts() Counts {
 		SubscriberPanics: st.Panics,
 		QueueDropped:     st.Dropped,
 	}
-	b.mu.Lock()
 	s := b.snap.Load()
 	switch s.state {
 	case events.Closed:
@@ -269,9 +269,8 @@ func (b *Breaker) Counts() Counts {
 			c.ConsecutiveFailures = uint32(w)
 		}
 	case events.HalfOpen:
-		c.Probes, c.ProbeSuccesses = b.probes, b.probeOK
+		c.Probes, c.ProbeSuccesses = b.probes.Load(), b.probeOK.Load()
 	}
-	b.mu.Unlock()
 	return c
 }
 

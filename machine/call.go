@@ -88,7 +88,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			continue // admit from the new state
 		}
 		// Half-open.
-		if b.probes >= uint32(b.cfg.probeLimit) {
+		if b.probes.Load() >= uint32(b.cfg.probeLimit) {
 			b.mu.Unlock()
 			if b.observe {
 				return b.observed(ctx, s)
@@ -96,7 +96,7 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			b.rejected(ctx, s.reject)
 			return Permit{}, s.reject
 		}
-		b.probes++
+		b.probes.Add(1)
 		b.mu.Unlock()
 		p := Permit{b: b, ctx: ctx, tag: s.gen | probeTag}
 		if b.clocked {
@@ -345,8 +345,8 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 		b.mu.Unlock()
 		return
 	}
-	if b.probes > 0 { // a second Done of one permit must not wrap the count and wedge half-open
-		b.probes--
+	if b.probes.Load() > 0 { // a second Done of one permit must not wrap the count and wedge half-open
+		b.probes.Add(^uint32(0))
 	}
 	var (
 		t    hooks.Ticket
@@ -354,11 +354,11 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 	)
 	switch o {
 	case Success:
-		b.probeOK++
-		if b.probeOK >= uint32(b.cfg.successThreshold) {
+		b.probeOK.Add(1)
+		if b.probeOK.Load() >= uint32(b.cfg.successThreshold) {
 			t, terr = b.transitionLocked(p.ctx, events.Recover, events.Reason{
 				Policy:    events.PolicyProbeSuccesses,
-				Successes: uint64(b.probeOK),
+				Successes: uint64(b.probeOK.Load()),
 				Threshold: uint64(b.cfg.successThreshold),
 			}, 0)
 		}
@@ -366,7 +366,7 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 		t, terr = b.transitionLocked(p.ctx, events.Retrip, events.Reason{
 			Policy:    events.PolicyProbeFailure,
 			Failures:  1,
-			Successes: uint64(b.probeOK),
+			Successes: uint64(b.probeOK.Load()),
 			LastError: errText(err),
 		}, 0)
 	}

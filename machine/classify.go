@@ -36,7 +36,9 @@ func (o Outcome) String() string {
 // Classifier decides how a call's result counts. ctx is the context the call
 // was made with; err is what the protected function returned (a
 // [*PanicError] when it panicked). It runs on the call path of every call:
-// keep it quick and free of allocation.
+// keep it quick and free of allocation. It must not panic: a classifier that
+// panics leaves the call unrecorded, and in half-open its probe slot taken
+// until the next transition (or the half-open timeout).
 type Classifier func(ctx context.Context, err error) Outcome
 
 // DefaultClassifier counts nil as [Success]; a [context.Canceled] error when

@@ -217,7 +217,8 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 		b.timer.Stop()
 		b.timer = nil
 	}
-	b.probes, b.probeOK = 0, 0
+	b.probes.Store(0)
+	b.probeOK.Store(0)
 	s := &snapshot{gen: gen, state: state}
 	switch state {
 	case events.Closed:
@@ -288,7 +289,7 @@ func (b *Breaker) halfOpenExpired(gen uint64) {
 	}
 	t, err := b.transitionLocked(ctx, events.Retrip, events.Reason{
 		Policy:    events.PolicyHalfOpenTimeout,
-		Successes: uint64(b.probeOK),
+		Successes: uint64(b.probeOK.Load()),
 		Threshold: uint64(b.cfg.successThreshold),
 	}, 0)
 	b.noteLocked(err)
