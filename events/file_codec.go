@@ -70,7 +70,7 @@ func checkSnapshot(s Snapshot) error {
 
 // leadsTo reports whether some edge of the table fires e into to.
 func leadsTo(e Event, to State) bool {
-	for _, edge := range Table {
+	for _, edge := range table {
 		if edge.Event == e && edge.To == to {
 			return true
 		}

@@ -243,7 +243,7 @@ func TestTargetCrossProduct(t *testing.T) {
 
 func TestTableIsExactlyTheDesignedEdges(t *testing.T) {
 	seen := map[events.Edge]bool{}
-	for _, edge := range events.Table {
+	for _, edge := range events.Table() {
 		if seen[edge] {
 			t.Errorf("edge %v %v->%v listed twice", edge.Event, edge.From, edge.To)
 		}

@@ -189,7 +189,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 // runs under the fsm's locks.
 func newFSM(initial events.State) *fsm.FSM {
 	var descs fsm.Events
-	for _, e := range events.Table {
+	for _, e := range events.Table() {
 		descs = append(descs, fsm.EventDesc{Name: e.Event.String(), Src: []string{e.From.String()}, Dst: e.To.String()})
 	}
 	return fsm.NewFSM(initial.String(), descs, nil)

@@ -122,7 +122,7 @@ func TestTransitionTable(t *testing.T) {
 // from is exactly the one the design states.
 func TestTransitionTableMatchesEvents(t *testing.T) {
 	n := 0
-	for _, e := range events.Table {
+	for _, e := range events.Table() {
 		if to, ok := legal[e.From][e.Event]; !ok || to != e.To {
 			t.Errorf("events.Table has %s: %s -> %s, which the design does not", e.Event, e.From, e.To)
 		}
