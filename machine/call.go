@@ -39,6 +39,16 @@ func (p *Permit) probe() bool { return p.tag&probeTag != 0 }
 // goroutine before it returns. A breaker that only observes admits every
 // call (see [WithObserveOnly]).
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
+	// Small enough to be inlined: the caller builds the permit in its own
+	// frame, instead of copying it back from Allow's.
+	if s := b.snap.Load(); s.state == events.Closed && !b.clocked {
+		return Permit{b: b, ctx: ctx, tag: s.gen}, nil
+	}
+	return b.allow(ctx)
+}
+
+// allow is Allow for every case but a closed breaker without call timing.
+func (b *Breaker) allow(ctx context.Context) (Permit, error) {
 	s := b.snap.Load()
 	if s.state == events.Closed {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
@@ -117,9 +127,25 @@ const maxProbeAttempts = 3
 // on the calling goroutine before Done returns. Done on the zero Permit does
 // nothing; calling it twice on the same Permit counts the call twice.
 func (p Permit) Done(err error) {
-	if p.b != nil {
+	if p.b != nil && !p.b.succeeded(&p, err) {
 		p.b.finish(&p, err)
 	}
+}
+
+// succeeded records a closed-state success with the default classifier and
+// no call timing or window policy, the common case, and reports whether it
+// did: it counts the call and resets the consecutive failures only if there
+// are some. Every other result goes through finish. (Breaker.call has the
+// same lines written out, for speed.)
+func (b *Breaker) succeeded(p *Permit, err error) bool {
+	if err != nil || !b.plain || p.tag >= probeTag {
+		return false
+	}
+	b.calls.add(kindSuccess)
+	if w := b.closed.Load(); uint32(w) != 0 {
+		b.resetFailures(p.gen())
+	}
+	return true
 }
 
 // finish classifies and records the result of an admitted call.
@@ -204,9 +230,9 @@ func (b *Breaker) call(p *Permit, fn func(context.Context) error) error {
 	}()
 	err := fn(p.ctx)
 	returned = true
+	// succeeded, written out: it is too large to be inlined, and the call
+	// costs a third of a closed-state success.
 	if err == nil && b.plain && p.tag < probeTag {
-		// A closed-state success with the default classifier and no
-		// call timing: count it, and reset the failures only if any.
 		b.calls.add(kindSuccess)
 		if w := b.closed.Load(); uint32(w) != 0 {
 			b.resetFailures(p.gen())
