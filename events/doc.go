@@ -19,10 +19,10 @@
 // finite-state machine from it and [Replay] validates history against it:
 //
 //	event            from        to
-//	trip             closed      open       the trip policy fired
-//	probe            open        half_open  the open period ended and a call arrived
+//	trip             closed      open       a trip policy fired
+//	probe            open        half_open  the open period ended and a call arrived (or its timer fired)
 //	recover          half_open   closed     enough probes succeeded
-//	retrip           half_open   open       a probe failed
+//	retrip           half_open   open       a probe failed, or half-open lasted its longest time
 //	force_open       closed      open       an operator opened the breaker
 //	force_open       half_open   open
 //	force_close      open        closed     an operator closed the breaker

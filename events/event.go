@@ -12,11 +12,13 @@ const (
 	// Trip opens a closed breaker because its trip policy fired.
 	Trip Event = iota + 1
 	// Probe moves an open breaker to half-open once its open period has
-	// passed and a call arrives.
+	// passed and a call arrives, or, for a breaker that probes on a timer,
+	// when the open period ends.
 	Probe
 	// Recover closes a half-open breaker after enough probe successes.
 	Recover
-	// Retrip opens a half-open breaker again after a probe failed.
+	// Retrip opens a half-open breaker again after a probe failed, or when
+	// the breaker has stayed in half-open for its longest allowed time.
 	Retrip
 	// ForceOpen opens a closed or half-open breaker by hand.
 	ForceOpen

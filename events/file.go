@@ -31,7 +31,7 @@ import (
 //
 //   - A transition record, exactly as [Transition.MarshalJSON] writes it,
 //     format version [FormatVersion] (fields v, breaker, seq, event, from,
-//     to, time, open_for and reason):
+//     to, time, open_for, observe_only and reason):
 //
 //     {"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 //

@@ -18,8 +18,12 @@
 //
 //   - [LaneInline]: on the goroutine whose call caused the transition, after
 //     the new state is published and after the breaker's transition lock is
-//     released, before that call returns. Only that call waits; calls on
-//     other goroutines do not. Inline subscribers must be quick. They may
+//     released, before that call returns. When transitions of one breaker
+//     follow each other closely, one goroutine may deliver several of them,
+//     in order, each with the context of the call that caused it: a
+//     subscriber always gets the causing call's context (and live span),
+//     not always its goroutine. Only calls that cause transitions wait;
+//     other calls do not. Inline subscribers must be quick. They may
 //     read the breaker (State, Counts) and may fire a manual event on it with
 //     the context they were given; that event is delivered right after.
 //   - [LaneQueued] (the default): on a dispatcher goroutine fed by a bounded

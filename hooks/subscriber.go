@@ -35,10 +35,12 @@ const (
 	// journal still holds it). This is the default lane.
 	LaneQueued Lane = iota
 	// LaneInline subscribers run on the goroutine whose call caused the
-	// transition, after the new state is published and outside the
-	// breaker's transition lock, before that call returns: only that call
-	// waits for them. They must be quick. Use this lane for work that needs
-	// the caller's live span, such as adding a span event.
+	// transition (or on one delivering an earlier or later transition of
+	// the same breaker at the same moment, with the causing call's
+	// context), after the new state is published and outside the breaker's
+	// transition lock, before that call returns: only calls that cause
+	// transitions wait for them. They must be quick. Use this lane for work
+	// that needs the caller's live span, such as adding a span event.
 	LaneInline
 )
 

@@ -19,8 +19,9 @@ import (
 // safe for concurrent use.
 //
 // Calls in the closed and open states read one atomically published snapshot
-// and update atomic counters: they take no lock, enter no state machine, read
-// no clock and allocate nothing. Transitions take the breaker's transition
+// and update atomic counters: they take no lock, enter no state machine and
+// allocate nothing, and with the default policy they read no clock.
+// Transitions take the breaker's transition
 // lock, fire the looplab/fsm event, append the record to the journal, publish
 // the new snapshot and enqueue the record for the subscribers, in that order;
 // the subscribers run after the lock is released.

@@ -82,11 +82,14 @@
 // and a slow-call policy (or call timing) twice. Windows are updated with
 // atomic operations only (see [LastCalls] and [LastDuration]). The first
 // call after an open period, admissions in half-open, outcomes of probes,
-// and outcomes that make a policy fire take the breaker's transition lock. Under that lock the breaker fires the fsm event (with
+// and outcomes that make a policy fire take the breaker's transition lock.
+// Under that lock the breaker fires the fsm event (with
 // [context.WithoutCancel], so a cancelled caller cannot wedge the fsm),
 // appends to the journal, publishes the new snapshot and enqueues the record
-// for the subscribers. No user code runs under it: the journal's Append and
-// Read are the only exception, and must not call back into the breaker.
+// for the subscribers. The only user code that runs under it is the
+// journal's Append and Read, the clock's Now, AfterFunc and Timer.Stop, and
+// the [WithJitter] source: none of them may call back into the breaker, and
+// a clock must not run a timer function inside AfterFunc or Stop.
 // Subscribers and the error handler run after it is released (see package
 // hooks for the two delivery lanes), so they may call [Breaker.State],
 // [Breaker.Counts] and [Breaker.Snapshot]. The open-period timer takes no
