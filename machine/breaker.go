@@ -48,15 +48,19 @@ type Breaker struct {
 	journErr atomic.Uint64
 
 	// Transition lock and what it guards.
-	mu       sync.Mutex
-	machine  *fsm.FSM
-	fold     events.Snapshot // the fold of every transition so far
-	gen      uint64
-	probes   atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
-	probeOK  atomic.Uint32 // probe successes, in half-open; likewise
-	timer    Timer
-	pending  []events.Transition // records the journal has not accepted yet
-	toReport []error             // reported after the lock is released
+	mu      sync.Mutex
+	machine *fsm.FSM
+	fold    events.Snapshot // the fold of every transition so far
+	gen     uint64
+	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
+	probeOK atomic.Uint32 // probe successes, in half-open; likewise
+	timer   Timer
+	pending []events.Transition // records the journal has not accepted yet
+	retry   Timer               // appends the pending records again; nil when not armed
+	// retryDelay is the wait before the next retry of the pending
+	// records; 0 when none failed.
+	retryDelay time.Duration
+	toReport   []error // reported after the lock is released
 }
 
 // snapshot is what a call reads: immutable once published. It fills a

@@ -68,7 +68,9 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // JournalError reports a transition that could not be appended to the
 // journal. The transition happened in memory all the same; the record is kept
-// and appended again before the next one, so none is lost.
+// and appended again, in order, before the next one and by a timer (after 1s,
+// then doubling up to 30s while the journal fails), or at once by
+// [Breaker.Sync], so none is lost.
 type JournalError struct {
 	Breaker string
 	Seq     uint64

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
@@ -82,5 +83,41 @@ func TestTransitionRecordsKeepAtMostOneKiBOfErrorText(t *testing.T) {
 	kept := strings.TrimSuffix(got, "…(truncated)")
 	if len(kept) > 1024 || !strings.HasPrefix(long, kept) || len(kept) < 1022 {
 		t.Errorf("kept %d bytes, want the first whole runes of at most 1024 bytes", len(kept))
+	}
+}
+
+func TestAFailedAppendIsRetriedByATimerWithoutACall(t *testing.T) {
+	fj := &flakyJournal{}
+	f := newWrappedFixture(t, func(j events.Journal) events.Journal { fj.Journal = j; return fj })
+	fj.set(3, 0) // the trip's append and the first two retries fail
+	f.failN(5)
+	f.wantState(events.Open)
+	steps := []struct {
+		advance time.Duration
+		stored  int    // records in the journal after the advance
+		errors  uint64 // Counts().JournalErrors after it
+	}{
+		{999 * time.Millisecond, 0, 1},
+		{time.Millisecond, 0, 2},                // first retry at 1s: fails
+		{2*time.Second - time.Nanosecond, 0, 2}, // next after 2s
+		{time.Nanosecond, 0, 3},                 // second retry: fails
+		{4 * time.Second, 1, 3},                 // third retry, 4s later: stored
+		{time.Minute, 1, 3},                     // nothing more to retry
+	}
+	for i, st := range steps {
+		f.clk.Advance(st.advance)
+		if got := len(f.journal()); got != st.stored {
+			t.Fatalf("step %d: the journal holds %d records, want %d", i, got, st.stored)
+		}
+		if got := f.b.Counts().JournalErrors; got != st.errors {
+			t.Fatalf("step %d: JournalErrors = %d, want %d", i, got, st.errors)
+		}
+	}
+	s, err := events.Replay("svc", f.journal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Equal(f.b.Snapshot()) {
+		t.Errorf("Replay = %+v, want b.Snapshot() %+v", s, f.b.Snapshot())
 	}
 }

@@ -111,8 +111,8 @@ func (b *Breaker) appendLocked(ctx context.Context, rec events.Transition) error
 // order. A conflict is returned (the caller adopts the journal's history),
 // wrapped in errDiverged when the refused record was already folded in
 // memory. Any other failure is reported and counted, and the records are kept
-// to be appended again before the next one, while the transition goes ahead
-// in memory.
+// to be appended again (by the retry timer, before the next transition, or by
+// Sync), while the transition goes ahead in memory.
 func (b *Breaker) flushLocked(ctx context.Context) error {
 	jctx := context.WithoutCancel(ctx)
 	for len(b.pending) > 0 {
@@ -128,13 +128,48 @@ func (b *Breaker) flushLocked(ctx context.Context) error {
 		if err != nil {
 			b.journErr.Add(1)
 			b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: p.Seq, Err: err})
+			b.armRetryLocked()
 			return nil
 		}
 		b.pending[0] = events.Transition{}
 		b.pending = b.pending[1:]
 	}
 	b.pending = nil
+	b.retryDelay = 0
 	return nil
+}
+
+// The kept records are appended again by a timer as well as before the next
+// transition, so that a breaker that trips while its journal fails and then
+// stays open does not hold the trip only in memory until a crash forgets it.
+const (
+	firstAppendRetry = time.Second
+	maxAppendRetry   = 30 * time.Second
+)
+
+// armRetryLocked arms the timer that appends the kept records again, unless
+// it is armed: after 1s, then doubling up to 30s while the journal fails.
+func (b *Breaker) armRetryLocked() {
+	if b.retry != nil {
+		return
+	}
+	d := max(b.retryDelay, firstAppendRetry)
+	b.retryDelay = min(2*d, maxAppendRetry)
+	b.retry = b.cfg.clock.AfterFunc(d, b.retryAppends)
+}
+
+// retryAppends runs on the retry timer: it appends the kept records, as Sync
+// does, and follows the journal if another writer appended meanwhile.
+func (b *Breaker) retryAppends() {
+	b.mu.Lock()
+	b.retry = nil
+	pending := len(b.pending) > 0
+	b.mu.Unlock()
+	if pending {
+		if err := b.Sync(context.Background()); err != nil {
+			b.report(err)
+		}
+	}
 }
 
 // errDiverged marks a conflict after records the journal never accepted:
