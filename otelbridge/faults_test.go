@@ -188,15 +188,7 @@ func TestJournalErrorsMetric(t *testing.T) {
 	}
 
 	t.Run("unregistered", func(t *testing.T) {
-		if err := reg.Unregister(); err != nil {
-			t.Fatalf("Unregister: %v", err)
-		}
-		sm := r.collect(t)
-		for _, name := range observedNames {
-			if n := dataPoints(t, sm, name); n != 0 {
-				t.Errorf("%s: %d data points after Unregister, want 0", name, n)
-			}
-		}
+		unregisterAll(t, r, reg)
 		if got := b.Counts().JournalErrors; got != 2 {
 			t.Errorf("Counts().JournalErrors = %d, want 2 (still counted, no longer reported)", got)
 		}
@@ -337,15 +329,7 @@ func TestSubscriberErrorsMetric(t *testing.T) {
 	}
 
 	t.Run("unregistered", func(t *testing.T) {
-		if err := reg.Unregister(); err != nil {
-			t.Fatalf("Unregister: %v", err)
-		}
-		sm := r.collect(t)
-		for _, name := range observedNames {
-			if n := dataPoints(t, sm, name); n != 0 {
-				t.Errorf("%s: %d data points after Unregister, want 0", name, n)
-			}
-		}
+		unregisterAll(t, r, reg)
 		if c := b.Counts(); c.SubscriberPanics != 6 || c.QueueDropped != 2 {
 			t.Errorf("Counts() panics %d, dropped %d, want 6 and 2 (still counted, no longer reported)", c.SubscriberPanics, c.QueueDropped)
 		}

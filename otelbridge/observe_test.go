@@ -34,6 +34,22 @@ func observedOnly(sm metricdata.ScopeMetrics) metricdata.ScopeMetrics {
 
 // dataPoints counts the data points of the named metric in sm (0 when it is
 // absent).
+// unregisterAll undoes reg and checks that a collection then reports no
+// data point of any instrument Observe registers; it returns that collection.
+func unregisterAll(t *testing.T, r *rig, reg *otelbridge.Registration) metricdata.ScopeMetrics {
+	t.Helper()
+	if err := reg.Unregister(); err != nil {
+		t.Fatalf("Unregister: %v", err)
+	}
+	sm := r.collect(t)
+	for _, name := range observedNames {
+		if n := dataPoints(t, sm, name); n != 0 {
+			t.Errorf("%s: %d data points after Unregister, want 0", name, n)
+		}
+	}
+	return sm
+}
+
 func dataPoints(t *testing.T, sm metricdata.ScopeMetrics, name string) int {
 	t.Helper()
 	m, ok := metricNamed(sm, name)
@@ -118,15 +134,7 @@ func TestUnregister(t *testing.T) {
 	}
 
 	t.Run("both unregistered", func(t *testing.T) {
-		if err := regB.Unregister(); err != nil {
-			t.Fatalf("Unregister: %v", err)
-		}
-		sm := r.collect(t)
-		for _, name := range observedNames {
-			if n := dataPoints(t, sm, name); n != 0 {
-				t.Errorf("%s: %d data points after every registration was undone, want 0", name, n)
-			}
-		}
+		sm := unregisterAll(t, r, regB)
 		// The transitions counter is the subscriber's, not the registration's.
 		metricdatatest.AssertEqual(t,
 			transitionsMetric(transitionPoint("a", "closed", "open", "trip", 1)),
