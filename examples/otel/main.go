@@ -5,22 +5,26 @@
 // [machine.Breaker] at a steady rate, each request in its own client span.
 // The server answers "503 Service Unavailable" for a while and then heals, so
 // the breaker trips, rejects calls, probes, re-trips and recovers. An
-// [otelbridge.Bridge] is subscribed to the breaker and observes it:
+// [otelbridge.Bridge] is subscribed to the breaker and observes it. By
+// default the program prints a summary, about a screen:
 //
-//   - spans go to the stdouttrace exporter, pretty-printed, as they end. By
-//     default only the spans that carry a breaker event are printed: the
+//   - under each call, one line per span that carries a breaker event: the
 //     call that tripped the breaker (circuitry.breaker.transition), each
 //     short-circuited call (circuitry.breaker.rejected), each probe and the
-//     recovery. -all-spans prints every span.
-//   - metrics go to the stdoutmetric exporter through a PeriodicReader. The
-//     program flushes it after every call that changed the breaker's state,
-//     so that each export shows circuitry.breaker.state flipping, and once
-//     more at shutdown; -metrics-interval adds periodic exports.
+//     recovery, with the event's attributes. -all-spans prints every span.
+//   - metrics are collected by a PeriodicReader. The program flushes it after
+//     every call that changed the breaker's state, so that each export shows
+//     circuitry.breaker.state flipping, and once more at the end, and prints
+//     the breaker's data points, one line per instrument; -metrics-interval
+//     adds periodic exports.
+//
+// With -raw it also prints what the stdouttrace and stdoutmetric exporters
+// write, pretty-printed JSON: several thousand lines for the default run.
 //
 // Usage:
 //
 //	go run ./examples/otel [-outage 1s] [-recovery 400ms] [-interval 100ms] [-calls 30]
-//	                       [-all-spans] [-duration] [-metrics-interval 0]
+//	                       [-all-spans] [-duration] [-metrics-interval 0] [-raw]
 //
 // # Sending to an OpenTelemetry Collector instead
 //
@@ -53,10 +57,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -81,7 +87,7 @@ const healthyLead = 200 * time.Millisecond
 type config struct {
 	outage, recovery, interval, metricsInterval time.Duration
 	calls                                       int
-	allSpans, duration                          bool
+	allSpans, duration, raw                     bool
 }
 
 func main() {
@@ -92,15 +98,17 @@ func main() {
 	flag.IntVar(&c.calls, "calls", 30, "number of calls to make (more are made if the breaker has not recovered by then)")
 	flag.BoolVar(&c.allSpans, "all-spans", false, "print every span, not only those with a breaker event")
 	flag.BoolVar(&c.duration, "duration", false, "turn on the circuitry.breaker.call.duration histogram")
-	flag.DurationVar(&c.metricsInterval, "metrics-interval", 0, "also export metrics periodically at this interval, from the reader's goroutine (0: only after state changes and at shutdown)")
+	flag.DurationVar(&c.metricsInterval, "metrics-interval", 0, "also export metrics periodically at this interval, from the reader's goroutine (0: only after state changes and at the end)")
+	flag.BoolVar(&c.raw, "raw", false, "also print the stdout exporters' JSON (thousands of lines)")
 	flag.Parse()
-	if err := run(c); err != nil {
+	if err := run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "otel:", err)
 		os.Exit(1)
 	}
 }
 
-func run(c config) (err error) {
+// run plays the outage, writing to w.
+func run(w io.Writer, c config) (err error) {
 	if c.outage <= 0 || c.recovery <= 0 || c.interval <= 0 || c.calls <= 0 || c.metricsInterval < 0 {
 		return errors.New("-outage, -recovery, -interval and -calls must be positive, -metrics-interval not negative")
 	}
@@ -108,8 +116,14 @@ func run(c config) (err error) {
 	start := time.Now()
 	since := func() string { return fmt.Sprintf("+%.2fs", time.Since(start).Seconds()) }
 
-	// 1. The OpenTelemetry SDK: a resource, a tracer provider exporting to
-	// stdout as spans end, and a meter provider with a periodic reader.
+	// 1. The OpenTelemetry SDK: a resource, a tracer provider that prints
+	// spans as they end, and a meter provider with a periodic reader. The
+	// stdout exporters write to raw, which is w with -raw and nowhere
+	// otherwise.
+	raw := io.Discard
+	if c.raw {
+		raw = w
+	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", "quotes-client")),
 		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
@@ -118,22 +132,25 @@ func run(c config) (err error) {
 	if err != nil {
 		return err
 	}
-	spanExp, err := stdouttrace.New(stdouttrace.WithPrettyPrint(), stdouttrace.WithWriter(os.Stdout))
-	if err != nil {
-		return err
+	var spans sdktrace.SpanProcessor = spanLines{w}
+	if c.raw {
+		spanExp, err := stdouttrace.New(stdouttrace.WithPrettyPrint(), stdouttrace.WithWriter(raw))
+		if err != nil {
+			return err
+		}
+		spans = both{sdktrace.NewSimpleSpanProcessor(spanExp), spans}
 	}
-	var spans sdktrace.SpanProcessor = sdktrace.NewSimpleSpanProcessor(spanExp)
 	if !c.allSpans {
 		spans = breakerSpansOnly{spans}
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithResource(res))
 	defer func() { err = errors.Join(err, tp.Shutdown(ctx)) }()
 
-	stdoutExp, err := stdoutmetric.New(stdoutmetric.WithPrettyPrint(), stdoutmetric.WithWriter(os.Stdout))
+	stdoutExp, err := stdoutmetric.New(stdoutmetric.WithPrettyPrint(), stdoutmetric.WithWriter(raw))
 	if err != nil {
 		return err
 	}
-	metricExp := digest{stdoutExp}
+	metricExp := &digest{Exporter: stdoutExp, w: w}
 	every := c.metricsInterval
 	if every == 0 {
 		every = time.Hour // in effect never: this run exports by hand
@@ -142,7 +159,7 @@ func run(c config) (err error) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
 	var reg *otelbridge.Registration
 	defer func() {
-		fmt.Printf("\n%s ===== metrics at shutdown =====\n", since())
+		metricExp.quiet.Store(true)              // the last export was printed before the summary
 		err = errors.Join(err, mp.Shutdown(ctx)) // exports once more
 		// A service that removes a breaker unregisters it, so that no
 		// callback is left behind; here the last export comes first.
@@ -184,8 +201,11 @@ func run(c config) (err error) {
 			fmt.Fprintln(os.Stderr, "dependency:", err)
 		}
 	}()
-	fmt.Printf("dependency on %s: healthy, then 503 for %s from +%s, then healthy again\n",
+	fmt.Fprintf(w, "dependency on %s: healthy, then 503 for %s from +%s, then healthy again\n",
 		dep.URL, c.outage, healthyLead)
+	fmt.Fprintln(w, "each call's line shows the breaker's state after the call, then its span's breaker events;")
+	fmt.Fprintln(w, "metrics are exported after each call that moved the breaker, and at the end")
+	fmt.Fprintln(w)
 
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
@@ -205,22 +225,25 @@ func run(c config) (err error) {
 				attribute.Int("example.call", i),
 			))
 		at, result := since(), quote(callCtx, b, client, dep.URL)
-		fmt.Printf("%s call %02d  %-9s  %s\n", at, i, b.State(), result)
+		fmt.Fprintf(w, "%s call %02d  %-9s  %s\n", at, i, b.State(), result)
 		span.End() // printed now, below its line, if it carries a breaker event
 		if snap := b.Snapshot(); snap.Seq != seq {
-			fmt.Printf("\n%s ===== metrics after call %02d: %d transition(s), now %s =====\n", since(), i, snap.Seq-seq, snap.State)
+			fmt.Fprintf(w, "%s metrics after call %02d (%d transition(s), now %s):\n", since(), i, snap.Seq-seq, snap.State)
 			if err := reader.ForceFlush(ctx); err != nil {
 				return err
 			}
-			fmt.Println()
 		}
 		<-tick.C
 	}
 	if b.State() != events.Closed {
 		return fmt.Errorf("breaker did not recover (state %s): try a longer -calls or a shorter -outage", b.State())
 	}
+	fmt.Fprintf(w, "\n%s metrics at the end:\n", since())
+	if err := reader.ForceFlush(ctx); err != nil {
+		return err
+	}
 	cs := b.Counts()
-	fmt.Printf("\n%s calls: %d succeeded, %d failed, %d rejected; %d transitions; the server saw %d requests\n",
+	fmt.Fprintf(w, "\n%s calls: %d succeeded, %d failed, %d rejected; %d transitions; the server saw %d requests\n",
 		since(), cs.Successes, cs.Failures, cs.Rejected, b.Snapshot().Seq, dep.Requests())
 	return nil
 }
@@ -247,12 +270,20 @@ func quote(ctx context.Context, b *machine.Breaker, client *http.Client, url str
 	}
 }
 
-// digest is the stdout metric exporter followed by a one-line digest of the
-// breaker metrics it has just exported, to read among the JSON.
-type digest struct{ sdkmetric.Exporter }
+// digest is the stdout metric exporter followed by a digest of the breaker
+// metrics it has just exported, one line per instrument, written to w unless
+// quiet.
+type digest struct {
+	sdkmetric.Exporter
+	w     io.Writer
+	quiet atomic.Bool
+}
 
-func (d digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+func (d *digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
 	err := d.Exporter.Export(ctx, rm)
+	if d.quiet.Load() {
+		return err
+	}
 	var parts []string
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -278,8 +309,62 @@ func (d digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) erro
 		}
 	}
 	slices.Sort(parts)
-	fmt.Printf("exported: %s\n", strings.Join(parts, "  "))
+	for _, p := range parts {
+		fmt.Fprintf(d.w, "         %s\n", p)
+	}
 	return err
+}
+
+// spanLines prints one line per ended span: its name, trace ID and each
+// breaker event with its attributes (without their common prefix).
+type spanLines struct{ w io.Writer }
+
+func (spanLines) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (spanLines) Shutdown(context.Context) error                  { return nil }
+func (spanLines) ForceFlush(context.Context) error                { return nil }
+
+func (p spanLines) OnEnd(s sdktrace.ReadOnlySpan) {
+	var evs []string
+	for _, e := range s.Events() {
+		name, ok := strings.CutPrefix(e.Name, "circuitry.breaker.")
+		if !ok {
+			continue
+		}
+		kv := []string{name}
+		for _, a := range e.Attributes {
+			if a.Key == otelbridge.KeyName {
+				continue
+			}
+			k := strings.TrimPrefix(string(a.Key), "circuitry.breaker.")
+			kv = append(kv, k+"="+a.Value.Emit())
+		}
+		evs = append(evs, strings.Join(kv, " "))
+	}
+	if len(evs) == 0 {
+		evs = []string{"no breaker event"}
+	}
+	fmt.Fprintf(p.w, "         span %q trace %s: %s\n", s.Name(), s.SpanContext().TraceID(), strings.Join(evs, "; "))
+}
+
+// both passes every span to two processors, in order.
+type both [2]sdktrace.SpanProcessor
+
+func (b both) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
+	b[0].OnStart(ctx, s)
+	b[1].OnStart(ctx, s)
+}
+
+func (b both) OnEnd(s sdktrace.ReadOnlySpan) {
+	b[0].OnEnd(s)
+	b[1].OnEnd(s)
+}
+
+func (b both) Shutdown(ctx context.Context) error {
+	return errors.Join(b[0].Shutdown(ctx), b[1].Shutdown(ctx))
+}
+
+func (b both) ForceFlush(ctx context.Context) error {
+	return errors.Join(b[0].ForceFlush(ctx), b[1].ForceFlush(ctx))
 }
 
 // breakerSpansOnly passes on only the spans that carry a breaker event.
