@@ -14,12 +14,22 @@
 // numbers carry on across the restart. Finally it prints the audit trail
 // and the commands that query it.
 //
+// The service process dies with the program: on Linux the kernel kills it
+// when its parent dies (Pdeathsig), and everywhere it stops when its
+// standard input, a pipe from the program, reaches end of file. So a
+// program killed early (go run ./examples/audit | head -3 kills it with
+// SIGPIPE) leaves no service behind holding the journal's lock.
+//
 // Usage:
 //
-//	go run ./examples/audit [-journal FILE] [-recovery 3s] [-phase all|trip|resume]
+//	go run ./examples/audit [-journal FILE] [-recovery 3s] [-pause] [-phase all|trip|resume]
 //
-// The journal defaults to circuitry-audit.jsonl in the temporary directory;
-// a second run carries on from what the first left. Query it with:
+// Each run starts with a new journal, journal.jsonl in a new temporary
+// directory, which it leaves for you to query; -journal names a file
+// instead (a run over a journal that holds records carries on from them).
+// -pause waits for Enter before the crash, so that you can look at the
+// live service's journal meanwhile. The phases trip and resume need
+// -journal. Query the journal with:
 //
 //	go run ./cmd/circuitry verify FILE
 //	go run ./cmd/circuitry history FILE
@@ -35,10 +45,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -55,9 +67,11 @@ const breakerName = "payments"
 var errUnavailable = errors.New("payments API: 503 Service Unavailable")
 
 func main() {
-	journal := flag.String("journal", filepath.Join(os.TempDir(), "circuitry-audit.jsonl"), "the journal `file`")
+	journal := flag.String("journal", "", "the journal `file` (default: a new one in a new temporary directory)")
 	recovery := flag.Duration("recovery", 3*time.Second, "the breaker's recovery timeout (open period)")
 	phase := flag.String("phase", "all", "all: the whole story; trip: the service that trips and waits to be killed; resume: the restarted service")
+	pause := flag.Bool("pause", false, "wait for Enter before crashing the service (-phase all)")
+	stdinEOF := flag.Bool("exit-on-stdin-eof", false, "stop when standard input reaches end of file (-phase trip; set by -phase all, so that the service dies with it)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fail(fmt.Errorf("unexpected arguments %q", flag.Args()))
@@ -68,11 +82,15 @@ func main() {
 	var err error
 	switch *phase {
 	case "all":
-		err = all(*journal, *recovery)
-	case "trip":
-		err = trip(*journal, *recovery)
-	case "resume":
-		err = resume(*journal, *recovery)
+		err = all(*journal, *recovery, *pause)
+	case "trip", "resume":
+		if *journal == "" {
+			err = fmt.Errorf("-phase %s needs -journal", *phase)
+		} else if *phase == "trip" {
+			err = trip(*journal, *recovery, *stdinEOF)
+		} else {
+			err = resume(*journal, *recovery)
+		}
 	default:
 		err = fmt.Errorf("-phase %q: want all, trip or resume", *phase)
 	}
@@ -122,10 +140,17 @@ func open(path string, recovery time.Duration) (*service, error) {
 
 // trip is the service before the crash: it calls the failing payments API
 // until the breaker opens, then serves until it is killed. SIGINT or
-// SIGTERM stop it cleanly instead.
-func trip(path string, recovery time.Duration) error {
+// SIGTERM stop it cleanly instead, and so does the end of its standard
+// input when stdinEOF is set.
+func trip(path string, recovery time.Duration, stdinEOF bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if stdinEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin) // returns when the parent is gone
+			stop()
+		}()
+	}
 	svc, err := open(path, recovery)
 	if err != nil {
 		return err
@@ -202,19 +227,38 @@ func resume(path string, recovery time.Duration) error {
 }
 
 // all runs the service as a child process, kills it with SIGKILL once its
-// breaker is open, and resumes over the same journal.
-func all(path string, recovery time.Duration) error {
+// breaker is open (after Enter, with pause), and resumes over the same
+// journal: path, or a new one when path is empty.
+func all(path string, recovery time.Duration, pause bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	child := exec.Command(exe, "-phase", "trip", "-journal", path, "-recovery", recovery.String())
+	if path == "" {
+		dir, err := os.MkdirTemp("", "circuitry-audit-")
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(dir, "journal.jsonl")
+	}
+	child := exec.Command(exe, "-phase", "trip", "-journal", path, "-recovery", recovery.String(), "-exit-on-stdin-eof")
 	child.Stderr = os.Stderr
+	child.SysProcAttr = dieWithParent()
 	out, err := child.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("== starting the service (%s -phase trip)\n", filepath.Base(exe))
+	// The child reads this pipe until end of file, which comes when this
+	// process closes it or dies. Nothing is written to it.
+	in, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fmt.Printf("== starting the service (%s -phase trip) over %s\n", filepath.Base(exe), path)
+	// Linux sends the parent-death signal when the thread that started the
+	// child exits: keep this goroutine on its thread for good.
+	runtime.LockOSThread()
 	if err := child.Start(); err != nil {
 		return err
 	}
@@ -228,6 +272,10 @@ func all(path string, recovery time.Duration) error {
 	if !tripped {
 		child.Wait()
 		return errors.New("the service ended before its breaker opened")
+	}
+	if pause {
+		fmt.Printf("== the service (pid %d) is running with its breaker open; look at %s, then press Enter to crash it\n", child.Process.Pid, path)
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	}
 	fmt.Printf("== crash: killing the service with SIGKILL (it cannot close its journal)\n")
 	if err := child.Process.Kill(); err != nil {

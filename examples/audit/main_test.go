@@ -224,6 +224,33 @@ func TestWholeStory(t *testing.T) {
 	}
 }
 
+// TestEachRunStartsFresh runs the story twice without -journal: each run
+// has a journal of its own, so each trips its breaker at seq 1.
+func TestEachRunStartsFresh(t *testing.T) {
+	tmp := t.TempDir()
+	var paths []string
+	for run := range 2 {
+		cmd := program("-recovery", "300ms")
+		cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run+1, err, out)
+		}
+		if !strings.Contains(string(out), "resumed breaker=payments state=open seq=1 ") {
+			t.Fatalf("run %d did not start from an empty journal:\n%s", run+1, out)
+		}
+		line := linesStarting(string(out), "==")[0]
+		_, path, ok := strings.Cut(line, " over ")
+		if !ok || !strings.HasPrefix(path, tmp) {
+			t.Fatalf("run %d: no journal in %s named in %q", run+1, tmp, line)
+		}
+		paths = append(paths, path)
+	}
+	if paths[0] == paths[1] {
+		t.Fatalf("both runs used %s", paths[0])
+	}
+}
+
 func TestBadArguments(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -233,6 +260,7 @@ func TestBadArguments(t *testing.T) {
 		{"unknown phase", []string{"-phase", "later"}, `-phase "later": want all, trip or resume`},
 		{"zero recovery", []string{"-recovery", "0s"}, "-recovery 0s must be positive"},
 		{"extra argument", []string{"file.jsonl"}, `unexpected arguments ["file.jsonl"]`},
+		{"a phase without -journal", []string{"-phase", "trip"}, "-phase trip needs -journal"},
 		{"journal in a missing directory", []string{"-phase", "resume", "-journal", "/nonexistent/j.jsonl"}, "events: journal /nonexistent/j.jsonl: open: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
