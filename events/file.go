@@ -331,20 +331,26 @@ func ReadFile(path string) (*File, error) {
 	if path == "" {
 		return nil, errors.New("events: ReadFile: empty path")
 	}
-	fd, err := os.Open(path)
+	// Checked before opening, and again on what was opened: opening a FIFO
+	// would wait for a writer for ever, and the non-blocking open keeps a
+	// file swapped for one in between from doing so.
+	st, err := os.Stat(path)
+	if err == nil {
+		err = checkRegular(st)
+	}
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "open", Err: err}
+	}
+	fd, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, &FileError{Path: path, Op: "open", Err: err}
 	}
 	defer fd.Close()
-	st, err := fd.Stat()
+	if st, err = fd.Stat(); err == nil {
+		err = checkRegular(st)
+	}
 	if err != nil {
 		return nil, &FileError{Path: path, Op: "open", Err: err}
-	}
-	switch {
-	case st.IsDir():
-		return nil, &FileError{Path: path, Op: "open", Err: errors.New("is a directory, not a journal file")}
-	case !st.Mode().IsRegular():
-		return nil, &FileError{Path: path, Op: "open", Err: fmt.Errorf("not a regular file (mode %v)", st.Mode())}
 	}
 	s := newFileScan()
 	err = s.read(fd)
@@ -359,17 +365,29 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
+// checkRegular refuses anything but a regular file.
+func checkRegular(st fs.FileInfo) error {
+	switch {
+	case st.IsDir():
+		return errors.New("is a directory, not a journal file")
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("not a regular file (mode %v)", st.Mode())
+	}
+	return nil
+}
+
 // Path returns the path the journal was opened with.
 func (f *File) Path() string { return f.path }
 
 // Append stores t durably (see [SyncPolicy]) if it directly follows the last
 // record of t.Breaker. It returns a [*ConflictError] when t.Seq does not
-// follow, an error wrapping [ErrInvalidRecord] or [ErrIllegalTransition]
-// when t is not a legal next record (or its breaker name is empty or
-// not UTF-8, or it encodes to more than [MaxRecordSize] bytes), and a
-// [*FileError] when the file cannot be written, in which case nothing of t
-// is left in the file. It fails with [ErrReadOnly] on a File from
-// [ReadFile] and with [ErrClosed] after Close.
+// follow; a [*RefusedError] (matching [ErrRefused]) wrapping
+// [ErrInvalidRecord] or [ErrIllegalTransition] when t is not a legal next
+// record (or its breaker name fails [CheckName], or it encodes to more than
+// [MaxRecordSize] bytes); and a [*FileError] when the file cannot be
+// written, in which case nothing of t is left in the file. It fails for good
+// (a *RefusedError) with [ErrReadOnly] on a File from [ReadFile], with
+// [ErrClosed] after Close, and once a failed write could not be undone.
 //
 // What Read returns afterwards is t as the file holds it: t.Time in UTC
 // without a monotonic reading, and strings with invalid UTF-8 replaced, as
@@ -386,11 +404,12 @@ func (f *File) Append(ctx context.Context, t Transition) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	refuse := func(err error) error { return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: err} }
 	if err := f.writableLocked("append"); err != nil {
-		return err
+		return refuse(err)
 	}
-	if t.Breaker == "" || !utf8.ValidString(t.Breaker) {
-		return fmt.Errorf("events: File.Append %v: %w: the breaker name must be non-empty UTF-8", t, ErrInvalidRecord)
+	if err := CheckName(t.Breaker); err != nil {
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
 	}
 	l := f.logs[t.Breaker]
 	head := Initial(t.Breaker)
@@ -402,18 +421,18 @@ func (f *File) Append(ctx context.Context, t Transition) error {
 	}
 	next, err := head.Apply(t)
 	if err != nil {
-		return fmt.Errorf("events: File.Append %v: %w", t, err)
+		return refuse(fmt.Errorf("events: File.Append %v: %w", t, err))
 	}
 	line, err := t.MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err)
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
 	}
 	if len(line) > MaxRecordSize {
-		return fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, ErrInvalidRecord, len(line), MaxRecordSize)
+		return refuse(fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, ErrInvalidRecord, len(line), MaxRecordSize))
 	}
 	stored, err := storedForm(t, line)
 	if err != nil { // not reached: MarshalJSON writes what UnmarshalJSON reads
-		return fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err)
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
 	}
 	if err := f.writeLocked(append(line, '\n')); err != nil {
 		return err

@@ -166,6 +166,33 @@ func probeLine(line []byte) (lineKind, error) {
 	}
 }
 
+// newerTail returns an error matching ErrNewerFormat when the bytes after the
+// last newline are the start of a record of a format version above
+// FormatVersion: a newer circuitry may be appending it, and a file written
+// by a newer version is refused, never cut. The version is known when its
+// digits are followed by another byte, or when the digits read so far
+// already exceed FormatVersion (more digits can only make it larger). A
+// tail that stops inside a version not above FormatVersion ("{\"v\":1") is
+// taken as this version's torn record.
+func newerTail(tail []byte) error {
+	rest, ok := bytes.CutPrefix(tail, []byte(tornStart))
+	if !ok {
+		return nil
+	}
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	v, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err == nil && v <= FormatVersion {
+		return nil
+	}
+	return fmt.Errorf("%w: the last line, not yet complete, starts a record of format version %s, this build reads 1 to %d: the file is being written by a newer circuitry", ErrNewerFormat, rest[:n], FormatVersion)
+}
+
 // tornStart is how every record this package writes begins.
 const tornStart = `{"v":`
 

@@ -43,6 +43,9 @@ func (s *fileScan) read(r io.Reader) error {
 			continue
 		case errors.Is(err, io.EOF):
 			if len(line) > 0 {
+				if err := newerTail(line); err != nil {
+					return &RecordError{Position: s.lines + 1, Err: err}
+				}
 				if !tornTail(line) {
 					return &RecordError{Position: s.lines + 1, Err: fmt.Errorf("%w: the last line has no newline and is not the start of a record", ErrCorrupt)}
 				}

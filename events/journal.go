@@ -103,3 +103,30 @@ func Load(ctx context.Context, j Journal, breaker string) (Snapshot, error) {
 // maxLoadAttempts bounds how often Load starts again when the journal keeps
 // compacting under it.
 const maxLoadAttempts = 8
+
+// ErrRefused is matched by the error of an Append that can never succeed
+// for that record, however often it is tried: the record is invalid for the
+// journal (a breaker name it cannot store, a transition its history does not
+// allow), or the journal can no longer be written (closed, read-only).
+// Journals return it as a [*RefusedError]. A breaker reports a refusal and
+// does not retry it; it takes any other error as transient and appends the
+// record again later.
+var ErrRefused = errors.New("events: record refused for good")
+
+// RefusedError is the detail of an [ErrRefused]: the record and why.
+type RefusedError struct {
+	Breaker string
+	Seq     uint64
+	// Err is the reason, such as an error matching [ErrInvalidRecord].
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("events: record seq %d of breaker %q refused for good: %v", e.Seq, e.Breaker, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"unicode/utf8"
 )
 
 // DefaultMemoryCapacity is the number of records per breaker that the
@@ -36,11 +35,12 @@ func NewMemory(capacity int) (*Memory, error) {
 }
 
 // Append stores t if it directly follows the last record of t.Breaker;
-// otherwise it returns a [*ConflictError], or an error wrapping the reason
-// when t is not a legal next record.
+// otherwise it returns a [*ConflictError], or, when t is not a legal next
+// record or its breaker name fails [CheckName], a [*RefusedError] wrapping
+// the reason.
 func (m *Memory) Append(_ context.Context, t Transition) error {
-	if t.Breaker == "" || !utf8.ValidString(t.Breaker) {
-		return fmt.Errorf("events: Memory.Append: %w: breaker name %q must be non-empty UTF-8", ErrInvalidRecord, t.Breaker)
+	if err := CheckName(t.Breaker); err != nil {
+		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("events: Memory.Append: %w: %w", ErrInvalidRecord, err)}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -53,7 +53,7 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	}
 	head, err := l.head.Apply(t)
 	if err != nil {
-		return fmt.Errorf("events: Memory.Append %v: %w", t, err)
+		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("events: Memory.Append %v: %w", t, err)}
 	}
 	m.logs[t.Breaker] = l
 	l.head = head
