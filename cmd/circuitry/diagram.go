@@ -32,6 +32,8 @@ func diagram(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("%w: the journal holds %d breakers (%s): name one with -breaker", errUsage, len(names), strings.Join(names, ", "))
 			}
 			*name = names[0]
+		} else if err := unknownBreakers(f, *name); err != nil {
+			return err
 		}
 		// A breaker over the journal resumes from it; it makes no call, so
 		// it never appends (and the journal is read-only anyway).

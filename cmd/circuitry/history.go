@@ -27,7 +27,11 @@ func history(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if f == nil {
 		return rerr
 	}
-	breakers.missing(f, stderr)
+	if rerr == nil {
+		if err := breakers.check(f); err != nil {
+			return err
+		}
+	}
 	all, err := entries(f)
 	if err != nil {
 		return err

@@ -96,14 +96,40 @@ func (s nameSet) Set(v string) error {
 // keep reports whether name passes the filter (an empty one keeps all).
 func (s nameSet) keep(name string) bool { return len(s) == 0 || s[name] }
 
-// missing notes on stderr the names asked for that the journal does not hold.
-func (s nameSet) missing(f *events.File, stderr io.Writer) {
-	have := f.Breakers()
+// check returns an error naming the breakers asked for that the journal
+// does not hold: an unknown breaker is an error, not an empty answer.
+func (s nameSet) check(f *events.File) error {
+	var missing []string
 	for _, n := range strings.Split(s.String(), ",") {
-		if n != "" && !slices.Contains(have, n) {
-			fmt.Fprintf(stderr, "note: no breaker %q in the journal (it holds: %s)\n", n, strings.Join(have, ", "))
+		if n != "" {
+			missing = append(missing, n)
 		}
 	}
+	return unknownBreakers(f, missing...)
+}
+
+// unknownBreakers returns an error naming those of names that the journal
+// does not hold, or nil.
+func unknownBreakers(f *events.File, names ...string) error {
+	have := f.Breakers()
+	var missing []string
+	for _, n := range names {
+		if !slices.Contains(have, n) {
+			missing = append(missing, fmt.Sprintf("%q", n))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	holds := "no breaker"
+	if len(have) > 0 {
+		holds = strings.Join(have, ", ")
+	}
+	noun := "breaker"
+	if len(missing) > 1 {
+		noun = "breakers"
+	}
+	return fmt.Errorf("no %s %s in the journal (it holds: %s)", noun, strings.Join(missing, ", "), holds)
 }
 
 // eventSet is a comma-separated list of event names.

@@ -34,8 +34,11 @@
 //
 // state prints, for each breaker, the state a breaker built over this
 // journal resumes in: the fold of its snapshot and records (events.Load),
-// with, for an open breaker, when its open period ends and how long remains
-// at -at (default now; same forms as -since). With -json it prints one JSON
+// with, for an open breaker, when its open period ends and how long remains.
+// With -at T (same forms as -since) it prints the state at T instead: the
+// fold of the records up to T, inclusive, with the time remaining at T; a
+// breaker without a record by then is closed at seq 0, and one whose records
+// up to T were compacted away is an error. With -json it prints one JSON
 // object per line with the fields breaker, seq, state, event, since,
 // open_for, open_until, remaining (these three only when open) and opens
 // (the transitions to open since the breaker was last closed, only when it
@@ -46,8 +49,11 @@
 // starts from the current state of the breaker named by -breaker (which may
 // be left out when the journal holds one breaker).
 //
-// Exit status: 0 on success, 1 when the journal cannot be read or holds a
-// bad record, 2 for a usage error.
+// Every command given a breaker (-breaker) that the journal does not hold
+// fails, naming it.
+//
+// Exit status: 0 on success, 1 when the journal cannot be read, holds a bad
+// record or does not hold a breaker asked for, 2 for a usage error.
 package main
 
 import (

@@ -176,10 +176,37 @@ func TestHistoryNotesCompactedRecords(t *testing.T) {
 			cells(historyHeader+rows(1, 3, 4)), "")
 }
 
-func TestHistoryUnknownBreakerIsANote(t *testing.T) {
+func TestUnknownBreakerIsAnError(t *testing.T) {
 	path := journal(t)
-	code, out, errOut := cli(t, day, "history", "-breaker", "ledger", path)
-	want(t, code, cells(out), errOut, 0, cells(historyHeader), `note: no breaker "ledger" in the journal (it holds: payments, quotes)`+"\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"history", []string{"history", "-breaker", "ledger", path}, `no breaker "ledger" in the journal (it holds: payments, quotes)`},
+		{"history, one of two unknown", []string{"history", "-breaker", "payments,ledger", path}, `no breaker "ledger" in the journal (it holds: payments, quotes)`},
+		{"history, two unknown", []string{"history", "-breaker", "ledger,billing", path}, `no breakers "billing", "ledger" in the journal (it holds: payments, quotes)`},
+		{"history -json", []string{"history", "-json", "-breaker", "ledger", path}, `no breaker "ledger" in the journal`},
+		{"state", []string{"state", "-breaker", "ledger", path}, `no breaker "ledger" in the journal (it holds: payments, quotes)`},
+		{"state -at", []string{"state", "-breaker", "ledger", "-at", "2026-11-24T10:00:20Z", path}, `no breaker "ledger" in the journal`},
+		{"state -json", []string{"state", "-json", "-breaker", "ledger", path}, `no breaker "ledger" in the journal`},
+		{"diagram", []string{"diagram", "-breaker", "no-such-breaker", path}, `no breaker "no-such-breaker" in the journal (it holds: payments, quotes)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, day, tc.args...)
+			if code != 1 || out != "" || !strings.HasPrefix(errOut, "circuitry "+tc.args[0]+": "+tc.says) {
+				t.Fatalf("status %d, stdout %q, stderr %q; want 1, nothing, and %q", code, out, errOut, tc.says)
+			}
+		})
+	}
+	t.Run("an empty journal", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "empty.jsonl")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := cli(t, day, "diagram", "-breaker", "payments", empty)
+		want(t, code, out, errOut, 1, "", `circuitry diagram: no breaker "payments" in the journal (it holds: no breaker)`+"\n")
+	})
 }
 
 func TestHistoryOfATornJournal(t *testing.T) {
@@ -317,6 +344,84 @@ func TestState(t *testing.T) {
 		if code != 1 || out != "" || !strings.Contains(errOut, bad+": line 2: corrupt record") {
 			t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
 		}
+	})
+}
+
+func TestStateAt(t *testing.T) {
+	path := journal(t)
+	const header = "BREAKER|STATE|SEQ|SINCE (UTC)|LAST EVENT|OPEN UNTIL (UTC)|REMAINING\n"
+	// now is long after every record: -at alone decides what is folded.
+	now := day.Add(24 * time.Hour)
+	for _, tc := range []struct {
+		name, at string
+		rows     []string
+	}{
+		{"before any record", "2026-11-24T09:00:00Z", []string{
+			"payments|closed|0|-|-|-|-",
+			"quotes|closed|0|-|-|-|-",
+		}},
+		{"after both trips", "2026-11-24T10:00:20Z", []string{
+			"payments|open|1|2026-11-24 10:00:01.000|trip|2026-11-24 10:00:31.000|11s",
+			"quotes|open|1|2026-11-24 10:00:05.000|trip|2026-11-24 10:01:05.000|45s",
+		}},
+		{"a record at T counts", "2026-11-24T10:00:31Z", []string{
+			"payments|half_open|2|2026-11-24 10:00:31.000|probe|-|-",
+			"quotes|open|1|2026-11-24 10:00:05.000|trip|2026-11-24 10:01:05.000|34s",
+		}},
+		{"after the retrip", "2026-11-24T10:00:35Z", []string{
+			"payments|open|3|2026-11-24 10:00:32.000|retrip|2026-11-24 10:01:02.000|27s",
+			"quotes|open|1|2026-11-24 10:00:05.000|trip|2026-11-24 10:01:05.000|30s",
+		}},
+		{"after every record", "2026-11-24T10:02:00Z", []string{
+			"payments|closed|4|2026-11-24 10:00:40.000|force_close|-|-",
+			"quotes|open|1|2026-11-24 10:00:05.000|trip|2026-11-24 10:01:05.000|0s (over: the next call probes)",
+		}},
+		{"a date", "2026-11-24", []string{
+			"payments|closed|0|-|-|-|-",
+			"quotes|closed|0|-|-|-|-",
+		}},
+		{"a duration ago", "23h59m25s", []string{ // now - 23h59m25s = 10:00:35
+			"payments|open|3|2026-11-24 10:00:32.000|retrip|2026-11-24 10:01:02.000|27s",
+			"quotes|open|1|2026-11-24 10:00:05.000|trip|2026-11-24 10:01:05.000|30s",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, now, "state", "-at", tc.at, path)
+			want(t, code, cells(out), errOut, 0, header+strings.Join(tc.rows, "\n")+"\n", "")
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		code, out, errOut := cli(t, now, "state", "-json", "-at", "2026-11-24T10:00:31Z", path)
+		want(t, code, out, errOut, 0,
+			`{"breaker":"payments","seq":2,"state":"half_open","event":"probe","since":"2026-11-24T10:00:31Z","opens":1}`+"\n"+
+				`{"breaker":"quotes","seq":1,"state":"open","event":"trip","since":"2026-11-24T10:00:05Z","open_for":"1m0s","open_until":"2026-11-24T10:01:05Z","remaining":"34s","opens":1}`+"\n", "")
+	})
+	t.Run("json before any record", func(t *testing.T) {
+		code, out, errOut := cli(t, now, "state", "-json", "-breaker", "quotes", "-at", "2026-11-24T10:00:04Z", path)
+		want(t, code, out, errOut, 0, `{"breaker":"quotes","seq":0,"state":"closed"}`+"\n", "")
+	})
+	t.Run("without -at, every record, measured now", func(t *testing.T) {
+		_, atNow, _ := cli(t, day.Add(25*time.Second), "state", "-at", "2026-11-24T10:00:25Z", path)
+		_, plain, _ := cli(t, day.Add(25*time.Second), "state", path)
+		if atNow == plain {
+			t.Fatalf("-at 10:00:25 and no -at give the same table:\n%s", plain)
+		}
+		_, atEnd, _ := cli(t, day.Add(25*time.Second), "state", "-at", "2026-11-24T10:00:40Z", path)
+		_, plainEnd, _ := cli(t, day.Add(40*time.Second), "state", path)
+		if atEnd != plainEnd {
+			t.Fatalf("-at the last record:\n%s\nno -at, then:\n%s", atEnd, plainEnd)
+		}
+	})
+	t.Run("compacted records", func(t *testing.T) {
+		// payments' seq 1 and 2 (to 10:00:31) are folded into a snapshot.
+		compacted := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		code, out, errOut := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", compacted)
+		_, full, _ := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", path)
+		want(t, code, out, errOut, 0, full, "")
+
+		code, out, errOut = cli(t, now, "state", "-at", "2026-11-24T10:00:20Z", compacted)
+		want(t, code, out, errOut, 1, "",
+			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2, of 2026-11-24 10:00:31.000, were compacted into a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
 	})
 }
 

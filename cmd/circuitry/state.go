@@ -29,7 +29,7 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 	breakers := nameSet{}
 	at := &timeFlag{now: now, t: now}
 	fs.Var(breakers, "breaker", "only these breakers (comma-separated)")
-	fs.Var(at, "at", "the `time` remaining open periods are measured at (default now)")
+	fs.Var(at, "at", "the `time` to give the state at: the fold of the records up to it (default now: every record)")
 	asJSON := fs.Bool("json", false, "print one JSON object per breaker per line instead of a table")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -39,13 +39,20 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	breakers.missing(f, stderr)
+	if err := breakers.check(f); err != nil {
+		return err
+	}
 	var snaps []events.Snapshot
 	for _, name := range f.Breakers() {
 		if !breakers.keep(name) {
 			continue
 		}
-		s, err := events.Load(context.Background(), f, name)
+		var s events.Snapshot
+		if at.set {
+			s, err = stateAt(f, name, at.t)
+		} else {
+			s, err = events.Load(context.Background(), f, name)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", pos[0], err)
 		}
@@ -81,7 +88,37 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 				remaining = "0s (over: the next call probes)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Breaker, s.State, s.Seq, tableTime(s.Since), s.Event, until, remaining)
+		since, event := "-", "-"
+		if s.Seq > 0 {
+			since, event = tableTime(s.Since), s.Event.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Breaker, s.State, s.Seq, since, event, until, remaining)
 	}
 	return tw.Flush()
+}
+
+// stateAt returns the state of breaker name at t: the fold of its
+// snapshot and of its records up to t, inclusive. A breaker with no
+// record by then is closed, at seq 0. When the records up to t were
+// compacted away, so that the journal only knows a later state, it is an
+// error.
+func stateAt(f *events.File, name string, t time.Time) (events.Snapshot, error) {
+	ctx := context.Background()
+	base, err := f.Snapshot(ctx, name)
+	if err != nil {
+		return events.Snapshot{}, err
+	}
+	if base.Seq > 0 && base.Since.After(t) {
+		return events.Snapshot{}, fmt.Errorf("breaker %q: its records up to seq %d, of %s, were compacted into a snapshot: the journal cannot give its state at %s",
+			name, base.Seq, tableTime(base.Since), tableTime(t))
+	}
+	recs, err := f.Read(ctx, name, base.Seq)
+	if err != nil {
+		return events.Snapshot{}, err
+	}
+	n := 0
+	for n < len(recs) && !recs[n].Time.After(t) {
+		n++
+	}
+	return events.ReplayFrom(base, recs[:n])
 }
