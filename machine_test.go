@@ -230,7 +230,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatalf("probe-3: Allow: %v", err)
 	}
 	_, err = b.Allow(calls.ctx(ctx, "rejected-5"))
-	checkRejection(t, "rejected-5", err, events.HalfOpen, time.Time{}, 0)
+	checkRejection(t, "rejected-5", err, events.HalfOpen, time.Time{}, machine.MinRetryAfter)
 	if c := b.Counts(); c.Probes != 2 || c.ProbeSuccesses != 0 {
 		t.Fatalf("two probes admitted: Probes %d, ProbeSuccesses %d; want 2, 0", c.Probes, c.ProbeSuccesses)
 	}
@@ -357,7 +357,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		"probe-1":    {"transition seq=2 probe open->half_open", "transition seq=3 retrip half_open->open"},
 		"rejected-4": {"rejected open retry_after=30s"},
 		"probe-2":    {"transition seq=4 probe open->half_open"},
-		"rejected-5": {"rejected half_open retry_after=0s"},
+		"rejected-5": {"rejected half_open retry_after=1ms"},
 		"probe-3":    {"transition seq=5 recover half_open->closed"},
 		"operator":   {"transition seq=6 force_open closed->open", "transition seq=7 force_close open->closed"},
 		"rejected-6": {"rejected open retry_after=15m0s"},

@@ -54,7 +54,8 @@ func WithBackoff(base time.Duration, factor float64, max time.Duration) Option {
 // d × (1 + fraction × (2u - 1)), where u is a value of source in [0, 1]
 // (values outside are clamped; NaN counts as 0). source is called once per
 // open period chosen, under the transition lock; pass math/rand/v2's
-// Float64, or a fixed sequence in tests. The period is recorded jittered,
+// Float64, or a fixed sequence in tests. A source that panics is reported to
+// the error handler, and that open period is left unjittered. The period is recorded jittered,
 // so a replay reproduces it. An operator's Override.OpenFor is kept
 // exactly. fraction must be above 0 and below 1; source must not be nil.
 // Default none.
@@ -79,7 +80,12 @@ func (b *Breaker) openPeriodLocked() time.Duration {
 		d = bo.period(b.fold.Opens + 1)
 	}
 	if j := b.cfg.jitter; j.source != nil {
-		d = j.apply(d)
+		jd, err := j.apply(d)
+		if err != nil {
+			b.toReport = append(b.toReport, fmt.Errorf("circuitry: breaker %q: %w; the open period is %s, unjittered", b.name, err, d))
+			return d
+		}
+		d = jd
 	}
 	return d
 }
@@ -93,7 +99,13 @@ func (bo backoff) period(k uint32) time.Duration {
 	return time.Duration(d)
 }
 
-func (j jitter) apply(d time.Duration) time.Duration {
+// apply returns d jittered, or an error when the source panics.
+func (j jitter) apply(d time.Duration) (_ time.Duration, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the WithJitter source panicked: %v", v)
+		}
+	}()
 	u := j.source()
 	if !(u >= 0) { // NaN too
 		u = 0
@@ -101,7 +113,7 @@ func (j jitter) apply(d time.Duration) time.Duration {
 	u = min(u, 1)
 	f := float64(d) * (1 + j.fraction*(2*u-1))
 	if f >= math.MaxInt64 {
-		return math.MaxInt64
+		return math.MaxInt64, nil
 	}
-	return max(time.Duration(f), 1)
+	return max(time.Duration(f), 1), nil
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/looplab/fsm"
 
@@ -46,6 +48,9 @@ type Breaker struct {
 	cfg      config
 	dispatch *hooks.Dispatcher
 	journErr atomic.Uint64
+	// badClassifier: a classifier fault was reported (the first one only).
+	badClassifier atomic.Bool
+	badPolicy     atomic.Bool // likewise, for a custom policy that panicked
 
 	// Transition lock and what it guards.
 	mu      sync.Mutex
@@ -55,12 +60,14 @@ type Breaker struct {
 	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
 	probeOK atomic.Uint32 // probe successes, in half-open; likewise
 	timer   Timer
-	pending []events.Transition // records the journal has not accepted yet
-	retry   Timer               // appends the pending records again; nil when not armed
-	// retryDelay is the wait before the next retry of the pending
-	// records; 0 when none failed.
+	backlog *backlog // what the journal has not stored
+	retry   Timer    // appends the backlog again; nil when not armed
+	// retryDelay is the wait before the next retry of the backlog; 0
+	// when none failed.
 	retryDelay time.Duration
 	toReport   []error // reported after the lock is released
+
+	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
 }
 
 // snapshot is what a call reads: immutable once published. It fills a
@@ -110,8 +117,13 @@ func (b *Breaker) since() time.Duration { return b.mono.Since(b.epoch) }
 // [*OptionError] for an invalid option or an empty name, and the journal's
 // error when it cannot be read.
 func New(name string, opts ...Option) (*Breaker, error) {
-	if name == "" {
-		return nil, &OptionError{Option: "name", Value: `""`, Reason: "must not be empty"}
+	if err := events.CheckName(name); err != nil {
+		te := err.(*events.TextError)
+		v := fmt.Sprintf("%q", te.Value)
+		if te.Len > len(te.Value) {
+			v = fmt.Sprintf("%q… (%d bytes)", te.Value, te.Len)
+		}
+		return nil, &OptionError{Option: "name", Value: v, Reason: te.Reason}
 	}
 	cfg := defaults()
 	for i, o := range opts {
@@ -158,7 +170,16 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("circuitry: New(%q): %w", name, err)
 	}
-	fold, err := events.Load(context.Background(), cfg.journal, name)
+	var fold events.Snapshot
+	err = func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("the journal (%T) panicked: %v", cfg.journal, v)
+			}
+		}()
+		fold, err = events.Load(context.Background(), cfg.journal, name)
+		return err
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("circuitry: New(%q): resuming from the journal: %w", name, err)
 	}
@@ -173,7 +194,13 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		pol:        pol,
 		observe:    cfg.observeOnly,
 		epoch:      cfg.clock.Now(),
+		backlog:    new(backlog),
 	}
+	b.self = weak.Make(b)
+	// A breaker dropped while its journal failed reports what it could not
+	// store when it is collected.
+	onError := cfg.onError
+	runtime.AddCleanup(b, func(q *backlog) { reportCollected(name, onError, q) }, b.backlog)
 	b.mono = nowSince{cfg.clock}
 	if m, ok := cfg.clock.(sinceClock); ok {
 		b.mono = m
@@ -183,8 +210,8 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	b.clockEnd = b.clocked || (pol != nil && pol.end)
 	b.plain = b.classify == nil && !b.clocked && pol == nil
 	b.mu.Lock()
+	defer b.release()
 	b.adoptLocked(fold)
-	b.mu.Unlock()
 	return b, nil
 }
 
@@ -238,9 +265,11 @@ type Counts struct {
 	// would have rejected them; their outcomes count in Successes,
 	// Failures and Ignored. Always 0 for an enforcing breaker.
 	WouldReject uint64
-	// ConsecutiveFailures is the consecutive-failures policy's count in
-	// closed, else 0 (and 0 without that policy). The window policies'
-	// counts are read with [Breaker.Windows].
+	// ConsecutiveFailures is the number of failures since the last
+	// success in the current closed period, else 0. It is counted whatever
+	// the trip policies; only [ConsecutiveFailures] (the default policy)
+	// trips on it. The window policies' counts are read with
+	// [Breaker.Windows].
 	ConsecutiveFailures uint32
 	// Probes is the number of probes in flight and ProbeSuccesses the
 	// successes so far, in half-open; else 0.
@@ -323,27 +352,87 @@ func (b *Breaker) Diagram() string {
 }
 
 // Flush waits until the queued subscribers have been given every transition
-// so far, or until ctx is done.
-func (b *Breaker) Flush(ctx context.Context) error { return b.dispatch.Flush(ctx) }
+// so far, or until ctx is done. Called from a queued subscriber of the same
+// breaker, which would wait for itself, it returns an error matching
+// [hooks.ErrReentrant] at once.
+func (b *Breaker) Flush(ctx context.Context) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
+	return b.dispatch.Flush(ctx)
+}
 
-// Sync appends again any transitions the journal refused before (see
-// [JournalError]), then folds into the breaker any transitions that other
-// writers appended to its journal since the breaker last wrote or read it,
-// and delivers them to the subscribers. A breaker also does both by itself on
-// its next transition. Call Sync to follow other writers, or to retry a
-// failed append without waiting for a transition.
+// Sync appends again any transitions the journal failed to store before
+// (see [JournalError]), then folds into the breaker any transitions that
+// other writers appended to its journal since the breaker last wrote or read
+// it, and delivers them to the subscribers. A breaker also does both by
+// itself on its next transition. Call Sync to follow other writers, or to
+// retry a failed append without waiting for a transition.
+//
+// Sync returns an [*UnstoredError] (matching [ErrUnstored]) while
+// transitions that happened in memory are not in the journal, and the
+// journal's error when it cannot be read.
 func (b *Breaker) Sync(ctx context.Context) error {
-	b.mu.Lock()
-	err := b.flushLocked(ctx)
-	b.noteLocked(err) // a divergence loses transitions: report it
-	t, err := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
-	b.unlock()
+	if ctx == nil {
+		return ErrNilContext
+	}
+	t, err := b.syncLocked(ctx)
 	b.dispatch.Deliver(ctx, t)
 	return err
 }
 
+func (b *Breaker) syncLocked(ctx context.Context) (hooks.Ticket, error) {
+	b.mu.Lock()
+	defer b.release()
+	err := b.flushLocked(ctx)
+	b.noteLocked(err) // a divergence loses transitions: report it
+	t, err := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
+	if err != nil {
+		return t, err
+	}
+	if u := b.backlog.unstored(b.name); u != nil {
+		return t, u
+	}
+	return t, nil
+}
+
+// release is deferred by every function that takes the transition lock,
+// right after taking it. It releases the lock and then reports the errors
+// collected under it, so that the error handler never runs under the lock.
+//
+// If the function panics with the lock held (a Clock that panics, or a
+// fault of the breaker's own: the user's journal and jitter source are
+// recovered where they are called), release first makes the breaker
+// consistent again (see repairLocked), then lets the lock go, and the panic
+// goes on: the breaker stays usable, and no later call waits for ever.
+func (b *Breaker) release() {
+	if v := recover(); v != nil {
+		b.repairLocked(v)
+		b.unlock()
+		panic(v)
+	}
+	b.unlock()
+}
+
+// repairLocked puts a breaker that panicked in the middle of a transition
+// back in the state of its fold: the fsm is rebuilt from it when next used,
+// and the snapshot calls read is published again if it says otherwise.
+func (b *Breaker) repairLocked(v any) {
+	b.machine = nil
+	b.toReport = append(b.toReport, fmt.Errorf("circuitry: breaker %q: panic under the transition lock (%v); the breaker is back in state %s, from its fold", b.name, v, b.fold.State))
+	if s := b.snap.Load(); s != nil && s.state == b.fold.State {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			b.toReport = append(b.toReport, fmt.Errorf("circuitry: breaker %q: repairing after a panic panicked too: %v", b.name, v))
+		}
+	}()
+	b.adoptLocked(b.fold)
+}
+
 // unlock releases the transition lock and then reports what was collected
-// under it, so that the error handler never runs under the lock.
+// under it.
 func (b *Breaker) unlock() {
 	errs := b.toReport
 	b.toReport = nil

@@ -41,7 +41,7 @@ func (p *Permit) probe() bool { return p.tag&probeTag != 0 }
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	// Small enough to be inlined: the caller builds the permit in its own
 	// frame, instead of copying it back from Allow's.
-	if s := b.snap.Load(); s.state == events.Closed && !b.clocked {
+	if s := b.snap.Load(); s.state == events.Closed && !b.clocked && ctx != nil {
 		return Permit{b: b, ctx: ctx, tag: s.gen}, nil
 	}
 	return b.allow(ctx)
@@ -49,6 +49,9 @@ func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 
 // allow is Allow for every case but a closed breaker without call timing.
 func (b *Breaker) allow(ctx context.Context) (Permit, error) {
+	if ctx == nil {
+		return Permit{}, ErrNilContext
+	}
 	s := b.snap.Load()
 	if s.state == events.Closed {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
@@ -70,50 +73,64 @@ func (b *Breaker) allow(ctx context.Context) (Permit, error) {
 // allowSlow admits a call when the open period is over or in half-open.
 func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 	for attempt := 0; ; attempt++ {
-		b.mu.Lock()
-		s := b.snap.Load()
-		switch {
-		case s.state == events.Closed:
-			b.mu.Unlock()
+		p, s, t, res := b.admitLocked(ctx, attempt)
+		switch res {
+		case admitted:
+			if b.clocked {
+				p.start = b.since()
+			}
+			return p, nil
+		case admitClosed:
 			return b.Allow(ctx)
-		case s.state == events.Open && (!s.over || attempt == maxProbeAttempts):
-			b.mu.Unlock()
-			if b.observe {
-				return b.observed(ctx, s)
-			}
-			b.rejected(ctx, s.reject)
-			return Permit{}, s.reject
-		case s.state == events.Open:
-			t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
-			b.noteLocked(err)
-			b.unlock()
+		case admitProbed:
 			b.dispatch.Deliver(ctx, t)
-			if err != nil && !errors.Is(err, events.ErrConflict) {
-				if b.observe {
-					return b.observed(ctx, s)
-				}
-				b.rejected(ctx, s.reject)
-				return Permit{}, s.reject
-			}
 			continue // admit from the new state
+		case admitProbeFailed:
+			b.dispatch.Deliver(ctx, t)
 		}
-		// Half-open.
-		if b.probes.Load() >= uint32(b.cfg.probeLimit) {
-			b.mu.Unlock()
-			if b.observe {
-				return b.observed(ctx, s)
-			}
-			b.rejected(ctx, s.reject)
-			return Permit{}, s.reject
+		if b.observe {
+			return b.observed(ctx, s)
 		}
-		b.probes.Add(1)
-		b.mu.Unlock()
-		p := Permit{b: b, ctx: ctx, tag: s.gen | probeTag}
-		if b.clocked {
-			p.start = b.since()
-		}
-		return p, nil
+		b.rejected(ctx, s.reject)
+		return Permit{}, s.reject
 	}
+}
+
+// What admitLocked decided.
+const (
+	admitted         = iota // a probe slot is taken: the permit is the call's
+	admitRejected           // rejected (or, by a breaker that only observes, admitted as if rejected)
+	admitClosed             // the breaker closed meanwhile: admit on the fast path
+	admitProbed             // the probe event fired: admit again from the new state
+	admitProbeFailed        // the probe event could not be applied: rejected
+)
+
+// admitLocked decides, under the transition lock, on a call in half-open or
+// after the open period: it takes a probe slot, or fires the probe event,
+// or rejects. s is the snapshot it decided on.
+func (b *Breaker) admitLocked(ctx context.Context, attempt int) (p Permit, s *snapshot, t hooks.Ticket, res int) {
+	b.mu.Lock()
+	defer b.release()
+	s = b.snap.Load()
+	switch {
+	case s.state == events.Closed:
+		return p, s, 0, admitClosed
+	case s.state == events.Open && (!s.over || attempt == maxProbeAttempts):
+		return p, s, 0, admitRejected
+	case s.state == events.Open:
+		t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
+		b.noteLocked(err)
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			return p, s, t, admitProbeFailed
+		}
+		return p, s, t, admitProbed
+	}
+	// Half-open.
+	if b.probes.Load() >= uint32(b.cfg.probeLimit) {
+		return p, s, 0, admitRejected
+	}
+	b.probes.Add(1)
+	return Permit{b: b, ctx: ctx, tag: s.gen | probeTag}, s, 0, admitted
 }
 
 // maxProbeAttempts bounds how often one call tries to fire the probe event
@@ -153,7 +170,7 @@ func (b *Breaker) finish(p *Permit, err error) {
 	var o Outcome
 	switch {
 	case b.classify != nil:
-		o = b.classify(p.ctx, err)
+		o = b.classifyGuarded(p.ctx, err)
 	case err == nil:
 		o = Success
 	default:
@@ -183,6 +200,9 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	if fn == nil {
 		return ErrNilFunc
 	}
+	if ctx == nil {
+		return ErrNilContext
+	}
 	// Closed (without call timing) and open, inline: one atomic load.
 	s := b.snap.Load()
 	if s.state == events.Closed && !b.clocked {
@@ -190,7 +210,10 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 		return b.call(&p, fn)
 	}
 	if s.state == events.Open && !s.due {
-		b.rejected(ctx, s.reject)
+		b.calls.add(kindRejected)
+		if b.onReject != nil {
+			b.observeRejected(ctx, s.reject)
+		}
 		return s.reject
 	}
 	if s.state == events.Open && !s.over { // only observes
@@ -210,6 +233,9 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	var v T
 	if fn == nil {
 		return v, ErrNilFunc
+	}
+	if ctx == nil {
+		return v, ErrNilContext
 	}
 	err := b.Do(ctx, func(ctx context.Context) error {
 		var err error
@@ -255,33 +281,34 @@ func (b *Breaker) abort(p *Permit, v any) {
 // record counts an outcome and moves the state when the call's generation is
 // still the current one. end is when the call finished (since b.epoch), read
 // only when some policy needs it.
+//
+// The consecutive failures are counted whatever the policies, so that
+// [Counts] reports them; only the consecutive-failures policy trips on them.
 func (b *Breaker) record(p *Permit, o Outcome, err error, end time.Duration) {
 	b.calls.add(int(o))
 	if p.probe() {
 		b.probeDone(p, o, err)
 		return
 	}
-	if b.failThresh != 0 { // the consecutive-failures policy
-		gen := uint64(uint32(p.gen())) << 32
-		switch o {
-		case Success:
-			b.resetFailures(p.gen())
-		case Failure:
-			for {
-				w := b.closed.Load()
-				if w&^(1<<32-1) != gen {
-					return // a late outcome of an older generation
+	gen := uint64(uint32(p.gen())) << 32
+	switch o {
+	case Success:
+		b.resetFailures(p.gen())
+	case Failure:
+		for {
+			w := b.closed.Load()
+			if w&^(1<<32-1) != gen || uint32(w) == 1<<32-1 {
+				break // a late outcome of an older generation, or a count that cannot grow
+			}
+			if b.closed.CompareAndSwap(w, w+1) {
+				// >=, not ==: a trip that was not applied (a journal
+				// conflict with nothing to adopt) is tried again by the
+				// next failure instead of never.
+				if n := uint32(w) + 1; b.failThresh != 0 && n >= b.failThresh {
+					b.tripConsecutive(p, n, err)
+					return
 				}
-				if b.closed.CompareAndSwap(w, w+1) {
-					// >=, not ==: a trip that was not applied (a journal
-					// conflict with nothing to adopt) is tried again by the
-					// next failure instead of never.
-					if n := uint32(w) + 1; n >= b.failThresh {
-						b.tripConsecutive(p, n, err)
-						return
-					}
-					break
-				}
+				break
 			}
 		}
 	}
@@ -328,7 +355,11 @@ func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Durati
 	}
 	for i, pol := range b.pol.policies {
 		c := s.win.ws[b.pol.win[i]].counts(end)
-		if pol.fires(c) {
+		fire, perr := pol.fires(c)
+		if perr != nil && b.badPolicy.CompareAndSwap(false, true) {
+			b.report(perr)
+		}
+		if fire {
 			b.trip(p, pol.reason(c, err))
 			return
 		}
@@ -352,24 +383,31 @@ func (b *Breaker) resetFailures(gen uint64) {
 // trip opens the breaker for the reason a policy gave, unless another
 // transition already started a new generation.
 func (b *Breaker) trip(p *Permit, reason events.Reason) {
+	b.dispatch.Deliver(p.ctx, b.tripLocked(p, reason))
+}
+
+func (b *Breaker) tripLocked(p *Permit, reason events.Reason) hooks.Ticket {
 	b.mu.Lock()
+	defer b.release()
 	if b.snap.Load().gen != p.gen() {
-		b.mu.Unlock()
-		return
+		return 0
 	}
-	t, terr := b.transitionLocked(p.ctx, events.Trip, reason, 0)
-	b.noteLocked(terr)
-	b.unlock()
-	b.dispatch.Deliver(p.ctx, t)
+	t, err := b.transitionLocked(p.ctx, events.Trip, reason, 0)
+	b.noteLocked(err)
+	return t
 }
 
 // probeDone records a probe's outcome in half-open: a failure re-trips, the
 // success threshold recovers, an ignored probe just frees its slot.
 func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
+	b.dispatch.Deliver(p.ctx, b.probeDoneLocked(p, o, err))
+}
+
+func (b *Breaker) probeDoneLocked(p *Permit, o Outcome, err error) hooks.Ticket {
 	b.mu.Lock()
+	defer b.release()
 	if b.snap.Load().gen != p.gen() {
-		b.mu.Unlock()
-		return
+		return 0
 	}
 	if b.probes.Load() > 0 { // a second Done of one permit must not wrap the count and wedge half-open
 		b.probes.Add(^uint32(0))
@@ -397,8 +435,7 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 		}, 0)
 	}
 	b.noteLocked(terr)
-	b.unlock()
-	b.dispatch.Deliver(p.ctx, t)
+	return t
 }
 
 // maxErrText bounds the error text a transition record keeps, so that one

@@ -201,9 +201,18 @@ func TestJournalAmbiguousAppend(t *testing.T) {
 		j.set(0, 1)
 		f.mustSucceed() // recover, seq 3: stored, reported as failed
 		f.wantState(events.Closed)
-		f.failN(6) // the dependency is down: the breaker must open
+		// The dependency is down: the breaker opens on the fifth failure.
+		// Its kept seq 3 conflicts with the journal's seq 3, which is the
+		// same record: it counts as stored, and the trip follows it.
+		f.failN(5)
 		f.wantState(events.Open)
 		f.wantSteps(tripStep, probeStep, recoverStep, tripStep)
+		if got := journalErrors(t, f.errs.Errors()); !slices.Equal(got, []uint64{3}) {
+			t.Fatalf("errors reported: %v, want only the JournalError of seq 3", f.errs.Errors())
+		}
+		if err := f.b.Sync(context.Background()); err != nil {
+			t.Fatalf("Sync after the kept record was recognised: %v", err)
+		}
 	})
 	t.Run("force_open, then force_close", func(t *testing.T) {
 		ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // ErrInvalidOverride is matched by the error of a manual control given an
@@ -16,9 +17,12 @@ var ErrInvalidOverride = errors.New("circuitry: invalid override")
 // Override is an operator's request to move a breaker by hand. The record of
 // the transition keeps who asked and why, for the audit trail.
 type Override struct {
-	// Operator says who asks (a person, a tool, a runbook); required.
+	// Operator says who asks (a person, a tool, a runbook); required: at
+	// most [events.MaxOperatorLen] bytes of UTF-8, without control
+	// characters.
 	Operator string
-	// Note says why; required.
+	// Note says why; required: at most [events.MaxNoteLen] bytes of UTF-8,
+	// whose only control characters are newlines and tabs.
 	Note string
 	// OpenFor is how long [Breaker.ForceOpen] keeps the breaker open before
 	// it admits a probe; 0 means the recovery timeout. It must be 0 for the
@@ -49,6 +53,9 @@ func (b *Breaker) ForceHalfOpen(ctx context.Context, o Override) error {
 // current state returns a [*TransitionError] matching [ErrIllegalTransition];
 // the inline subscribers run before it returns.
 func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
 	switch {
 	case o.Operator == "":
 		return fmt.Errorf("%w: %s: Override.Operator is empty: say who asks", ErrInvalidOverride, ev)
@@ -59,9 +66,16 @@ func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error
 	case o.OpenFor != 0 && ev != events.ForceOpen:
 		return fmt.Errorf("%w: %s: Override.OpenFor %s applies only to force_open", ErrInvalidOverride, ev, o.OpenFor)
 	}
-	b.mu.Lock()
-	t, err := b.transitionLocked(ctx, ev, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, o.OpenFor)
-	b.unlock()
+	if err := events.CheckOverride(o.Operator, o.Note); err != nil {
+		return fmt.Errorf("%w: %s: Override: %w", ErrInvalidOverride, ev, err)
+	}
+	t, err := b.manualLocked(ctx, ev, o)
 	b.dispatch.Deliver(ctx, t)
 	return err
+}
+
+func (b *Breaker) manualLocked(ctx context.Context, ev events.Event, o Override) (hooks.Ticket, error) {
+	b.mu.Lock()
+	defer b.release()
+	return b.transitionLocked(ctx, ev, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, o.OpenFor)
 }

@@ -43,8 +43,8 @@ func TestForceOpenWithOpenFor(t *testing.T) {
 	}
 	f.clk.Advance(30*time.Second - time.Nanosecond)
 	oe = openError(t, f.do(okCall))
-	if got := oe.RetryAfter(); got != time.Nanosecond {
-		t.Fatalf("RetryAfter() at 1m-1ns = %v, want 1ns", got)
+	if got := oe.RetryAfter(); got != machine.MinRetryAfter {
+		t.Fatalf("RetryAfter() at 1m-1ns = %v, want MinRetryAfter", got)
 	}
 	f.clk.Advance(time.Nanosecond)
 	f.mustSucceed()

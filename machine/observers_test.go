@@ -66,7 +66,7 @@ func TestCallObserverAndTimer(t *testing.T) {
 	p.Done(nil) // 1 of 2 successes
 
 	rejected, finished := obs.lists()
-	if want := []string{"svc open 23s caller", "svc half_open 0s caller"}; !slices.Equal(rejected, want) {
+	if want := []string{"svc open 23s caller", "svc half_open 1ms caller"}; !slices.Equal(rejected, want) {
 		t.Fatalf("rejections observed %q, want %q", rejected, want)
 	}
 	if want := []string{"svc failure 3s", "svc success 2s"}; !slices.Equal(finished, want) {
@@ -118,7 +118,7 @@ func TestErrorMessages(t *testing.T) {
 	if got := half.Error(); !strings.Contains(got, "half-open") || !strings.Contains(got, `"svc"`) {
 		t.Errorf("half-open OpenError.Error() = %q", got)
 	}
-	if half.RetryAfter() != 0 {
+	if half.RetryAfter() != machine.MinRetryAfter {
 		t.Errorf("half-open RetryAfter() = %v", half.RetryAfter())
 	}
 	je := &machine.JournalError{Breaker: "svc", Seq: 7, Err: errFull}

@@ -128,12 +128,18 @@ func SlowCallRate(percent float64, slowerThan time.Duration, minCalls int, w Win
 // allocation, and must not call the breaker. name names the policy in the
 // reason of its trip (which also holds Failures, Calls and Slow); it must
 // not be empty nor one of the names the breaker uses (the events.Policy
-// constants), and fn must not be nil.
+// constants) and is held to the rules of a breaker name ([events.CheckName]);
+// fn must not be nil. A panic in fn is taken as "does not trip", and the
+// first of each breaker is reported to its error handler as a
+// [*PolicyError].
 func CustomPolicy(name string, w Window, fn func(WindowCounts) bool) TripPolicy {
 	p := &policySpec{kind: kindCustom, name: name, win: w, fn: fn}
 	switch {
 	case name == "":
 		p.err = &OptionError{Option: "CustomPolicy", Value: `name=""`, Reason: "must not be empty"}
+	case events.CheckName(name) != nil:
+		te := events.CheckName(name).(*events.TextError)
+		p.err = &OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q (%d bytes)", te.Value, te.Len), Reason: te.Reason}
 	case reservedPolicy(name):
 		p.err = &OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q", name), Reason: "is the name of one of the breaker's own policies"}
 	case fn == nil:
@@ -257,17 +263,39 @@ func reservedPolicy(name string) bool {
 	return false
 }
 
-// fires reports whether a window policy trips on counts c.
-func (p *policySpec) fires(c WindowCounts) bool {
+// fires reports whether a window policy trips on counts c. A custom
+// policy's function that panics does not fire, and the error says so.
+func (p *policySpec) fires(c WindowCounts) (bool, error) {
 	switch p.kind {
 	case kindFailureRate:
-		return c.Calls >= uint64(p.minCalls) && float64(c.Failures)*100 >= p.percent*float64(c.Calls)
+		return c.Calls >= uint64(p.minCalls) && float64(c.Failures)*100 >= p.percent*float64(c.Calls), nil
 	case kindSlowCallRate:
-		return c.Calls >= uint64(p.minCalls) && float64(c.Slow)*100 >= p.percent*float64(c.Calls)
+		return c.Calls >= uint64(p.minCalls) && float64(c.Slow)*100 >= p.percent*float64(c.Calls), nil
 	case kindCustom:
-		return p.fn(c)
+		return p.custom(c)
 	}
-	return false
+	return false, nil
+}
+
+func (p *policySpec) custom(c WindowCounts) (fire bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			fire, err = false, &PolicyError{Policy: p.name, Panic: v}
+		}
+	}()
+	return p.fn(c), nil
+}
+
+// PolicyError reports a [CustomPolicy] function that panicked. The breaker
+// takes the panic as "does not trip" and reports the first one of each
+// breaker to its error handler.
+type PolicyError struct {
+	Policy string
+	Panic  any
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("circuitry: custom trip policy %q panicked: %v; taken as not tripping", e.Policy, e.Panic)
 }
 
 // reason is the reason of a trip by window policy p on counts c.

@@ -311,17 +311,17 @@ func (m *model) finish(gen int, probe bool, o machine.Outcome, took time.Duratio
 	if m.state != events.Closed {
 		return // admitted by a breaker that only observes: moves nothing
 	}
-	if m.cfg.consec > 0 {
-		switch o {
-		case machine.Success:
-			m.consec = 0
-		case machine.Failure:
-			m.consec++
-			if m.consec >= m.cfg.consec {
-				m.transition(events.Trip, 0, events.Reason{Policy: events.PolicyConsecutiveFailures,
-					Failures: uint64(m.consec), Threshold: uint64(m.cfg.consec), LastError: lastError})
-				return
-			}
+	// The consecutive failures are counted whatever the policies; only
+	// the consecutive-failures policy trips on them.
+	switch o {
+	case machine.Success:
+		m.consec = 0
+	case machine.Failure:
+		m.consec++
+		if m.cfg.consec > 0 && m.consec >= m.cfg.consec {
+			m.transition(events.Trip, 0, events.Reason{Policy: events.PolicyConsecutiveFailures,
+				Failures: uint64(m.consec), Threshold: uint64(m.cfg.consec), LastError: lastError})
+			return
 		}
 	}
 	if o == machine.Ignored || len(m.cfg.policies) == 0 {
@@ -528,9 +528,9 @@ func TestBreakerAgainstModel(t *testing.T) {
 				if oe.State != m.state {
 					rt.Fatalf("OpenError.State = %s, want %s", oe.State, m.state)
 				}
-				want := time.Duration(0)
+				want := machine.MinRetryAfter
 				if m.state == events.Open {
-					want = m.openUntil.Sub(m.now)
+					want = max(want, m.openUntil.Sub(m.now))
 				}
 				if got := oe.RetryAfter(); got != want {
 					rt.Fatalf("RetryAfter() = %v, want %v", got, want)
@@ -669,9 +669,6 @@ func checkAgainstModel(rt *rapid.T, b *machine.Breaker, j *events.Memory, log *r
 		rt.Fatalf("FSMState = %s, model %s", got, m.state)
 	}
 	want := m.countsNow()
-	if m.cfg.consec == 0 {
-		want.ConsecutiveFailures = 0
-	}
 	if got := b.Counts(); got != want {
 		rt.Fatalf("Counts() = %+v, model %+v", got, want)
 	}

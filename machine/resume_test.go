@@ -47,8 +47,8 @@ func TestResumeOpen(t *testing.T) {
 	}
 	second.clk.Advance(20*time.Second - time.Nanosecond)
 	oe = openError(t, second.do(okCall))
-	if got := oe.RetryAfter(); got != time.Nanosecond {
-		t.Fatalf("RetryAfter() = %v, want 1ns", got)
+	if got := oe.RetryAfter(); got != machine.MinRetryAfter {
+		t.Fatalf("RetryAfter() 1ns before the end = %v, want MinRetryAfter", got)
 	}
 	second.clk.Advance(time.Nanosecond)
 	second.mustSucceed()

@@ -105,8 +105,8 @@ func TestRecoveryTimeoutBoundary(t *testing.T) {
 	if oe.State != events.Open || oe.Breaker != "svc" {
 		t.Fatalf("OpenError = %+v, want breaker svc in state open", oe)
 	}
-	if got := oe.RetryAfter(); got != time.Nanosecond {
-		t.Fatalf("RetryAfter() = %v, want 1ns", got)
+	if got := oe.RetryAfter(); got != machine.MinRetryAfter {
+		t.Fatalf("RetryAfter() 1ns before the end = %v, want MinRetryAfter", got)
 	}
 	if !oe.Until.Equal(t0.Add(machine.DefaultRecoveryTimeout)) {
 		t.Fatalf("Until = %v, want %v", oe.Until, t0.Add(machine.DefaultRecoveryTimeout))
@@ -117,8 +117,8 @@ func TestRecoveryTimeoutBoundary(t *testing.T) {
 	f.wantState(events.Open)
 
 	f.clk.Advance(time.Nanosecond)
-	if got := oe.RetryAfter(); got != 0 {
-		t.Fatalf("RetryAfter() once the period ended = %v, want 0", got)
+	if got := oe.RetryAfter(); got != machine.MinRetryAfter {
+		t.Fatalf("RetryAfter() once the period ended = %v, want MinRetryAfter", got)
 	}
 	err = f.do(func(context.Context) error {
 		called = true
@@ -201,8 +201,8 @@ func TestProbeLimit(t *testing.T) {
 
 	_, err = f.b.Allow(ctx)
 	oe := openError(t, err)
-	if oe.State != events.HalfOpen || oe.RetryAfter() != 0 {
-		t.Fatalf("third probe rejected with %+v (RetryAfter %v), want state half_open and RetryAfter 0", oe, oe.RetryAfter())
+	if oe.State != events.HalfOpen || oe.RetryAfter() != machine.MinRetryAfter {
+		t.Fatalf("third probe rejected with %+v (RetryAfter %v), want state half_open and RetryAfter MinRetryAfter", oe, oe.RetryAfter())
 	}
 	if err := f.do(okCall); !errors.Is(err, machine.ErrOpen) {
 		t.Fatalf("Do with every slot taken: %v, want ErrOpen", err)

@@ -100,83 +100,6 @@ func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) 
 	return &TransitionError{Breaker: b.name, Event: ev, State: from, Err: err}
 }
 
-// appendLocked appends rec to the journal, after any records the journal
-// refused before, in order (see flushLocked).
-func (b *Breaker) appendLocked(ctx context.Context, rec events.Transition) error {
-	b.pending = append(b.pending, rec)
-	return b.flushLocked(ctx)
-}
-
-// flushLocked appends the records the journal has not accepted yet, in
-// order. A conflict is returned (the caller adopts the journal's history),
-// wrapped in errDiverged when the refused record was already folded in
-// memory. Any other failure is reported and counted, and the records are kept
-// to be appended again (by the retry timer, before the next transition, or by
-// Sync), while the transition goes ahead in memory.
-func (b *Breaker) flushLocked(ctx context.Context) error {
-	jctx := context.WithoutCancel(ctx)
-	for len(b.pending) > 0 {
-		p := b.pending[0]
-		err := b.cfg.journal.Append(jctx, p)
-		if errors.Is(err, events.ErrConflict) {
-			b.pending = nil
-			if p.Seq <= b.fold.Seq {
-				return fmt.Errorf("%w: transitions from seq %d never reached the journal, and another writer has appended since: %w", errDiverged, p.Seq, err)
-			}
-			return err
-		}
-		if err != nil {
-			b.journErr.Add(1)
-			b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: p.Seq, Err: err})
-			b.armRetryLocked()
-			return nil
-		}
-		b.pending[0] = events.Transition{}
-		b.pending = b.pending[1:]
-	}
-	b.pending = nil
-	b.retryDelay = 0
-	return nil
-}
-
-// The kept records are appended again by a timer as well as before the next
-// transition, so that a breaker that trips while its journal fails and then
-// stays open does not hold the trip only in memory until a crash forgets it.
-const (
-	firstAppendRetry = time.Second
-	maxAppendRetry   = 30 * time.Second
-)
-
-// armRetryLocked arms the timer that appends the kept records again, unless
-// it is armed: after 1s, then doubling up to 30s while the journal fails.
-func (b *Breaker) armRetryLocked() {
-	if b.retry != nil {
-		return
-	}
-	d := max(b.retryDelay, firstAppendRetry)
-	b.retryDelay = min(2*d, maxAppendRetry)
-	b.retry = b.cfg.clock.AfterFunc(d, b.retryAppends)
-}
-
-// retryAppends runs on the retry timer: it appends the kept records, as Sync
-// does, and follows the journal if another writer appended meanwhile.
-func (b *Breaker) retryAppends() {
-	b.mu.Lock()
-	b.retry = nil
-	pending := len(b.pending) > 0
-	b.mu.Unlock()
-	if pending {
-		if err := b.Sync(context.Background()); err != nil {
-			b.report(err)
-		}
-	}
-}
-
-// errDiverged marks a conflict after records the journal never accepted:
-// the breaker's own history and the journal's differ, and it must refold the
-// journal from the start.
-var errDiverged = errors.New("circuitry: history diverged from the journal")
-
 // catchUpLocked folds the records other writers appended after the
 // breaker's last one, publishes the resulting state and enqueues the records
 // for the subscribers. With full, the breaker's own fold is not trusted and
@@ -188,14 +111,20 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 	if full {
 		err = events.ErrCompacted
 	} else {
-		recs, err = b.cfg.journal.Read(jctx, b.name, b.fold.Seq)
+		err = b.journalDo(func() (err error) {
+			recs, err = b.cfg.journal.Read(jctx, b.name, b.fold.Seq)
+			return err
+		})
 	}
 	var fold events.Snapshot
 	switch {
 	case errors.Is(err, events.ErrCompacted):
 		// Too far behind to see each record: take the journal's fold.
 		recs = nil
-		fold, err = events.Load(jctx, b.cfg.journal, b.name)
+		err = b.journalDo(func() (err error) {
+			fold, err = events.Load(jctx, b.cfg.journal, b.name)
+			return err
+		})
 	case err == nil:
 		fold, err = events.ReplayFrom(b.fold, recs)
 	}
@@ -213,7 +142,9 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 		}
 		return 0, nil
 	}
-	b.pending = nil
+	b.backlog.mu.Lock()
+	b.backlog.recs = nil // the journal's history replaces them
+	b.backlog.mu.Unlock()
 	b.fsmLocked().SetState(fold.State.String())
 	b.adoptLocked(fold)
 	var t hooks.Ticket
@@ -266,17 +197,29 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 		s.reject = &OpenError{Breaker: b.name, State: events.Open, Until: now.Add(left), clock: b.cfg.clock}
 		switch {
 		case !due:
-			b.timer = b.cfg.clock.AfterFunc(left, func() { b.openElapsed(gen) })
+			b.timer = b.afterLocked(left, gen, (*Breaker).openElapsed)
 		case b.cfg.probeOnTimer:
-			b.timer = b.cfg.clock.AfterFunc(0, func() { b.probeOnTimer(gen) })
+			b.timer = b.afterLocked(0, gen, (*Breaker).probeOnTimer)
 		}
 	case events.HalfOpen:
 		s.reject = &OpenError{Breaker: b.name, State: events.HalfOpen}
 		if b.cfg.halfOpenTimeout > 0 {
-			b.timer = b.cfg.clock.AfterFunc(left, func() { b.halfOpenExpired(gen) })
+			b.timer = b.afterLocked(left, gen, (*Breaker).halfOpenExpired)
 		}
 	}
 	b.snap.Store(s)
+}
+
+// afterLocked arms a timer that calls f(b, gen) after d. The timer holds the
+// breaker weakly, so that a breaker its owner dropped is collected without
+// waiting for its timers.
+func (b *Breaker) afterLocked(d time.Duration, gen uint64, f func(*Breaker, uint64)) Timer {
+	self := b.self
+	return b.cfg.clock.AfterFunc(d, func() {
+		if b := self.Value(); b != nil {
+			f(b, gen)
+		}
+	})
 }
 
 // openElapsed runs when the open period of generation gen ends: it marks
@@ -302,25 +245,32 @@ func (b *Breaker) openElapsed(gen uint64) {
 // flagged, and the next call probes.
 func (b *Breaker) probeOnTimer(gen uint64) {
 	ctx := context.Background()
+	b.dispatch.Deliver(ctx, b.probeOnTimerLocked(ctx, gen))
+}
+
+func (b *Breaker) probeOnTimerLocked(ctx context.Context, gen uint64) hooks.Ticket {
 	b.mu.Lock()
+	defer b.release()
 	if s := b.snap.Load(); s.gen != gen || s.state != events.Open {
-		b.mu.Unlock()
-		return
+		return 0
 	}
 	t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
 	b.noteLocked(err)
-	b.unlock()
-	b.dispatch.Deliver(ctx, t)
+	return t
 }
 
 // halfOpenExpired re-opens the breaker when half-open generation gen has
 // lasted its longest allowed time (WithHalfOpenTimeout).
 func (b *Breaker) halfOpenExpired(gen uint64) {
 	ctx := context.Background()
+	b.dispatch.Deliver(ctx, b.halfOpenExpiredLocked(ctx, gen))
+}
+
+func (b *Breaker) halfOpenExpiredLocked(ctx context.Context, gen uint64) hooks.Ticket {
 	b.mu.Lock()
+	defer b.release()
 	if s := b.snap.Load(); s.gen != gen || s.state != events.HalfOpen {
-		b.mu.Unlock()
-		return
+		return 0
 	}
 	t, err := b.transitionLocked(ctx, events.Retrip, events.Reason{
 		Policy:    events.PolicyHalfOpenTimeout,
@@ -328,6 +278,5 @@ func (b *Breaker) halfOpenExpired(gen uint64) {
 		Threshold: uint64(b.cfg.successThreshold),
 	}, 0)
 	b.noteLocked(err)
-	b.unlock()
-	b.dispatch.Deliver(ctx, t)
+	return t
 }

@@ -103,7 +103,7 @@ func TestSpanEvents(t *testing.T) {
 				"rejected-at-once": {rejectedEvent("payments", "open", 30)},
 				"rejected-later":   {rejectedEvent("payments", "open", 18)},
 				"force-half-open":  {transitionEvent("payments", 4, "open", "half_open", "force_half_open", "manual", 0, 0, 0)},
-				"no-probe-slot":    {rejectedEvent("payments", "half_open", 0)},
+				"no-probe-slot":    {rejectedEvent("payments", "half_open", machine.MinRetryAfter.Seconds())},
 				"force-close":      {transitionEvent("payments", 5, "half_open", "closed", "force_close", "manual", 0, 0, 0)},
 			},
 		},
