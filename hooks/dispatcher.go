@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/internal/goid"
 )
 
 // DefaultQueueCapacity is the number of transitions the queued lane of a
@@ -63,6 +65,7 @@ type Dispatcher struct {
 	icond      sync.Cond
 	ipending   []item
 	idraining  bool
+	drainer    uint64 // the goroutine delivering, while idraining
 	idelivered uint64
 
 	// Queued lane.
@@ -71,6 +74,7 @@ type Dispatcher struct {
 	qrunning bool
 	qlast    uint64 // ticket of the last item enqueued
 	qdone    uint64 // ticket of the last item delivered
+	worker   uint64 // the goroutine delivering the queue, while qrunning
 	gap      *OverflowError
 	waiters  []waiter
 }
@@ -133,45 +137,51 @@ func (d *Dispatcher) Publish(ctx context.Context, t events.Transition) Ticket {
 	return Ticket(it.ticket)
 }
 
-// deliveringKey marks the context given to inline subscribers, so that a
-// transition they cause on the same breaker does not wait for itself.
-type deliveringKey struct{ d *Dispatcher }
-
 // Deliver runs the inline subscribers for every published transition up to
 // and including ticket, in order, on the calling goroutine, and returns when
 // the transition of ticket has been delivered inline. When another goroutine
-// is already delivering, Deliver waits for it to reach ticket; called from
-// within an inline subscriber of this dispatcher (with the context it was
-// given), it returns at once and the transition is delivered right after the
-// current one.
+// is already delivering, Deliver waits for it to reach ticket. Called on the
+// goroutine that is delivering (from within an inline subscriber of this
+// dispatcher, whatever context the subscriber passes on), it returns at once
+// and the transition is delivered right after the current one.
 func (d *Dispatcher) Deliver(ctx context.Context, ticket Ticket) {
 	if len(d.inline) == 0 {
 		return
 	}
 	d.imu.Lock()
 	defer d.imu.Unlock()
+	var me uint64
 	for d.idraining {
-		if d.idelivered >= uint64(ticket) || ctx.Value(deliveringKey{d}) != nil {
+		if d.idelivered >= uint64(ticket) {
 			return
+		}
+		if me == 0 {
+			me = goid.ID()
+		}
+		if me == d.drainer {
+			return // re-entered from an inline subscriber: delivered after it
 		}
 		d.icond.Wait()
 	}
 	if d.idelivered >= uint64(ticket) {
 		return
 	}
-	d.idraining = true
+	if me == 0 {
+		me = goid.ID()
+	}
+	d.idraining, d.drainer = true, me
 	for len(d.ipending) > 0 {
 		it := d.ipending[0]
 		d.ipending[0] = item{}
 		d.ipending = d.ipending[1:]
 		d.imu.Unlock()
-		d.run(d.inline, context.WithValue(it.ctx, deliveringKey{d}, true), it.t)
+		d.run(d.inline, it.ctx, it.t)
 		d.imu.Lock()
 		d.idelivered = it.ticket
 		d.icond.Broadcast()
 	}
 	d.ipending = nil
-	d.idraining = false
+	d.idraining, d.drainer = false, 0
 	d.icond.Broadcast()
 }
 
@@ -196,7 +206,9 @@ func (d *Dispatcher) enqueue(it item) {
 }
 
 func (d *Dispatcher) work() {
+	id := goid.ID()
 	d.qmu.Lock()
+	d.worker = id
 	for {
 		if gap := d.gap; gap != nil {
 			d.gap = nil
@@ -208,6 +220,7 @@ func (d *Dispatcher) work() {
 		if len(d.queue) == 0 {
 			d.qrunning = false
 			d.queue = nil
+			d.worker = 0
 			d.qmu.Unlock()
 			return
 		}
@@ -237,14 +250,24 @@ func (d *Dispatcher) releaseWaiters() {
 	d.waiters = kept
 }
 
+// ErrReentrant is matched by the error of [Dispatcher.Flush] called from a
+// queued subscriber of the same dispatcher: it would wait for the very
+// delivery it is part of.
+var ErrReentrant = errors.New("hooks: Flush called from a queued subscriber of the same breaker, which would wait for itself")
+
 // Flush waits until the queued subscribers have been given every transition
 // published before the call (or dropped it), or until ctx is done, and then
-// returns ctx's error.
+// returns ctx's error. Called from a queued subscriber of this dispatcher, it
+// returns [ErrReentrant] at once.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	d.qmu.Lock()
 	if d.qdone >= d.qlast {
 		d.qmu.Unlock()
 		return nil
+	}
+	if d.worker != 0 && d.worker == goid.ID() {
+		d.qmu.Unlock()
+		return ErrReentrant
 	}
 	w := waiter{ticket: d.qlast, done: make(chan struct{})}
 	d.waiters = append(d.waiters, w)
