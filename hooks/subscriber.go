@@ -9,9 +9,10 @@ import (
 
 // Subscriber receives the transitions of a breaker, each exactly once, in
 // sequence order, with the context of the call that caused it (for a manual
-// event, the operator's context). The context carries the caller's span and
-// values but may already be cancelled: a subscriber that does I/O should not
-// depend on its deadline.
+// event, the operator's context; for a transition fired by a timer,
+// context.Background()): the very value the caller passed, on both lanes.
+// The context carries the caller's span and values but may already be
+// cancelled: a subscriber that does I/O should not depend on its deadline.
 //
 // A subscriber runs on one of two lanes (see [Lane]); a plain Subscriber runs
 // on the queued lane. Notify must not retain ctx after it returns.

@@ -195,7 +195,9 @@ func (b *Breaker) timed(p *Permit, o Outcome, d time.Duration) {
 // Do calls fn if the breaker admits it, and returns fn's error, or an error
 // matching [ErrOpen] without calling fn. fn's result is classified and
 // counted; a panic in fn counts as a failure (the classifier sees a
-// [*PanicError]) and is then re-raised.
+// [*PanicError]; gobreaker counts it the same way) and is then re-raised.
+// A nil fn returns [ErrNilFunc] and a nil ctx [ErrNilContext], and neither
+// is counted.
 func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
 	if fn == nil {
 		return ErrNilFunc

@@ -77,7 +77,8 @@
 // # Concurrency and locks
 //
 // Calls in closed and open read an atomically published snapshot and update
-// striped atomic counters; they take no lock and allocate nothing. With the
+// per-P counters (see counters.go: no locked instruction per call); they
+// take no lock and allocate nothing. With the
 // default policy they read no clock: a time window reads it once per call
 // and a slow-call policy (or call timing) twice. Windows are updated with
 // atomic operations only (see [LastCalls] and [LastDuration]). The first
@@ -89,7 +90,16 @@
 // for the subscribers. The only user code that runs under it is the
 // journal's Append and Read, the clock's Now, AfterFunc and Timer.Stop, and
 // the [WithJitter] source: none of them may call back into the breaker, and
-// a clock must not run a timer function inside AfterFunc or Stop.
+// a clock must not run a timer function inside AfterFunc or Stop. A journal
+// or jitter source that panics is recovered and reported; if anything else
+// panics under the lock (a clock), the lock is released, the breaker is put
+// back in the state of its fold, and the panic goes on to the caller: no
+// panic leaves a breaker locked.
+//
+// Timers hold their breaker weakly: a breaker that its owner drops is
+// garbage collected even while its open period or an append retry is
+// pending, and transitions it could not store are reported to the error
+// handler then (an [*UnstoredError]).
 // Subscribers and the error handler run after it is released (see package
 // hooks for the two delivery lanes), so they may call [Breaker.State],
 // [Breaker.Counts] and [Breaker.Snapshot]. The open-period timer takes no

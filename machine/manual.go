@@ -16,6 +16,13 @@ var ErrInvalidOverride = errors.New("circuitry: invalid override")
 
 // Override is an operator's request to move a breaker by hand. The record of
 // the transition keeps who asked and why, for the audit trail.
+//
+// The manual controls refuse, with an error matching [ErrInvalidOverride]
+// and before anything changes, an Override whose Operator or Note is
+// missing or breaks the limits of [events.CheckOverride], and a nil ctx
+// ([ErrNilContext]); an event the state machine refuses from the current
+// state returns a [*TransitionError]. They wait for the journal append, and
+// for the inline subscribers.
 type Override struct {
 	// Operator says who asks (a person, a tool, a runbook); required: at
 	// most [events.MaxOperatorLen] bytes of UTF-8, without control

@@ -217,7 +217,10 @@ func WithObserveOnly() Option {
 }
 
 // WithSuccessThreshold sets how many probe successes close a half-open
-// breaker. Default 2.
+// breaker. Default 2. Any probe failure re-opens the breaker at once, with
+// the successes so far in the record's reason; a probe whose outcome is
+// Ignored frees its slot and moves nothing. (gobreaker and failsafe-go count
+// the same way: one failure in half-open re-opens.)
 func WithSuccessThreshold(n int) Option {
 	return optionFunc(func(c *config) error {
 		if err := threshold("WithSuccessThreshold", n); err != nil {
@@ -230,6 +233,12 @@ func WithSuccessThreshold(n int) Option {
 
 // WithProbeLimit sets how many probes a half-open breaker lets run at once;
 // further calls are rejected as if open. Default: the success threshold.
+//
+// It bounds probes in flight, not admissions per half-open period: a probe
+// that finishes (with success or an ignored outcome) frees its slot for the
+// next call, so with a limit of 1 and a success threshold of 2 two probes
+// run one after the other. gobreaker's MaxRequests counts admissions per
+// half-open period instead.
 func WithProbeLimit(n int) Option {
 	return optionFunc(func(c *config) error {
 		if err := threshold("WithProbeLimit", n); err != nil {

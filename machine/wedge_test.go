@@ -178,8 +178,11 @@ func TestNilContexts(t *testing.T) {
 	called := false
 	fn := func(context.Context) error { called = true; return nil }
 	calls := map[string]func() error{
-		"Do":            func() error { return f.b.Do(nilCtx, fn) },
-		"Execute":       func() error { _, err := machine.Execute(nilCtx, f.b, func(context.Context) (int, error) { called = true; return 0, nil }); return err },
+		"Do": func() error { return f.b.Do(nilCtx, fn) },
+		"Execute": func() error {
+			_, err := machine.Execute(nilCtx, f.b, func(context.Context) (int, error) { called = true; return 0, nil })
+			return err
+		},
 		"Allow":         func() error { _, err := f.b.Allow(nilCtx); return err },
 		"ForceOpen":     func() error { return f.b.ForceOpen(nilCtx, operator) },
 		"ForceClose":    func() error { return f.b.ForceClose(nilCtx, operator) },
