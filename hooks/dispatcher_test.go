@@ -151,28 +151,64 @@ func TestDispatcherPassesTheCausingContext(t *testing.T) {
 }
 
 func TestDispatcherInlineSubscriberMayCauseATransitionWithoutDeadlock(t *testing.T) {
-	log := &recorder{}
-	var p *publisher
-	nested := hooks.Inline(hooks.Func(func(ctx context.Context, tr events.Transition) {
-		if tr.Seq == 1 {
-			// As a subscriber calling b.ForceOpen(ctx, ...) would.
-			p.transition(ctx)
-		}
-	}))
-	d := newDispatcher(t, hooks.DispatcherConfig{}, nested, hooks.Inline(log))
-	p = &publisher{d: d}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.transition(context.Background())
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second): // a deadlock guard, not timing logic
-		t.Fatal("nested transition from an inline subscriber deadlocked")
+	type key struct{}
+	for name, nestedCtx := range map[string]func(given context.Context) context.Context{
+		"with the context it was given": func(given context.Context) context.Context { return given },
+		"with another context":          func(context.Context) context.Context { return context.Background() },
+		"with a context derived from it": func(given context.Context) context.Context {
+			return context.WithValue(given, key{}, "derived")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			log := &recorder{}
+			var p *publisher
+			nested := hooks.Inline(hooks.Func(func(ctx context.Context, tr events.Transition) {
+				if tr.Seq == 1 {
+					// As a subscriber calling b.ForceOpen(ctx, ...) would.
+					p.transition(nestedCtx(ctx))
+				}
+			}))
+			d := newDispatcher(t, hooks.DispatcherConfig{}, nested, hooks.Inline(log))
+			p = &publisher{d: d}
+			caller := context.WithValue(context.Background(), callKey{}, "caller")
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p.transition(caller)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second): // a deadlock guard, not timing logic
+				t.Fatal("nested transition from an inline subscriber deadlocked")
+			}
+			if got := log.seen(); !equalSeqs(got, []uint64{1, 2}) {
+				t.Errorf("saw %v, want [1 2]: the nested transition right after the first", got)
+			}
+			if log.ctxs[0] != caller {
+				t.Errorf("the inline subscriber got %v, want the caller's own context", log.ctxs[0])
+			}
+		})
 	}
-	if got := log.seen(); !equalSeqs(got, []uint64{1, 2}) {
-		t.Errorf("saw %v, want [1 2]: the nested transition right after the first", got)
+}
+
+func TestDispatcherFlushFromAQueuedSubscriberIsRefused(t *testing.T) {
+	var d *hooks.Dispatcher
+	got := make(chan error, 1)
+	d = newDispatcher(t, hooks.DispatcherConfig{}, hooks.Func(func(context.Context, events.Transition) {
+		got <- d.Flush(context.Background())
+	}))
+	p := &publisher{d: d}
+	p.transition(context.Background())
+	select {
+	case err := <-got:
+		if !errors.Is(err, hooks.ErrReentrant) {
+			t.Fatalf("Flush from a queued subscriber: %v, want ErrReentrant", err)
+		}
+	case <-time.After(10 * time.Second): // a deadlock guard, not timing logic
+		t.Fatal("Flush from a queued subscriber deadlocked")
+	}
+	if err := d.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush from the test: %v", err)
 	}
 }
 
