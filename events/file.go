@@ -79,11 +79,18 @@ import (
 // # Locking
 //
 // One File writes a journal file at a time: OpenFile takes an exclusive
-// flock(2) on it, without waiting, and fails with [ErrLocked] when another
-// process (or another File of this process) holds it. The lock goes with the
-// open file, so the kernel releases it when the process dies, even by
-// SIGKILL. Readers ([ReadFile]) take no lock. On systems without flock,
-// OpenFile returns an error and ReadFile still works.
+// lock on it, without waiting (flock(2) on Unix, LockFileEx on Windows, on
+// a byte past the end of the file so that readers are not blocked), and
+// fails with [ErrLocked] when another process (or another File of this
+// process) holds it. The lock goes with the open file, so the operating
+// system releases it when the process dies, even by SIGKILL. Readers
+// ([ReadFile]) take no lock. On systems with neither, OpenFile returns an
+// error and ReadFile still works.
+//
+// On Windows, compaction cannot rename over the open journal (Go opens files
+// without FILE_SHARE_DELETE): it fails, is reported to the warning handler,
+// and the journal goes on growing in the same file. Use
+// [WithoutAutoCompaction] there.
 //
 // # Compaction
 //
