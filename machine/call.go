@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // Permit is an admitted call, returned by [Breaker.Allow]. Report its result
@@ -44,93 +43,90 @@ func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	if s := b.snap.Load(); s.state == events.Closed && !b.clocked && ctx != nil {
 		return Permit{b: b, ctx: ctx, tag: s.gen}, nil
 	}
-	return b.allow(ctx)
+	return b.admit(ctx)
 }
 
-// allow is Allow for every case but a closed breaker without call timing.
-func (b *Breaker) allow(ctx context.Context) (Permit, error) {
+// admit decides on every call but a closed breaker's without call timing,
+// which Allow and Do decide inline: in closed with call timing it admits;
+// in open it rejects until the open period is over, then fires probe and
+// admits from half-open; in half-open it takes a probe slot or rejects. A
+// breaker that only observes admits what it would reject (observed). It is
+// the one place where admission is decided.
+func (b *Breaker) admit(ctx context.Context) (Permit, error) {
 	if ctx == nil {
 		return Permit{}, ErrNilContext
 	}
-	s := b.snap.Load()
-	if s.state == events.Closed {
-		p := Permit{b: b, ctx: ctx, tag: s.gen}
-		if b.clocked {
-			p.start = b.since()
-		}
-		return p, nil
-	}
-	if s.state == events.Open && !s.due {
-		b.rejected(ctx, s.reject)
-		return Permit{}, s.reject
-	}
-	if s.state == events.Open && !s.over { // only observes: no lock either
-		return b.observed(ctx, s)
-	}
-	return b.allowSlow(ctx)
-}
-
-// allowSlow admits a call when the open period is over or in half-open.
-func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 	for attempt := 0; ; attempt++ {
-		p, s, t, res := b.admitLocked(ctx, attempt)
-		switch res {
-		case admitted:
-			if b.clocked {
-				p.start = b.since()
-			}
-			return p, nil
-		case admitClosed:
-			return b.Allow(ctx)
-		case admitProbed:
-			b.dispatch.Deliver(ctx, t)
-			continue // admit from the new state
-		case admitProbeFailed:
-			b.dispatch.Deliver(ctx, t)
-		}
-		if b.observe {
+		s := b.snap.Load()
+		switch {
+		case s.state == events.Closed:
+			return b.permit(ctx, s.gen), nil
+		case s.state == events.Open && !s.due:
+			return Permit{}, b.reject(ctx, s)
+		case s.state == events.Open && !s.over: // only observes
 			return b.observed(ctx, s)
+		case s.state == events.Open && attempt < maxProbeAttempts:
+			// The open period is over: this call fires probe, and is
+			// admitted from half-open (or from whatever state another
+			// writer moved the breaker to).
+			err := b.transition(ctx, func(cur *snapshot) (move, bool) {
+				return move{ev: events.Probe, reason: events.Reason{Policy: events.PolicyOpenTimeout}}, cur == s
+			})
+			b.noteErr(err)
+			if err != nil && !errors.Is(err, events.ErrConflict) {
+				return b.refuse(ctx, s)
+			}
+		case s.state == events.Open:
+			return b.refuse(ctx, s)
+		default: // half-open
+			if b.takeProbeSlot(s) {
+				p := b.permit(ctx, s.gen)
+				p.tag |= probeTag
+				return p, nil
+			}
+			return b.refuse(ctx, s)
 		}
-		b.rejected(ctx, s.reject)
-		return Permit{}, s.reject
 	}
 }
 
-// What admitLocked decided.
-const (
-	admitted         = iota // a probe slot is taken: the permit is the call's
-	admitRejected           // rejected (or, by a breaker that only observes, admitted as if rejected)
-	admitClosed             // the breaker closed meanwhile: admit on the fast path
-	admitProbed             // the probe event fired: admit again from the new state
-	admitProbeFailed        // the probe event could not be applied: rejected
-)
-
-// admitLocked decides, under the transition lock, on a call in half-open or
-// after the open period: it takes a probe slot, or fires the probe event,
-// or rejects. s is the snapshot it decided on.
-func (b *Breaker) admitLocked(ctx context.Context, attempt int) (p Permit, s *snapshot, t hooks.Ticket, res int) {
-	b.mu.Lock()
-	defer b.release()
-	s = b.snap.Load()
-	switch {
-	case s.state == events.Closed:
-		return p, s, 0, admitClosed
-	case s.state == events.Open && (!s.over || attempt == maxProbeAttempts):
-		return p, s, 0, admitRejected
-	case s.state == events.Open:
-		t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
-		b.noteLocked(err)
-		if err != nil && !errors.Is(err, events.ErrConflict) {
-			return p, s, t, admitProbeFailed
-		}
-		return p, s, t, admitProbed
+// permit admits a call in generation gen, timing it when calls are timed.
+func (b *Breaker) permit(ctx context.Context, gen uint64) Permit {
+	p := Permit{b: b, ctx: ctx, tag: gen}
+	if b.clocked {
+		p.start = b.since()
 	}
-	// Half-open.
-	if b.probes.Load() >= uint32(b.cfg.probeLimit) {
-		return p, s, 0, admitRejected
+	return p
+}
+
+// takeProbeSlot takes one of half-open generation s.gen's probe slots, if
+// one is free and the breaker is still in that generation.
+func (b *Breaker) takeProbeSlot(s *snapshot) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.snap.Load() != s || b.probes.Load() >= uint32(b.cfg.probeLimit) {
+		return false
 	}
 	b.probes.Add(1)
-	return Permit{b: b, ctx: ctx, tag: s.gen | probeTag}, s, 0, admitted
+	return true
+}
+
+// refuse rejects a call that the state of snapshot s does not admit, or,
+// in a breaker that only observes, admits it as observed.
+func (b *Breaker) refuse(ctx context.Context, s *snapshot) (Permit, error) {
+	if b.observe {
+		return b.observed(ctx, s)
+	}
+	return Permit{}, b.reject(ctx, s)
+}
+
+// reject counts a rejection in the state of snapshot s, tells the call
+// observers, and returns the preallocated rejection.
+func (b *Breaker) reject(ctx context.Context, s *snapshot) error {
+	b.calls.add(kindRejected)
+	if b.onReject != nil {
+		b.observeRejected(ctx, s.reject)
+	}
+	return s.reject
 }
 
 // maxProbeAttempts bounds how often one call tries to fire the probe event
@@ -159,8 +155,8 @@ func (b *Breaker) succeeded(p *Permit, err error) bool {
 		return false
 	}
 	b.calls.add(kindSuccess)
-	if w := b.closed.Load(); uint32(w) != 0 {
-		b.resetFailures(p.gen())
+	if b.run.any() {
+		b.run.reset(p.gen())
 	}
 	return true
 }
@@ -205,25 +201,13 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	if ctx == nil {
 		return ErrNilContext
 	}
-	// Closed (without call timing) and open, inline: one atomic load.
+	// Closed without call timing, inline: one atomic load.
 	s := b.snap.Load()
 	if s.state == events.Closed && !b.clocked {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
 		return b.call(&p, fn)
 	}
-	if s.state == events.Open && !s.due {
-		b.calls.add(kindRejected)
-		if b.onReject != nil {
-			b.observeRejected(ctx, s.reject)
-		}
-		return s.reject
-	}
-	if s.state == events.Open && !s.over { // only observes
-		var p Permit
-		b.wouldReject(&p, ctx, s)
-		return b.call(&p, fn)
-	}
-	p, err := b.Allow(ctx)
+	p, err := b.admit(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,8 +246,8 @@ func (b *Breaker) call(p *Permit, fn func(context.Context) error) error {
 	// costs a third of a closed-state success.
 	if err == nil && b.plain && p.tag < probeTag {
 		b.calls.add(kindSuccess)
-		if w := b.closed.Load(); uint32(w) != 0 {
-			b.resetFailures(p.gen())
+		if b.run.any() {
+			b.run.reset(p.gen())
 		}
 		return nil
 	}
@@ -292,26 +276,16 @@ func (b *Breaker) record(p *Permit, o Outcome, err error, end time.Duration) {
 		b.probeDone(p, o, err)
 		return
 	}
-	gen := uint64(uint32(p.gen())) << 32
 	switch o {
 	case Success:
-		b.resetFailures(p.gen())
+		b.run.reset(p.gen())
 	case Failure:
-		for {
-			w := b.closed.Load()
-			if w&^(1<<32-1) != gen || uint32(w) == 1<<32-1 {
-				break // a late outcome of an older generation, or a count that cannot grow
-			}
-			if b.closed.CompareAndSwap(w, w+1) {
-				// >=, not ==: a trip that was not applied (a journal
-				// conflict with nothing to adopt) is tried again by the
-				// next failure instead of never.
-				if n := uint32(w) + 1; b.failThresh != 0 && n >= b.failThresh {
-					b.tripConsecutive(p, n, err)
-					return
-				}
-				break
-			}
+		// >=, not ==: a trip that was not applied (a journal conflict with
+		// nothing to adopt) is tried again by the next failure instead of
+		// never.
+		if n, ok := b.run.fail(p.gen()); ok && b.failThresh != 0 && n >= b.failThresh {
+			b.tripConsecutive(p, n, err)
+			return
 		}
 	}
 	if b.pol != nil && o != Ignored {
@@ -368,76 +342,41 @@ func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Durati
 	}
 }
 
-// resetFailures sets the consecutive failures of generation gen to zero,
-// writing only when there are some: a run of successes only reads. It tries
-// again when a concurrent failure moved the count in between, or the reset
-// would be lost.
-func (b *Breaker) resetFailures(gen uint64) {
-	g := uint64(uint32(gen)) << 32
-	for {
-		w := b.closed.Load()
-		if w&^(1<<32-1) != g || uint32(w) == 0 || b.closed.CompareAndSwap(w, g) {
-			return
-		}
-	}
-}
 
 // trip opens the breaker for the reason a policy gave, unless another
 // transition already started a new generation.
 func (b *Breaker) trip(p *Permit, reason events.Reason) {
-	b.dispatch.Deliver(p.ctx, b.tripLocked(p, reason))
-}
-
-func (b *Breaker) tripLocked(p *Permit, reason events.Reason) hooks.Ticket {
-	b.mu.Lock()
-	defer b.release()
-	if b.snap.Load().gen != p.gen() {
-		return 0
-	}
-	t, err := b.transitionLocked(p.ctx, events.Trip, reason, 0)
-	b.noteLocked(err)
-	return t
+	b.noteErr(b.transition(p.ctx, inGen(p.gen(), events.Closed, move{ev: events.Trip, reason: reason})))
 }
 
 // probeDone records a probe's outcome in half-open: a failure re-trips, the
 // success threshold recovers, an ignored probe just frees its slot.
 func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
-	b.dispatch.Deliver(p.ctx, b.probeDoneLocked(p, o, err))
-}
-
-func (b *Breaker) probeDoneLocked(p *Permit, o Outcome, err error) hooks.Ticket {
-	b.mu.Lock()
-	defer b.release()
-	if b.snap.Load().gen != p.gen() {
-		return 0
-	}
-	if b.probes.Load() > 0 { // a second Done of one permit must not wrap the count and wedge half-open
-		b.probes.Add(^uint32(0))
-	}
-	var (
-		t    hooks.Ticket
-		terr error
-	)
-	switch o {
-	case Success:
-		b.probeOK.Add(1)
-		if b.probeOK.Load() >= uint32(b.cfg.successThreshold) {
-			t, terr = b.transitionLocked(p.ctx, events.Recover, events.Reason{
-				Policy:    events.PolicyProbeSuccesses,
-				Successes: uint64(b.probeOK.Load()),
-				Threshold: uint64(b.cfg.successThreshold),
-			}, 0)
+	b.noteErr(b.transition(p.ctx, func(s *snapshot) (move, bool) {
+		if s.gen != p.gen() {
+			return move{}, false // a late outcome: its slot went with its generation
 		}
-	case Failure:
-		t, terr = b.transitionLocked(p.ctx, events.Retrip, events.Reason{
-			Policy:    events.PolicyProbeFailure,
-			Failures:  1,
-			Successes: uint64(b.probeOK.Load()),
-			LastError: errText(err),
-		}, 0)
-	}
-	b.noteLocked(terr)
-	return t
+		if n := b.probes.Load(); n > 0 { // a second Done of one permit must not wrap the count and wedge half-open
+			b.probes.Store(n - 1)
+		}
+		switch o {
+		case Success:
+			ok := b.probeOK.Add(1)
+			return move{ev: events.Recover, reason: events.Reason{
+				Policy:    events.PolicyProbeSuccesses,
+				Successes: uint64(ok),
+				Threshold: uint64(b.cfg.successThreshold),
+			}}, ok >= uint32(b.cfg.successThreshold)
+		case Failure:
+			return move{ev: events.Retrip, reason: events.Reason{
+				Policy:    events.PolicyProbeFailure,
+				Failures:  1,
+				Successes: uint64(b.probeOK.Load()),
+				LastError: errText(err),
+			}}, true
+		}
+		return move{}, false
+	}))
 }
 
 // maxErrText bounds the error text a transition record keeps, so that one

@@ -13,11 +13,8 @@ import (
 // would, with an empty reason: the transition table test uses it to reach
 // every (state, event) pair, including those only the breaker fires.
 func Fire(ctx context.Context, b *Breaker, ev events.Event) error {
-	b.mu.Lock()
-	t, err := b.transitionLocked(ctx, ev, events.Reason{Policy: "test"}, 0)
-	b.unlock()
-	b.dispatch.Deliver(ctx, t)
-	return err
+	m := move{ev: ev, reason: events.Reason{Policy: "test"}}
+	return b.transition(ctx, func(*snapshot) (move, bool) { return m, true })
 }
 
 // FSMState returns the looplab/fsm machine's current state, which must
@@ -42,7 +39,7 @@ var CallPathSizes = map[string]uintptr{
 	"countWindow": unsafe.Sizeof(countWindow{}),
 	"timeWindow":  unsafe.Sizeof(timeWindow{}),
 	"policySet":   unsafe.Sizeof(policySet{}),
-	"closedWord":  unsafe.Sizeof(closedWord{}),
+	"failureRun":  unsafe.Sizeof(failureRun{}),
 }
 
 // AlignedWords exposes alignedWords to the test of its alignment.

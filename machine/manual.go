@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // ErrInvalidOverride is matched by the error of a manual control given an
@@ -76,13 +75,6 @@ func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error
 	if err := events.CheckOverride(o.Operator, o.Note); err != nil {
 		return fmt.Errorf("%w: %s: Override: %w", ErrInvalidOverride, ev, err)
 	}
-	t, err := b.manualLocked(ctx, ev, o)
-	b.dispatch.Deliver(ctx, t)
-	return err
-}
-
-func (b *Breaker) manualLocked(ctx context.Context, ev events.Event, o Override) (hooks.Ticket, error) {
-	b.mu.Lock()
-	defer b.release()
-	return b.transitionLocked(ctx, ev, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, o.OpenFor)
+	m := move{ev: ev, reason: events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, openFor: o.OpenFor}
+	return b.transition(ctx, func(*snapshot) (move, bool) { return m, true })
 }

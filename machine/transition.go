@@ -12,18 +12,56 @@ import (
 	"github.com/circuitry-go/circuitry/hooks"
 )
 
-// transitionLocked fires ev from the current state, under b.mu. It fires the
+// A move is a transition to make: the event, the figures that made it fire,
+// and for a transition to open the open period (0: the one the breaker
+// chooses, the recovery timeout or the backoff's, jittered).
+type move struct {
+	ev      events.Event
+	reason  events.Reason
+	openFor time.Duration
+}
+
+// transition is the one path every transition takes, end to end. It takes
+// the transition lock; asks decide, under the lock and given the snapshot
+// calls read, which move to make, if any (decide checks that the breaker is
+// still in the generation the move was decided in); fires, appends, folds,
+// publishes and enqueues it (transitionLocked); releases the lock, reporting
+// what was collected under it; and delivers the record to the inline
+// subscribers on the calling goroutine. It returns the move's error, which
+// the caller returns to its own caller or reports with noteErr; none when
+// decide makes no move.
+func (b *Breaker) transition(ctx context.Context, decide func(*snapshot) (move, bool)) error {
+	t, err := b.transitionGuarded(ctx, decide)
+	b.dispatch.Deliver(ctx, t)
+	return err
+}
+
+func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (hooks.Ticket, error) {
+	b.mu.Lock()
+	defer b.release()
+	m, ok := decide(b.snap.Load())
+	if !ok {
+		return 0, nil
+	}
+	return b.transitionLocked(ctx, m)
+}
+
+// inGen returns a decide function for transition that makes m while the
+// breaker is still in generation gen and state.
+func inGen(gen uint64, state events.State, m move) func(*snapshot) (move, bool) {
+	return func(s *snapshot) (move, bool) { return m, s.gen == gen && s.state == state }
+}
+
+// transitionLocked makes m from the current state, under b.mu. It fires the
 // fsm event (the authority on what is legal), appends the record to the
 // journal, folds it, publishes the new snapshot and enqueues the record for
-// the subscribers. The caller releases the lock with b.unlock and then calls
-// b.dispatch.Deliver with the returned ticket.
-//
-// openFor is the open period for a transition to open; 0 means the one the
-// breaker chooses (the recovery timeout or the backoff's, jittered). When
-// the journal reports a conflict (another writer appended
-// first), the breaker adopts the journal's history instead of ev: the ticket
-// then covers those records and the error matches [events.ErrConflict].
-func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason events.Reason, openFor time.Duration) (hooks.Ticket, error) {
+// the subscribers; the caller releases the lock and delivers the returned
+// ticket (see transition). When the journal reports a conflict (another
+// writer appended first), the breaker adopts the journal's history instead
+// of m: the ticket then covers those records and the error matches
+// [events.ErrConflict].
+func (b *Breaker) transitionLocked(ctx context.Context, m move) (hooks.Ticket, error) {
+	ev, reason, openFor := m.ev, m.reason, m.openFor
 	from := b.fold.State
 	if err := b.fire(ctx, ev, from); err != nil {
 		return 0, err
@@ -70,15 +108,27 @@ func (b *Breaker) transitionLocked(ctx context.Context, ev events.Event, reason 
 	return b.dispatch.Publish(ctx, rec), nil
 }
 
-// noteLocked keeps a transition error for the error handler, except a plain
-// conflict: another writer moved the breaker first and the breaker adopted
-// its history, which is how a shared journal works, not a fault. A divergence
-// (transitions of this breaker that never reached the journal are lost) is
-// reported.
+// noteErr reports a transition error that has no caller to go to, except a
+// plain conflict: another writer moved the breaker first and the breaker
+// adopted its history, which is how a shared journal works, not a fault. A
+// divergence (transitions of this breaker that never reached the journal are
+// lost) is reported.
+func (b *Breaker) noteErr(err error) {
+	if reportable(err) {
+		b.report(err)
+	}
+}
+
+// noteLocked is noteErr under the transition lock: the error is reported
+// once the lock is released.
 func (b *Breaker) noteLocked(err error) {
-	if err != nil && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged)) {
+	if reportable(err) {
 		b.toReport = append(b.toReport, err)
 	}
+}
+
+func reportable(err error) bool {
+	return err != nil && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged))
 }
 
 // fire fires ev on the fsm with a context that cannot be cancelled (a
@@ -188,7 +238,7 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 	s := &snapshot{gen: gen, state: state}
 	switch state {
 	case events.Closed:
-		b.closed.Store(uint64(uint32(gen)) << 32)
+		b.run.start(gen)
 		if b.pol != nil {
 			s.win = b.pol.newWindowSet(now.Sub(b.epoch))
 		}
@@ -244,39 +294,19 @@ func (b *Breaker) openElapsed(gen uint64) {
 // the breaker moved on. If the event cannot be applied, the snapshot stays
 // flagged, and the next call probes.
 func (b *Breaker) probeOnTimer(gen uint64) {
-	ctx := context.Background()
-	b.dispatch.Deliver(ctx, b.probeOnTimerLocked(ctx, gen))
-}
-
-func (b *Breaker) probeOnTimerLocked(ctx context.Context, gen uint64) hooks.Ticket {
-	b.mu.Lock()
-	defer b.release()
-	if s := b.snap.Load(); s.gen != gen || s.state != events.Open {
-		return 0
-	}
-	t, err := b.transitionLocked(ctx, events.Probe, events.Reason{Policy: events.PolicyOpenTimeout}, 0)
-	b.noteLocked(err)
-	return t
+	b.noteErr(b.transition(context.Background(), inGen(gen, events.Open, move{
+		ev: events.Probe, reason: events.Reason{Policy: events.PolicyOpenTimeout},
+	})))
 }
 
 // halfOpenExpired re-opens the breaker when half-open generation gen has
 // lasted its longest allowed time (WithHalfOpenTimeout).
 func (b *Breaker) halfOpenExpired(gen uint64) {
-	ctx := context.Background()
-	b.dispatch.Deliver(ctx, b.halfOpenExpiredLocked(ctx, gen))
-}
-
-func (b *Breaker) halfOpenExpiredLocked(ctx context.Context, gen uint64) hooks.Ticket {
-	b.mu.Lock()
-	defer b.release()
-	if s := b.snap.Load(); s.gen != gen || s.state != events.HalfOpen {
-		return 0
-	}
-	t, err := b.transitionLocked(ctx, events.Retrip, events.Reason{
-		Policy:    events.PolicyHalfOpenTimeout,
-		Successes: uint64(b.probeOK.Load()),
-		Threshold: uint64(b.cfg.successThreshold),
-	}, 0)
-	b.noteLocked(err)
-	return t
+	b.noteErr(b.transition(context.Background(), func(s *snapshot) (move, bool) {
+		return move{ev: events.Retrip, reason: events.Reason{
+			Policy:    events.PolicyHalfOpenTimeout,
+			Successes: uint64(b.probeOK.Load()),
+			Threshold: uint64(b.cfg.successThreshold),
+		}}, s.gen == gen && s.state == events.HalfOpen
+	}))
 }
