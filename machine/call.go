@@ -342,7 +342,6 @@ func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Durati
 	}
 }
 
-
 // trip opens the breaker for the reason a policy gave, unless another
 // transition already started a new generation.
 func (b *Breaker) trip(p *Permit, reason events.Reason) {
