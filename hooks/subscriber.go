@@ -84,3 +84,16 @@ type onLane struct {
 }
 
 func (o onLane) Lane() Lane { return o.lane }
+
+// Unwrap returns the wrapped subscriber, so that what it can do besides
+// Notify (see [Unwrapper]) is found through the wrapper.
+func (o onLane) Unwrap() Subscriber { return o.Subscriber }
+
+// Unwrapper is implemented by a subscriber that wraps another, such as
+// those [Inline] and [Queue] return, or a user's filter. A breaker looks
+// through Unwrap for the capabilities of the wrapped subscriber (the
+// OpenTelemetry bridge's rejection span events and call durations, say), so
+// that wrapping a subscriber never silently drops them.
+type Unwrapper interface {
+	Unwrap() Subscriber
+}

@@ -298,10 +298,15 @@ func (b *Breaker) Counts() Counts {
 }
 
 // PolicyCounts is what one window policy sees: its name (the Reason.Policy
-// of its trips) and the counts of its window.
+// of its trips), the counts of its window, and its figures on them.
 type PolicyCounts struct {
 	Policy string
 	WindowCounts
+	// Figures are the policy's figures on these counts, as the reason of
+	// its trip would give them: for a rate policy the Rate it computes
+	// now, its RateThreshold and MinCalls (and SlowerThan); how close the
+	// breaker is to tripping. Policy and LastError are empty.
+	Figures events.Reason
 }
 
 // Windows returns, for each rate or custom policy given to
@@ -324,6 +329,7 @@ func (b *Breaker) Windows() []PolicyCounts {
 		if s.win != nil {
 			out[i].WindowCounts = s.win.ws[b.pol.win[i]].counts(at)
 		}
+		out[i].Figures = p.rule.figures(out[i].WindowCounts)
 	}
 	return out
 }

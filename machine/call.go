@@ -331,7 +331,7 @@ func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Durati
 	}
 	for i, pol := range b.pol.policies {
 		c := s.win.ws[b.pol.win[i]].counts(end)
-		fire, perr := pol.fires(c)
+		fire, perr := pol.rule.fires(c)
 		if perr != nil && b.badPolicy.CompareAndSwap(false, true) {
 			b.report(perr)
 		}

@@ -10,7 +10,8 @@ import (
 // CallObserver is implemented by a subscriber that also wants to hear of
 // every rejected call, such as the OpenTelemetry bridge, which marks the
 // caller's span. A subscriber given to [WithSubscribers] that implements it
-// is registered as one (a wrapper such as hooks.Inline hides it).
+// is registered as one, also through wrappers that implement hooks.Unwrapper
+// (hooks.Inline and hooks.Queue do).
 //
 // CallRejected runs on the caller's goroutine, on the call path, without a
 // lock: it must be quick and should not allocate. err is the breaker's
@@ -34,13 +35,29 @@ type CallTimer interface {
 }
 
 // observers returns the subscribers that observe rejections and those that
-// time calls.
+// time calls, looking through wrappers ([hooks.Unwrapper]): the outermost
+// subscriber of a chain that has the capability is the one called.
 func observers(subs []hooks.Subscriber) (rejected []CallObserver, timed []CallTimer) {
 	for _, s := range subs {
-		if o, ok := s.(CallObserver); ok {
+		var o CallObserver
+		var t CallTimer
+		for x := s; x != nil; {
+			if c, ok := x.(CallObserver); ok && o == nil {
+				o = c
+			}
+			if c, ok := x.(CallTimer); ok && t == nil {
+				t = c
+			}
+			u, ok := x.(hooks.Unwrapper)
+			if !ok {
+				break
+			}
+			x = u.Unwrap()
+		}
+		if o != nil {
 			rejected = append(rejected, o)
 		}
-		if t, ok := s.(CallTimer); ok && t.TimesCalls() {
+		if t != nil && t.TimesCalls() {
 			timed = append(timed, t)
 		}
 	}

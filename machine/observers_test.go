@@ -86,8 +86,8 @@ func TestCallObserverAndTimer(t *testing.T) {
 func TestCallTimerOptIn(t *testing.T) {
 	ctx := context.Background()
 	off := &observer{times: false}
-	hidden := &observer{times: true}
-	f := newFixture(t, machine.WithSubscribers(off, hooks.Inline(hidden)), machine.WithFailureThreshold(1))
+	wrapped := &observer{times: true}
+	f := newFixture(t, machine.WithSubscribers(off, hooks.Inline(wrapped)), machine.WithFailureThreshold(1))
 	defer f.b.Flush(ctx)
 	f.mustFail()
 	_ = f.do(okCall)
@@ -97,11 +97,11 @@ func TestCallTimerOptIn(t *testing.T) {
 	if rejected, _ := off.lists(); len(rejected) != 1 {
 		t.Fatalf("rejections observed %q, want 1", rejected)
 	}
-	// hooks.Inline hides the observer interfaces, as documented.
-	if rejected, finished := hidden.lists(); len(rejected)+len(finished) != 0 {
-		t.Fatalf("a wrapped observer was registered: %q %q", rejected, finished)
+	// hooks.Inline lets the observer interfaces through (it unwraps).
+	if rejected, finished := wrapped.lists(); len(rejected) != 1 || len(finished) != 1 {
+		t.Fatalf("a wrapped observer saw rejections %q and calls %q, want one of each", rejected, finished)
 	}
-	if got := hidden.Records(); len(got) != 1 || got[0].Event != events.Trip {
+	if got := wrapped.Records(); len(got) != 1 || got[0].Event != events.Trip {
 		t.Fatalf("the wrapped observer as a subscriber saw %v", got)
 	}
 }
@@ -136,5 +136,29 @@ func TestErrorMessages(t *testing.T) {
 	opt := &machine.OptionError{Option: "WithX", Value: "0", Reason: "must be positive"}
 	if got := opt.Error(); got != "circuitry: WithX(0): must be positive" {
 		t.Errorf("OptionError.Error() = %q", got)
+	}
+}
+
+// filter is a user's subscriber wrapper that passes on trips only.
+type filter struct{ next hooks.Subscriber }
+
+func (f filter) Notify(ctx context.Context, t events.Transition) {
+	if t.Event == events.Trip {
+		f.next.Notify(ctx, t)
+	}
+}
+
+func (f filter) Unwrap() hooks.Subscriber { return f.next }
+
+// TestWrappedObserversKeepTheirCapabilities: a filter around a subscriber
+// that observes rejections used to drop them silently; through Unwrap, the
+// breaker finds them.
+func TestWrappedObserversKeepTheirCapabilities(t *testing.T) {
+	obs := &observer{times: true}
+	f := newFixture(t, machine.WithSubscribers(hooks.Inline(filter{obs})), machine.WithFailureThreshold(1))
+	f.mustFail()
+	_ = f.do(okCall)
+	if rejected, finished := obs.lists(); len(rejected) != 1 || len(finished) != 1 {
+		t.Fatalf("the observer behind a filter saw rejections %q and calls %q, want one of each", rejected, finished)
 	}
 }

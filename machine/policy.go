@@ -52,26 +52,87 @@ const (
 	MinBucketWidth = time.Millisecond
 )
 
-type policyKind uint8
-
-const (
-	kindConsecutive policyKind = iota + 1
-	kindFailureRate
-	kindSlowCallRate
-	kindCustom
-)
-
+// policySpec is a trip policy as given: its name (the Reason.Policy of its
+// trips), for [ConsecutiveFailures] its threshold, and for a window policy
+// its rule and window.
 type policySpec struct {
-	kind       policyKind
-	name       string // its Reason.Policy
-	n          int    // ConsecutiveFailures
-	percent    float64
-	minCalls   int
-	slowerThan time.Duration
-	win        Window
-	fn         func(WindowCounts) bool
-	err        *OptionError
+	name string
+	n    int  // ConsecutiveFailures; 0 for a window policy
+	rule rule // a window policy's rule; nil for ConsecutiveFailures
+	win  Window
+	err  *OptionError
 }
+
+// rule is what a window policy decides, as a value: when it fires on the
+// counts of its window, and the figures it gives for them (the reason of its
+// trip, and what [Breaker.Windows] reports).
+type rule interface {
+	// fires reports whether the policy trips on c; an error says that the
+	// user's function panicked (and then it does not fire).
+	fires(c WindowCounts) (bool, error)
+	// figures returns the policy's figures on c, as the reason of a trip
+	// gives them (without the policy's name and the last error).
+	figures(c WindowCounts) events.Reason
+	// slowerThan is the duration above which the policy's window counts a
+	// call as slow; 0 when the policy does not look at slow calls.
+	slowerThan() time.Duration
+}
+
+// failureRate is the rule of [FailureRate].
+type failureRate struct {
+	percent  float64
+	minCalls int
+}
+
+func (r failureRate) fires(c WindowCounts) (bool, error) {
+	return c.Calls >= uint64(r.minCalls) && float64(c.Failures)*100 >= r.percent*float64(c.Calls), nil
+}
+
+func (r failureRate) figures(c WindowCounts) events.Reason {
+	return events.Reason{Failures: c.Failures, Calls: c.Calls, Slow: c.Slow,
+		Rate: rate(c.Failures, c.Calls), RateThreshold: r.percent, MinCalls: uint64(r.minCalls)}
+}
+
+func (failureRate) slowerThan() time.Duration { return 0 }
+
+// slowCallRate is the rule of [SlowCallRate].
+type slowCallRate struct {
+	percent  float64
+	minCalls int
+	slow     time.Duration
+}
+
+func (r slowCallRate) fires(c WindowCounts) (bool, error) {
+	return c.Calls >= uint64(r.minCalls) && float64(c.Slow)*100 >= r.percent*float64(c.Calls), nil
+}
+
+func (r slowCallRate) figures(c WindowCounts) events.Reason {
+	return events.Reason{Failures: c.Failures, Calls: c.Calls, Slow: c.Slow,
+		Rate: rate(c.Slow, c.Calls), RateThreshold: r.percent, MinCalls: uint64(r.minCalls), SlowerThan: r.slow}
+}
+
+func (r slowCallRate) slowerThan() time.Duration { return r.slow }
+
+// customRule is the rule of [CustomPolicy].
+type customRule struct {
+	name string
+	fn   func(WindowCounts) bool
+}
+
+func (r customRule) fires(c WindowCounts) (fire bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			fire, err = false, &PolicyError{Policy: r.name, Panic: v}
+		}
+	}()
+	return r.fn(c), nil
+}
+
+func (customRule) figures(c WindowCounts) events.Reason {
+	return events.Reason{Failures: c.Failures, Calls: c.Calls, Slow: c.Slow}
+}
+
+func (customRule) slowerThan() time.Duration { return 0 }
 
 // ConsecutiveFailures trips the breaker when n calls in a row fail; a
 // success starts the count again. It is the default policy, with n = 5
@@ -80,7 +141,7 @@ type policySpec struct {
 // must be between 1 and 2^31-1. The reason of its trip is named
 // "consecutive_failures" and holds Failures and Threshold.
 func ConsecutiveFailures(n int) TripPolicy {
-	p := &policySpec{kind: kindConsecutive, name: events.PolicyConsecutiveFailures, n: n}
+	p := &policySpec{name: events.PolicyConsecutiveFailures, n: n}
 	if err := threshold("ConsecutiveFailures", n); err != nil {
 		p.err = err.(*OptionError)
 	}
@@ -97,7 +158,7 @@ func ConsecutiveFailures(n int) TripPolicy {
 // reason of its trip is named "failure_rate" and holds Failures, Calls,
 // Slow, Rate, RateThreshold and MinCalls.
 func FailureRate(percent float64, minCalls int, w Window) TripPolicy {
-	p := &policySpec{kind: kindFailureRate, name: events.PolicyFailureRate, percent: percent, minCalls: minCalls, win: w}
+	p := &policySpec{name: events.PolicyFailureRate, rule: failureRate{percent, minCalls}, win: w}
 	p.err = checkRate("FailureRate", percent, minCalls, w)
 	return TripPolicy{p}
 }
@@ -113,7 +174,7 @@ func FailureRate(percent float64, minCalls int, w Window) TripPolicy {
 // of its trip is named "slow_call_rate" and holds Slow, Calls, Failures,
 // Rate, RateThreshold, MinCalls and SlowerThan.
 func SlowCallRate(percent float64, slowerThan time.Duration, minCalls int, w Window) TripPolicy {
-	p := &policySpec{kind: kindSlowCallRate, name: events.PolicySlowCallRate, percent: percent, slowerThan: slowerThan, minCalls: minCalls, win: w}
+	p := &policySpec{name: events.PolicySlowCallRate, rule: slowCallRate{percent, minCalls, slowerThan}, win: w}
 	p.err = checkRate("SlowCallRate", percent, minCalls, w)
 	if p.err == nil && slowerThan <= 0 {
 		p.err = &OptionError{Option: "SlowCallRate", Value: "slowerThan=" + slowerThan.String(), Reason: "must be positive"}
@@ -133,7 +194,7 @@ func SlowCallRate(percent float64, slowerThan time.Duration, minCalls int, w Win
 // first of each breaker is reported to its error handler as a
 // [*PolicyError].
 func CustomPolicy(name string, w Window, fn func(WindowCounts) bool) TripPolicy {
-	p := &policySpec{kind: kindCustom, name: name, win: w, fn: fn}
+	p := &policySpec{name: name, rule: customRule{name, fn}, win: w}
 	switch {
 	case name == "":
 		p.err = &OptionError{Option: "CustomPolicy", Value: `name=""`, Reason: "must not be empty"}
@@ -263,29 +324,6 @@ func reservedPolicy(name string) bool {
 	return false
 }
 
-// fires reports whether a window policy trips on counts c. A custom
-// policy's function that panics does not fire, and the error says so.
-func (p *policySpec) fires(c WindowCounts) (bool, error) {
-	switch p.kind {
-	case kindFailureRate:
-		return c.Calls >= uint64(p.minCalls) && float64(c.Failures)*100 >= p.percent*float64(c.Calls), nil
-	case kindSlowCallRate:
-		return c.Calls >= uint64(p.minCalls) && float64(c.Slow)*100 >= p.percent*float64(c.Calls), nil
-	case kindCustom:
-		return p.custom(c)
-	}
-	return false, nil
-}
-
-func (p *policySpec) custom(c WindowCounts) (fire bool, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			fire, err = false, &PolicyError{Policy: p.name, Panic: v}
-		}
-	}()
-	return p.fn(c), nil
-}
-
 // PolicyError reports a [CustomPolicy] function that panicked. The breaker
 // takes the panic as "does not trip" and reports the first one of each
 // breaker to its error handler.
@@ -300,18 +338,8 @@ func (e *PolicyError) Error() string {
 
 // reason is the reason of a trip by window policy p on counts c.
 func (p *policySpec) reason(c WindowCounts, err error) events.Reason {
-	r := events.Reason{Policy: p.name, Failures: c.Failures, Calls: c.Calls, Slow: c.Slow, LastError: errText(err)}
-	switch p.kind {
-	case kindFailureRate:
-		r.Rate = rate(c.Failures, c.Calls)
-	case kindSlowCallRate:
-		r.Rate = rate(c.Slow, c.Calls)
-		r.SlowerThan = p.slowerThan
-	}
-	if p.kind != kindCustom {
-		r.RateThreshold = p.percent
-		r.MinCalls = uint64(p.minCalls)
-	}
+	r := p.rule.figures(c)
+	r.Policy, r.LastError = p.name, errText(err)
 	return r
 }
 
@@ -357,20 +385,20 @@ func newPolicySet(ps []TripPolicy) (set *policySet, consecutive int) {
 	}
 	// Slow-call windows first, so that other policies can join them.
 	for _, tp := range ps {
-		if p := tp.p; p.kind == kindSlowCallRate {
-			find(p.win, p.slowerThan, false)
+		if p := tp.p; p.rule != nil && p.rule.slowerThan() > 0 {
+			find(p.win, p.rule.slowerThan(), false)
 		}
 	}
 	for _, tp := range ps {
 		p := tp.p
-		switch p.kind {
-		case kindConsecutive:
+		switch {
+		case p.rule == nil: // ConsecutiveFailures
 			if consecutive == 0 || p.n < consecutive {
 				consecutive = p.n
 			}
 			continue
-		case kindSlowCallRate:
-			s.win = append(s.win, find(p.win, p.slowerThan, false))
+		case p.rule.slowerThan() > 0:
+			s.win = append(s.win, find(p.win, p.rule.slowerThan(), false))
 		default:
 			s.win = append(s.win, find(p.win, 0, true))
 		}

@@ -47,7 +47,11 @@ func (f *fixture) slow(d time.Duration, err error) func(context.Context) error {
 // wantWindows checks the counts Windows reports, policy by policy.
 func (f *fixture) wantWindows(want ...machine.PolicyCounts) {
 	f.t.Helper()
-	if got := f.b.Windows(); !slices.Equal(got, want) {
+	got := f.b.Windows()
+	for i := range got {
+		got[i].Figures = events.Reason{} // asserted by TestWindowsFigures and the model
+	}
+	if !slices.Equal(got, want) {
 		f.t.Fatalf("Windows() = %+v, want %+v", got, want)
 	}
 }
@@ -448,5 +452,31 @@ func TestRateWindowsAllocateNothingPerCall(t *testing.T) {
 				t.Fatalf("%v allocations per call (state %s)", allocs, b.State())
 			}
 		})
+	}
+}
+
+// TestWindowsFigures: Windows gives each policy's figures on its counts, as
+// the reason of its trip would: how close the breaker is to tripping.
+func TestWindowsFigures(t *testing.T) {
+	f := newFixture(t, machine.WithTripPolicy(
+		machine.FailureRate(50, 4, machine.LastCalls(10)),
+		machine.SlowCallRate(80, time.Second, 2, machine.LastCalls(10)),
+		machine.CustomPolicy("never", machine.LastCalls(10), func(machine.WindowCounts) bool { return false }),
+	))
+	f.play("SF")
+	_ = f.do(f.slow(2*time.Second, nil))
+	got := f.b.Windows()
+	want := []events.Reason{
+		{Failures: 1, Calls: 3, Slow: 1, Rate: 100.0 / 3, RateThreshold: 50, MinCalls: 4},
+		{Failures: 1, Calls: 3, Slow: 1, Rate: 100.0 / 3, RateThreshold: 80, MinCalls: 2, SlowerThan: time.Second},
+		{Failures: 1, Calls: 3, Slow: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Windows() = %+v", got)
+	}
+	for i := range want {
+		if got[i].Figures != want[i] {
+			t.Errorf("policy %s: Figures = %+v, want %+v", got[i].Policy, got[i].Figures, want[i])
+		}
 	}
 }

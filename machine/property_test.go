@@ -166,11 +166,13 @@ func (p modelPolicy) fires(c machine.WindowCounts) bool {
 
 func (p modelPolicy) reason(c machine.WindowCounts, lastError string) events.Reason {
 	r := events.Reason{Policy: p.name(), Failures: c.Failures, Calls: c.Calls, Slow: c.Slow, LastError: lastError}
-	switch p.kind {
-	case "failure_rate":
+	switch {
+	case p.kind == "failure_rate" && c.Calls > 0:
 		r.Rate = float64(c.Failures) * 100 / float64(c.Calls)
-	case "slow_call_rate":
+	case p.kind == "slow_call_rate" && c.Calls > 0:
 		r.Rate = float64(c.Slow) * 100 / float64(c.Calls)
+	}
+	if p.kind == "slow_call_rate" {
 		r.SlowerThan = p.slowerThan
 	}
 	if p.kind != "custom" {
@@ -366,6 +368,8 @@ func (m *model) windows() []machine.PolicyCounts {
 		if m.state == events.Closed {
 			pc.WindowCounts = m.counts(p)
 		}
+		pc.Figures = p.reason(pc.WindowCounts, "")
+		pc.Figures.Policy = ""
 		out = append(out, pc)
 	}
 	return out
