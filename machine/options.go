@@ -219,8 +219,11 @@ func WithObserveOnly() Option {
 // WithSuccessThreshold sets how many probe successes close a half-open
 // breaker. Default 2. Any probe failure re-opens the breaker at once, with
 // the successes so far in the record's reason; a probe whose outcome is
-// Ignored frees its slot and moves nothing. (gobreaker and failsafe-go count
-// the same way: one failure in half-open re-opens.)
+// Ignored frees its slot and moves nothing. This is deliberate: gobreaker
+// re-opens on any half-open failure too, but failsafe-go given a success
+// ratio (WithSuccessThresholdRatio) tolerates failures up to the ratio's
+// capacity minus its threshold, and with a failure rate decides on the rate
+// over the half-open executions.
 func WithSuccessThreshold(n int) Option {
 	return optionFunc(func(c *config) error {
 		if err := threshold("WithSuccessThreshold", n); err != nil {
