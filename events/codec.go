@@ -44,60 +44,16 @@ var ErrDecode = errors.New("undecodable record")
 // unknown field: upgrade the readers of a journal before its writers start
 // using window policies or observe-only mode.
 type wireTransition struct {
-	V           *int       `json:"v"`
-	Breaker     *string    `json:"breaker"`
-	Seq         *uint64    `json:"seq"`
-	Event       *string    `json:"event"`
-	From        *string    `json:"from"`
-	To          *string    `json:"to"`
-	Time        *time.Time `json:"time"`
-	OpenFor     string     `json:"open_for,omitempty"`
-	ObserveOnly bool       `json:"observe_only,omitempty"`
-	Reason      wireReason `json:"reason"`
-}
-
-type wireReason struct {
-	Policy        string  `json:"policy,omitempty"`
-	Failures      uint64  `json:"failures,omitempty"`
-	Successes     uint64  `json:"successes,omitempty"`
-	Threshold     uint64  `json:"threshold,omitempty"`
-	Calls         uint64  `json:"calls,omitempty"`
-	Slow          uint64  `json:"slow,omitempty"`
-	Rate          float64 `json:"rate,omitempty"`
-	RateThreshold float64 `json:"rate_threshold,omitempty"`
-	MinCalls      uint64  `json:"min_calls,omitempty"`
-	SlowerThan    string  `json:"slower_than,omitempty"`
-	LastError     string  `json:"last_error,omitempty"`
-	Operator      string  `json:"operator,omitempty"`
-	Note          string  `json:"note,omitempty"`
-}
-
-func toWireReason(r Reason) wireReason {
-	w := wireReason{
-		Policy: r.Policy, Failures: r.Failures, Successes: r.Successes, Threshold: r.Threshold,
-		Calls: r.Calls, Slow: r.Slow, Rate: r.Rate, RateThreshold: r.RateThreshold, MinCalls: r.MinCalls,
-		LastError: r.LastError, Operator: r.Operator, Note: r.Note,
-	}
-	if r.SlowerThan != 0 {
-		w.SlowerThan = r.SlowerThan.String()
-	}
-	return w
-}
-
-func fromWireReason(w wireReason) (Reason, error) {
-	r := Reason{
-		Policy: w.Policy, Failures: w.Failures, Successes: w.Successes, Threshold: w.Threshold,
-		Calls: w.Calls, Slow: w.Slow, Rate: w.Rate, RateThreshold: w.RateThreshold, MinCalls: w.MinCalls,
-		LastError: w.LastError, Operator: w.Operator, Note: w.Note,
-	}
-	if w.SlowerThan != "" {
-		d, err := time.ParseDuration(w.SlowerThan)
-		if err != nil || d <= 0 {
-			return Reason{}, fmt.Errorf("%w: field reason.slower_than %q is not a positive duration", ErrDecode, w.SlowerThan)
-		}
-		r.SlowerThan = d
-	}
-	return r, nil
+	V           *int            `json:"v"`
+	Breaker     *string         `json:"breaker"`
+	Seq         *uint64         `json:"seq"`
+	Event       *string         `json:"event"`
+	From        *string         `json:"from"`
+	To          *string         `json:"to"`
+	Time        *time.Time      `json:"time"`
+	OpenFor     string          `json:"open_for,omitempty"`
+	ObserveOnly bool            `json:"observe_only,omitempty"`
+	Reason      json.RawMessage `json:"reason"` // see reasonSchema
 }
 
 // MarshalJSON encodes the record in the stable JSON form, version
@@ -125,10 +81,14 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	reason, err := marshalReason(t.Reason)
+	if err != nil {
+		return nil, err
+	}
 	ev, fr, tt := string(event), string(from), string(to)
 	w := wireTransition{
 		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &ev, From: &fr, To: &tt, Time: &tm,
-		ObserveOnly: t.ObserveOnly, Reason: toWireReason(t.Reason),
+		ObserveOnly: t.ObserveOnly, Reason: reason,
 	}
 	if t.OpenFor != 0 {
 		w.OpenFor = t.OpenFor.String()
@@ -196,7 +156,7 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 		}
 		openFor = d
 	}
-	reason, err := fromWireReason(w.Reason)
+	reason, err := unmarshalReason(w.Reason)
 	if err != nil {
 		return err
 	}

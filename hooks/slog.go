@@ -75,25 +75,21 @@ func (s slogSubscriber) Notify(ctx context.Context, t events.Transition) {
 	_ = logger.Handler().Handle(ctx, r) // as Logger.LogAttrs does, a handler's error is dropped
 }
 
-// reasonAttrs returns the fields of r that are set, in declaration order.
+// reasonAttrs returns the fields of r that are set, in the order and with
+// the names of [events.Reason.Fields].
 func reasonAttrs(r events.Reason) []slog.Attr {
 	var attrs []slog.Attr
-	str := func(key, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(key, v))
+	for f := range r.Fields() {
+		switch f.Kind {
+		case events.KindCount:
+			attrs = append(attrs, slog.Uint64(f.Name, f.Count))
+		case events.KindPercent:
+			attrs = append(attrs, slog.Float64(f.Name, f.Percent))
+		case events.KindDuration:
+			attrs = append(attrs, slog.Duration(f.Name, f.Duration))
+		default:
+			attrs = append(attrs, slog.String(f.Name, f.Text))
 		}
 	}
-	num := func(key string, v uint64) {
-		if v != 0 {
-			attrs = append(attrs, slog.Uint64(key, v))
-		}
-	}
-	str("policy", r.Policy)
-	num("failures", r.Failures)
-	num("successes", r.Successes)
-	num("threshold", r.Threshold)
-	str("last_error", r.LastError)
-	str("operator", r.Operator)
-	str("note", r.Note)
 	return attrs
 }

@@ -100,6 +100,22 @@ func TestSlogWritesOneRecordWithExactlyTheTransitionsAttributes(t *testing.T) {
 			},
 		},
 		{
+			name: "slow-call rate trip: every figure of the reason",
+			in: events.Transition{
+				Breaker: "search", Seq: 3, Event: events.Trip,
+				From: events.Closed, To: events.Open, Time: at, OpenFor: time.Minute,
+				Reason: events.Reason{Policy: events.PolicySlowCallRate, Failures: 1, Calls: 20, Slow: 17,
+					Rate: 85, RateThreshold: 80, MinCalls: 20, SlowerThan: 2 * time.Second},
+			},
+			want: map[string]any{
+				"level": "WARN", "msg": "circuit breaker transition",
+				"breaker": "search", "seq": 3.0, "event": "trip", "from": "closed", "to": "open",
+				"open_for": float64(time.Minute),
+				"reason": map[string]any{"policy": "slow_call_rate", "failures": 1.0, "calls": 20.0, "slow": 17.0,
+					"rate": 85.0, "rate_threshold": 80.0, "min_calls": 20.0, "slower_than": float64(2 * time.Second)},
+			},
+		},
+		{
 			name: "empty reason: no reason group",
 			in: events.Transition{
 				Breaker: "payments", Seq: 8, Event: events.Probe,

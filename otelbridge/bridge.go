@@ -50,10 +50,6 @@ const (
 	KeyTo         = attribute.Key("circuitry.breaker.to")
 	KeyEvent      = attribute.Key("circuitry.breaker.event")
 	KeySeq        = attribute.Key("circuitry.breaker.seq")
-	KeyPolicy     = attribute.Key("circuitry.breaker.reason.policy")
-	KeyFailures   = attribute.Key("circuitry.breaker.reason.failures")
-	KeySuccesses  = attribute.Key("circuitry.breaker.reason.successes")
-	KeyThreshold  = attribute.Key("circuitry.breaker.reason.threshold")
 	KeyOpenFor    = attribute.Key("circuitry.breaker.open_for")
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
 
@@ -61,13 +57,12 @@ const (
 	// attribute of every state gauge point, and of a transition span event
 	// recorded by a breaker that only observes.
 	KeyMode = attribute.Key("circuitry.breaker.mode")
-	// The figures of a window policy's trip, on its transition span event
-	// (present when the reason has a window, Calls > 0): the calls in the
-	// window, the slow ones, the rate and the threshold rate, in percent.
-	KeyCalls         = attribute.Key("circuitry.breaker.reason.calls")
-	KeySlow          = attribute.Key("circuitry.breaker.reason.slow")
-	KeyRate          = attribute.Key("circuitry.breaker.reason.rate")
-	KeyRateThreshold = attribute.Key("circuitry.breaker.reason.rate_threshold")
+	// ReasonPrefix starts the keys of a transition span event's reason
+	// fields: ReasonPrefix + the field's name (events.Field.Name), such as
+	// circuitry.breaker.reason.policy or circuitry.breaker.reason.rate,
+	// for every field that is set and not free text (events.Field.Free):
+	// counts as integers, percents as floats, durations in seconds.
+	ReasonPrefix = "circuitry.breaker.reason."
 
 	// KeyErrorType is the OpenTelemetry semantic conventions' error.type:
 	// on circuitry.breaker.subscriber.errors, [ErrorTypePanic] or
@@ -255,23 +250,25 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	if !span.IsRecording() {
 		return
 	}
-	ev := append(attrs,
-		KeySeq.Int64(int64(t.Seq)),
-		KeyPolicy.String(t.Reason.Policy),
-		KeyFailures.Int64(int64(t.Reason.Failures)),
-		KeySuccesses.Int64(int64(t.Reason.Successes)),
-		KeyThreshold.Int64(int64(t.Reason.Threshold)),
-	)
+	ev := append(attrs, KeySeq.Int64(int64(t.Seq)))
+	for f := range t.Reason.Fields() {
+		if f.Free {
+			continue // never free text in an attribute
+		}
+		key := attribute.Key(ReasonPrefix + f.Name)
+		switch f.Kind {
+		case events.KindCount:
+			ev = append(ev, key.Int64(int64(f.Count)))
+		case events.KindPercent:
+			ev = append(ev, key.Float64(f.Percent))
+		case events.KindDuration:
+			ev = append(ev, key.Float64(f.Duration.Seconds()))
+		default:
+			ev = append(ev, key.String(f.Text))
+		}
+	}
 	if t.To == events.Open {
 		ev = append(ev, KeyOpenFor.Float64(t.OpenFor.Seconds()))
-	}
-	if r := t.Reason; r.Calls > 0 {
-		ev = append(ev,
-			KeyCalls.Int64(int64(r.Calls)),
-			KeySlow.Int64(int64(r.Slow)),
-			KeyRate.Float64(r.Rate),
-			KeyRateThreshold.Float64(r.RateThreshold),
-		)
 	}
 	if t.ObserveOnly {
 		ev = append(ev, KeyMode.String(machine.ObserveOnly.String()))

@@ -184,7 +184,7 @@ func Example_spanEvents() {
 	}
 	// Output:
 	// GET /quote #1
-	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.policy=consecutive_failures reason.successes=0 reason.threshold=1 seq=1 to=open
+	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.policy=consecutive_failures reason.threshold=1 seq=1 to=open
 	// GET /quote #2
 	//   circuitry.breaker.rejected: name=quotes retry_after=25 state=open
 }

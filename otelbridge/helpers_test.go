@@ -440,14 +440,26 @@ func transitionEvent(breaker string, seq int64, from, to, event, policy string, 
 		attribute.String("circuitry.breaker.event", event),
 		attribute.Int64("circuitry.breaker.seq", seq),
 		attribute.String("circuitry.breaker.reason.policy", policy),
-		attribute.Int64("circuitry.breaker.reason.failures", failures),
-		attribute.Int64("circuitry.breaker.reason.successes", successes),
-		attribute.Int64("circuitry.breaker.reason.threshold", threshold),
+	}
+	// The reason's fields that are set (events.Reason.Fields), each once.
+	for _, f := range []struct {
+		name string
+		n    int64
+	}{{"failures", failures}, {"successes", successes}, {"threshold", threshold}} {
+		if f.n != 0 {
+			attrs = append(attrs, attribute.Int64("circuitry.breaker.reason."+f.name, f.n))
+		}
 	}
 	for _, d := range openFor {
 		attrs = append(attrs, attribute.Float64("circuitry.breaker.open_for", d))
 	}
 	return wantEvent{name: "circuitry.breaker.transition", attrs: attrs}
+}
+
+// withAttrs returns e with more attributes.
+func withAttrs(e wantEvent, kvs ...attribute.KeyValue) wantEvent {
+	e.attrs = append(e.attrs, kvs...)
+	return e
 }
 
 // rejectedEvent is the circuitry.breaker.rejected event.

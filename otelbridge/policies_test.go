@@ -34,13 +34,19 @@ func TestStateGaugeObserveOnly(t *testing.T) {
 // window policy carries the window's figures, and that of a breaker that
 // only observes its mode.
 func TestTransitionSpanEventFigures(t *testing.T) {
-	figures := func(calls, slow int64, rate, threshold float64) []attribute.KeyValue {
-		return []attribute.KeyValue{
-			attribute.Int64("circuitry.breaker.reason.calls", calls),
-			attribute.Int64("circuitry.breaker.reason.slow", slow),
-			attribute.Float64("circuitry.breaker.reason.rate", rate),
-			attribute.Float64("circuitry.breaker.reason.rate_threshold", threshold),
+	// figures are a window policy's figures that are set: calls, slow (when
+	// any), rate, rate threshold and min calls.
+	figures := func(calls, slow int64, rate, threshold float64, minCalls int64) []attribute.KeyValue {
+		kvs := []attribute.KeyValue{attribute.Int64("circuitry.breaker.reason.calls", calls)}
+		if slow != 0 {
+			kvs = append(kvs, attribute.Int64("circuitry.breaker.reason.slow", slow))
 		}
+		if rate != 0 {
+			kvs = append(kvs, attribute.Float64("circuitry.breaker.reason.rate", rate),
+				attribute.Float64("circuitry.breaker.reason.rate_threshold", threshold),
+				attribute.Int64("circuitry.breaker.reason.min_calls", minCalls))
+		}
+		return kvs
 	}
 	with := func(e wantEvent, kvs ...attribute.KeyValue) wantEvent {
 		e.attrs = append(e.attrs, kvs...)
@@ -58,18 +64,18 @@ func TestTransitionSpanEventFigures(t *testing.T) {
 		{
 			name: "failure rate",
 			opts: []machine.Option{machine.WithTripPolicy(machine.FailureRate(50, 4, machine.LastCalls(4)))},
-			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30), figures(4, 0, 50, 50)...)}},
+			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30), figures(4, 0, 50, 50, 4)...)}},
 		},
 		{
 			name: "failure rate, observe only",
 			opts: []machine.Option{machine.WithObserveOnly(), machine.WithTripPolicy(machine.FailureRate(50, 4, machine.LastCalls(4)))},
 			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30),
-				append(figures(4, 0, 50, 50), attribute.String("circuitry.breaker.mode", "observe_only"))...)}},
+				append(figures(4, 0, 50, 50, 4), attribute.String("circuitry.breaker.mode", "observe_only"))...)}},
 		},
 		{
 			name: "custom policy: figures without a rate",
 			opts: []machine.Option{machine.WithTripPolicy(machine.CustomPolicy("two", machine.LastCalls(8), func(c machine.WindowCounts) bool { return c.Failures >= 2 }))},
-			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "two", 2, 0, 0, 30), figures(4, 0, 0, 0)...)}},
+			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "two", 2, 0, 0, 30), figures(4, 0, 0, 0, 0)...)}},
 		},
 	}
 	for _, c := range cases {

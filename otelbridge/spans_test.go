@@ -95,16 +95,16 @@ func TestSpanEvents(t *testing.T) {
 			},
 			spans: 8,
 			want: map[string][]wantEvent{
-				"force-open": {transitionEvent("payments", 1, "closed", "open", "force_open", "manual", 0, 0, 0, 5)},
+				"force-open": {withAttrs(transitionEvent("payments", 1, "closed", "open", "force_open", "manual", 0, 0, 0, 5), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
 				"probe-fails": {
 					transitionEvent("payments", 2, "open", "half_open", "probe", "open_timeout", 0, 0, 0),
 					transitionEvent("payments", 3, "half_open", "open", "retrip", "probe_failure", 1, 0, 0, 30),
 				},
 				"rejected-at-once": {rejectedEvent("payments", "open", 30)},
 				"rejected-later":   {rejectedEvent("payments", "open", 18)},
-				"force-half-open":  {transitionEvent("payments", 4, "open", "half_open", "force_half_open", "manual", 0, 0, 0)},
+				"force-half-open":  {withAttrs(transitionEvent("payments", 4, "open", "half_open", "force_half_open", "manual", 0, 0, 0), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
 				"no-probe-slot":    {rejectedEvent("payments", "half_open", machine.MinRetryAfter.Seconds())},
-				"force-close":      {transitionEvent("payments", 5, "half_open", "closed", "force_close", "manual", 0, 0, 0)},
+				"force-close":      {withAttrs(transitionEvent("payments", 5, "half_open", "closed", "force_close", "manual", 0, 0, 0), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
 			},
 		},
 	}

@@ -194,27 +194,13 @@ func (f *timeFlag) Set(v string) error {
 // tableTime formats a record's time for a table.
 func tableTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
 
-// reasonText formats a record's reason: the policy, its figures, the last
-// error, or the operator and their note.
+// reasonText formats a record's reason: the policy, then its other fields
+// as name=value, as [events.Field.String] writes them.
 func reasonText(r events.Reason) string {
 	parts := []string{r.Policy}
-	for _, f := range []struct {
-		name string
-		n    uint64
-	}{{"failures", r.Failures}, {"successes", r.Successes}, {"threshold", r.Threshold}, {"calls", r.Calls}, {"slow", r.Slow}, {"min_calls", r.MinCalls}} {
-		if f.n != 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", f.name, f.n))
-		}
-	}
-	if r.Calls != 0 {
-		parts = append(parts, fmt.Sprintf("rate=%.4g%%", r.Rate), fmt.Sprintf("rate_threshold=%.4g%%", r.RateThreshold))
-	}
-	if r.SlowerThan != 0 {
-		parts = append(parts, "slower_than="+r.SlowerThan.String())
-	}
-	for _, f := range []struct{ name, v string }{{"last_error", r.LastError}, {"operator", r.Operator}, {"note", r.Note}} {
-		if f.v != "" {
-			parts = append(parts, fmt.Sprintf("%s=%q", f.name, f.v))
+	for f := range r.Fields() {
+		if f.Name != "policy" {
+			parts = append(parts, f.String())
 		}
 	}
 	return strings.Join(parts, " ")

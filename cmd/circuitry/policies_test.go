@@ -35,7 +35,7 @@ func TestHistoryShowsWindowFiguresAndObserveOnly(t *testing.T) {
 	}
 	for _, want := range []string{
 		"trip (observe-only)",
-		"slow_call_rate calls=20 slow=17 min_calls=20 rate=85% rate_threshold=80% slower_than=2s",
+		"slow_call_rate calls=20 slow=17 rate=85% rate_threshold=80% min_calls=20 slower_than=2s",
 	} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("row %q does not contain %q", lines[1], want)
