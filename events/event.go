@@ -29,41 +29,51 @@ const (
 	ForceHalfOpen
 )
 
-var eventNames = [...]string{
-	Trip:          "trip",
-	Probe:         "probe",
-	Recover:       "recover",
-	Retrip:        "retrip",
-	ForceOpen:     "force_open",
-	ForceClose:    "force_close",
-	ForceHalfOpen: "force_half_open",
+// eventDecl declares every event once: its stable name, and whether only an
+// operator fires it. AllEvents, Valid, Manual, String and ParseEvent derive
+// from it.
+var eventDecl = [...]struct {
+	name   string
+	manual bool
+}{
+	Trip:          {name: "trip"},
+	Probe:         {name: "probe"},
+	Recover:       {name: "recover"},
+	Retrip:        {name: "retrip"},
+	ForceOpen:     {name: "force_open", manual: true},
+	ForceClose:    {name: "force_close", manual: true},
+	ForceHalfOpen: {name: "force_half_open", manual: true},
 }
 
 // AllEvents lists every event, in declaration order.
 func AllEvents() []Event {
-	return []Event{Trip, Probe, Recover, Retrip, ForceOpen, ForceClose, ForceHalfOpen}
+	out := make([]Event, 0, len(eventDecl)-1)
+	for e := Event(1); int(e) < len(eventDecl); e++ {
+		out = append(out, e)
+	}
+	return out
 }
 
 // String returns the event's stable name, such as "trip" or "force_open".
 func (e Event) String() string {
 	if e.Valid() {
-		return eventNames[e]
+		return eventDecl[e].name
 	}
 	return fmt.Sprintf("Event(%d)", uint8(e))
 }
 
 // Valid reports whether e is one of the declared events.
-func (e Event) Valid() bool { return e != 0 && int(e) < len(eventNames) }
+func (e Event) Valid() bool { return e != 0 && int(e) < len(eventDecl) }
 
 // Manual reports whether e is fired only by an operator.
-func (e Event) Manual() bool { return e == ForceOpen || e == ForceClose || e == ForceHalfOpen }
+func (e Event) Manual() bool { return e.Valid() && eventDecl[e].manual }
 
 // MarshalText encodes the event as its name. It fails for an undeclared event.
 func (e Event) MarshalText() ([]byte, error) {
 	if !e.Valid() {
 		return nil, fmt.Errorf("events: invalid event %d", uint8(e))
 	}
-	return []byte(eventNames[e]), nil
+	return []byte(eventDecl[e].name), nil
 }
 
 // UnmarshalText decodes an event name as written by [Event.MarshalText].
@@ -78,8 +88,8 @@ func (e *Event) UnmarshalText(text []byte) error {
 
 // ParseEvent returns the event with the given name.
 func ParseEvent(name string) (Event, error) {
-	for i, n := range eventNames {
-		if i != 0 && n == name {
+	for i, d := range eventDecl {
+		if i != 0 && d.name == name {
 			return Event(i), nil
 		}
 	}

@@ -1,6 +1,9 @@
 package events
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // State is the state of a circuit breaker. The zero value is [Closed].
 type State uint8
@@ -17,8 +20,19 @@ const (
 
 var stateNames = [...]string{Closed: "closed", Open: "open", HalfOpen: "half_open"}
 
-// States lists every state, in declaration order.
-func States() []State { return []State{Closed, Open, HalfOpen} }
+// NumStates is the number of states: arrays indexed by State are sized by
+// it, so that a state added to the declaration above sizes them too.
+const NumStates = len(stateNames)
+
+// States lists every state, in declaration order, derived from the one
+// declaration of the states' names.
+func States() []State {
+	s := make([]State, NumStates)
+	for i := range s {
+		s[i] = State(i)
+	}
+	return s
+}
 
 // String returns the state's stable name: "closed", "open" or "half_open".
 func (s State) String() string {
@@ -56,5 +70,6 @@ func ParseState(name string) (State, error) {
 			return State(i), nil
 		}
 	}
-	return 0, fmt.Errorf("events: unknown state %q (want closed, open or half_open)", name)
+	last := len(stateNames) - 1
+	return 0, fmt.Errorf("events: unknown state %q (want %s or %s)", name, strings.Join(stateNames[:last], ", "), stateNames[last])
 }

@@ -31,7 +31,7 @@ func (r *Registration) Unregister() error {
 // observed holds a breaker and its attribute sets, built once.
 type observed struct {
 	b       *machine.Breaker
-	states  [3]metric.ObserveOption // by events.State
+	states  [events.NumStates]metric.ObserveOption
 	outcome [4]metric.ObserveOption // success, failure, ignored, rejected
 	journal metric.ObserveOption
 	subErrs [2]metric.ObserveOption // panic, queue_full
