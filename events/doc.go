@@ -4,11 +4,10 @@
 // implementation, the [Replay] fold that rebuilds a breaker's state from its
 // history, and the stable JSON encoding of a record.
 //
-// Two journals come with the package: [Memory], bounded and in memory (the
-// default of a breaker), and [File], an append-only JSON Lines file that is
-// durable (fsync before an append returns), locked against a second writer,
-// compacted into snapshot records, and readable by [ReadFile] and the
-// cmd/circuitry audit command while a service writes it.
+// The package holds one journal, [Memory], bounded and in memory (the
+// default of a breaker). Storage engines live in packages of their own: the
+// durable file journal in package filejournal, network journals in modules
+// of their own, each implementing [Journal].
 //
 // The package imports nothing but the standard library, so that journals,
 // audit tools and subscribers can depend on it without pulling in the breaker.

@@ -7,7 +7,7 @@ import (
 
 // held is one breaker's history as a journal keeps it in memory: the records
 // after a base snapshot (the fold of what was compacted away) and the fold of
-// everything. The Memory and File journals share it.
+// everything.
 type held struct {
 	base Snapshot     // the fold of the records no longer held
 	head Snapshot     // the fold of everything appended

@@ -86,56 +86,55 @@ func TestCheckOverride(t *testing.T) {
 }
 
 // A record no journal should hold is refused for good, as a *RefusedError
-// naming it, by both journals: a breaker must not retry it for ever.
-func TestJournalsRefuseForGood(t *testing.T) {
-	journals := map[string]func(t *testing.T) events.Journal{
-		"Memory": func(t *testing.T) events.Journal {
+// naming it: a breaker must not retry it for ever. (The file journal runs
+// the same cases in its own package.)
+func TestMemoryRefusesForGood(t *testing.T) {
+	ok := history("ok", 1)[0]
+	for _, b := range refusedRecords(ok) {
+		t.Run(b.name, func(t *testing.T) {
 			m, err := events.NewMemory(8)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return m
-		},
-		"File": func(t *testing.T) events.Journal { return fjOpen(t, fjPath(t), nil) },
+			requireRefused(t, m.Append(context.Background(), b.rec), b.rec)
+		})
 	}
-	ok := history("ok", 1)[0]
-	bad := []struct {
-		name string
-		rec  events.Transition
-	}{
-		{"name not UTF-8", func() events.Transition { r := ok; r.Breaker = "bad\xffname"; return r }()},
-		{"1 MiB name", func() events.Transition { r := ok; r.Breaker = strings.Repeat("n", 1<<20); return r }()},
-		{"illegal transition", func() events.Transition { r := ok; r.From = events.Open; return r }()},
-	}
-	for jn, mk := range journals {
-		for _, b := range bad {
-			t.Run(jn+"/"+b.name, func(t *testing.T) {
-				err := mk(t).Append(context.Background(), b.rec)
-				var re *events.RefusedError
-				if !errors.As(err, &re) || !errors.Is(err, events.ErrRefused) {
-					t.Fatalf("Append: %v (%T), want a *RefusedError", err, err)
-				}
-				if re.Seq != b.rec.Seq || re.Breaker != b.rec.Breaker {
-					t.Fatalf("RefusedError names seq %d of %.20q, want seq %d of %.20q", re.Seq, re.Breaker, b.rec.Seq, b.rec.Breaker)
-				}
-			})
-		}
-	}
-	t.Run("File/closed", func(t *testing.T) {
-		f := fjOpen(t, fjPath(t), nil)
-		if err := f.Close(); err != nil {
+	t.Run("conflict is not a refusal", func(t *testing.T) {
+		m, err := events.NewMemory(8)
+		if err != nil {
 			t.Fatal(err)
 		}
-		err := f.Append(context.Background(), ok)
-		if !errors.Is(err, events.ErrRefused) || !errors.Is(err, events.ErrClosed) {
-			t.Fatalf("Append after Close: %v, want ErrRefused and ErrClosed", err)
+		if err := m.Append(context.Background(), ok); err != nil {
+			t.Fatal(err)
 		}
-	})
-	t.Run("conflict is not a refusal", func(t *testing.T) {
-		f := fjOpen(t, fjPath(t), nil)
-		fjAppend(t, f, ok)
-		if err := f.Append(context.Background(), ok); !errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
+		if err := m.Append(context.Background(), ok); !errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrRefused) {
 			t.Fatalf("second Append: %v, want a conflict, not a refusal", err)
 		}
 	})
+}
+
+type refusedRecord struct {
+	name string
+	rec  events.Transition
+}
+
+// refusedRecords are records every journal refuses for good, made from ok.
+func refusedRecords(ok events.Transition) []refusedRecord {
+	with := func(f func(*events.Transition)) events.Transition { r := ok; f(&r); return r }
+	return []refusedRecord{
+		{"name not UTF-8", with(func(r *events.Transition) { r.Breaker = "bad\xffname" })},
+		{"1 MiB name", with(func(r *events.Transition) { r.Breaker = strings.Repeat("n", 1<<20) })},
+		{"illegal transition", with(func(r *events.Transition) { r.From = events.Open })},
+	}
+}
+
+func requireRefused(t *testing.T, err error, rec events.Transition) {
+	t.Helper()
+	var re *events.RefusedError
+	if !errors.As(err, &re) || !errors.Is(err, events.ErrRefused) {
+		t.Fatalf("Append: %v (%T), want a *RefusedError", err, err)
+	}
+	if re.Seq != rec.Seq || re.Breaker != rec.Breaker {
+		t.Fatalf("RefusedError names seq %d of %.20q, want seq %d of %.20q", re.Seq, re.Breaker, rec.Seq, rec.Breaker)
+	}
 }

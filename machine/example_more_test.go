@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/machine/clocktest"
@@ -162,7 +163,7 @@ func ExampleWithJournal_resume() {
 	down := func(context.Context) error { return errors.New("connection refused") }
 
 	// The first run of the service trips the breaker, then stops.
-	j, err := events.OpenFile(path)
+	j, err := filejournal.Open(path)
 	if err != nil {
 		panic(err)
 	}
@@ -175,7 +176,7 @@ func ExampleWithJournal_resume() {
 
 	// Ten seconds later the service restarts over the same file.
 	clk.Advance(10 * time.Second)
-	j, err = events.OpenFile(path)
+	j, err = filejournal.Open(path)
 	if err != nil {
 		panic(err)
 	}

@@ -279,7 +279,7 @@ func WithClock(clk hooks.Clock) Option {
 
 // WithJournal sets the journal the breaker appends its transitions to and
 // resumes from. Default: a new bounded [events.Memory], which a restart
-// forgets; [events.OpenFile] gives a durable one that survives restarts and
+// forgets; [events.Open] gives a durable one that survives restarts and
 // crashes, shared by the breakers of a process.
 func WithJournal(j events.Journal) Option {
 	return optionFunc(func(c *config) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 )
@@ -46,7 +47,7 @@ func (j *panickingJournal) Append(ctx context.Context, t events.Transition) erro
 func TestOversizedOverrideIsRefusedAtTheSource(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "j.jsonl")
-	fj, err := events.OpenFile(path)
+	fj, err := filejournal.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

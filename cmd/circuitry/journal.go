@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // readJournal reads the journal at path without locking it, and notes on
 // stderr an incomplete last line that was ignored. On a bad record it
 // returns the journal as read up to it, with the error.
-func readJournal(path string, stderr io.Writer) (*events.File, error) {
-	f, err := events.ReadFile(path)
+func readJournal(path string, stderr io.Writer) (*filejournal.File, error) {
+	f, err := filejournal.ReadFile(path)
 	if f != nil {
 		if n := f.Stats().TornBytes; n > 0 {
 			fmt.Fprintf(stderr, "note: %s: ignored %d bytes after the last complete record (an append in progress, or torn by a crash: the service cuts them when it opens the journal)\n", path, n)
@@ -34,7 +35,7 @@ type entry struct {
 
 // entries returns every transition of the journal, by time, breaker and
 // sequence number.
-func entries(f *events.File) ([]entry, error) {
+func entries(f *filejournal.File) ([]entry, error) {
 	var out []entry
 	for _, name := range f.Breakers() {
 		base, err := f.Snapshot(context.Background(), name)
@@ -98,7 +99,7 @@ func (s nameSet) keep(name string) bool { return len(s) == 0 || s[name] }
 
 // check returns an error naming the breakers asked for that the journal
 // does not hold: an unknown breaker is an error, not an empty answer.
-func (s nameSet) check(f *events.File) error {
+func (s nameSet) check(f *filejournal.File) error {
 	var missing []string
 	for _, n := range strings.Split(s.String(), ",") {
 		if n != "" {
@@ -110,7 +111,7 @@ func (s nameSet) check(f *events.File) error {
 
 // unknownBreakers returns an error naming those of names that the journal
 // does not hold, or nil.
-func unknownBreakers(f *events.File, names ...string) error {
+func unknownBreakers(f *filejournal.File, names ...string) error {
 	have := f.Breakers()
 	var missing []string
 	for _, n := range names {

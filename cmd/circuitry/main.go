@@ -1,5 +1,5 @@
 // Command circuitry reads the journal file of circuitry breakers (an
-// [events.File], opened by a service with [events.OpenFile]): the audit
+// [filejournal.File], opened by a service with [events.Open]): the audit
 // trail of every transition, and the state each breaker resumes from.
 //
 // It only reads: it takes no lock and changes nothing, so it may be run on

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 func TestMain(m *testing.M) {
@@ -40,12 +41,12 @@ func fixture() []events.Transition {
 	}
 }
 
-// journal writes the fixture to a journal file through events.OpenFile and
+// journal writes the fixture to a journal file through events.Open and
 // returns its path.
-func journal(t *testing.T, opts ...events.FileOption) string {
+func journal(t *testing.T, opts ...filejournal.Option) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "breakers.jsonl")
-	f, err := events.OpenFile(path, opts...)
+	f, err := filejournal.Open(path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestHistoryJSONIsTheJournalEncoding(t *testing.T) {
 }
 
 func TestHistoryNotesCompactedRecords(t *testing.T) {
-	path := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+	path := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
 	// payments compacts when its third record is appended, keeping one:
 	// seq 1 and 2 are folded, and seq 4 is appended after.
 	code, out, errOut := cli(t, day, "history", path)
@@ -261,14 +262,14 @@ func TestVerify(t *testing.T) {
 			path+": ok: 2 breakers, 5 transition records, 0 snapshot records; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
 	})
 	t.Run("a compacted journal", func(t *testing.T) {
-		path := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		path := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
 		code, out, errOut := cli(t, day, "verify", path)
 		want(t, code, out, errOut, 0,
 			path+": ok: 2 breakers, 3 transition records, 1 snapshot record; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
 	})
 	t.Run("a journal a service has open", func(t *testing.T) {
 		path := journal(t)
-		f, err := events.OpenFile(path)
+		f, err := filejournal.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +333,7 @@ func TestState(t *testing.T) {
 				`{"breaker":"quotes","seq":1,"state":"open","event":"trip","since":"2026-11-24T10:00:05Z","open_for":"1m0s","open_until":"2026-11-24T10:01:05Z","remaining":"40s","opens":1}`+"\n", "")
 	})
 	t.Run("compacted journal folds the snapshot", func(t *testing.T) {
-		compacted := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		compacted := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
 		_, full, _ := cli(t, day.Add(25*time.Second), "state", path)
 		code, out, errOut := cli(t, day.Add(25*time.Second), "state", compacted)
 		want(t, code, out, errOut, 0, full, "")
@@ -414,7 +415,7 @@ func TestStateAt(t *testing.T) {
 	})
 	t.Run("compacted records", func(t *testing.T) {
 		// payments' seq 1 and 2 (to 10:00:31) are folded into a snapshot.
-		compacted := journal(t, events.WithRetention(1), events.WithCompactAfter(2))
+		compacted := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
 		code, out, errOut := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", compacted)
 		_, full, _ := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", path)
 		want(t, code, out, errOut, 0, full, "")

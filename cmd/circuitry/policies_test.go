@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 func TestHistoryShowsWindowFiguresAndObserveOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.jsonl")
-	f, err := events.OpenFile(path)
+	f, err := filejournal.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

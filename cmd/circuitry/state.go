@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // stateJSON is one line of "state -json".
@@ -102,7 +103,7 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 // record by then is closed, at seq 0. When the records up to t were
 // compacted away, so that the journal only knows a later state, it is an
 // error.
-func stateAt(f *events.File, name string, t time.Time) (events.Snapshot, error) {
+func stateAt(f *filejournal.File, name string, t time.Time) (events.Snapshot, error) {
 	ctx := context.Background()
 	base, err := f.Snapshot(ctx, name)
 	if err != nil {

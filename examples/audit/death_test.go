@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // startStory starts the whole story with -pause and reads its output until
@@ -86,7 +86,7 @@ func TestServiceDiesWithTheProgram(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "audit.jsonl")
 			cmd, pid, stdin, stdout := startStory(t, path)
-			if _, err := events.OpenFile(path); !errors.Is(err, events.ErrLocked) {
+			if _, err := filejournal.Open(path); !errors.Is(err, filejournal.ErrLocked) {
 				t.Fatalf("OpenFile while the service runs: %v, want ErrLocked", err)
 			}
 			tc.kill(t, cmd, stdin, stdout)
@@ -148,8 +148,8 @@ func waitGone(t *testing.T, pid int, path string) {
 	for {
 		var err error
 		if !alive(pid) {
-			var j *events.File
-			if j, err = events.OpenFile(path); err == nil {
+			var j *filejournal.File
+			if j, err = filejournal.Open(path); err == nil {
 				if err := j.Close(); err != nil {
 					t.Fatal(err)
 				}

@@ -56,6 +56,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 )
@@ -106,7 +107,7 @@ func fail(err error) {
 
 // service is what both phases share: the journal and the breaker over it.
 type service struct {
-	journal *events.File
+	journal *filejournal.File
 	breaker *machine.Breaker
 }
 
@@ -114,7 +115,7 @@ type service struct {
 // resumes from what the journal holds.
 func open(path string, recovery time.Duration) (*service, error) {
 	report := func(err error) { fmt.Fprintln(os.Stderr, "journal warning:", err) }
-	j, err := events.OpenFile(path, events.WithWarningHandler(report))
+	j, err := filejournal.Open(path, filejournal.WithWarningHandler(report))
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // asMainEnv makes the test binary run the program instead of the tests, so
@@ -158,7 +158,7 @@ func TestRestartKeepsBreakerOpenThenRecovers(t *testing.T) {
 
 	// 3. The journal holds the whole story, contiguous across the restart,
 	// and the probe waited for the recorded open period.
-	j, err := events.ReadFile(path)
+	j, err := filejournal.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

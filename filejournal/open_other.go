@@ -1,6 +1,6 @@
 //go:build !unix
 
-package events
+package filejournal
 
 // openNonblock is 0 where opening a file cannot wait for a writer.
 const openNonblock = 0

@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // fjInterleave appends the histories round-robin, as breakers sharing a
@@ -34,7 +35,7 @@ func fjInterleave(t testing.TB, j events.Journal, hs ...[]events.Transition) {
 
 func TestFileCompactKeepsNewestRecordsAndTheFold(t *testing.T) {
 	path := fjPath(t)
-	f := fjOpen(t, path, nil, events.WithRetention(5), events.WithoutAutoCompaction())
+	f := fjOpen(t, path, nil, filejournal.WithRetention(5), filejournal.WithoutAutoCompaction())
 	a, b, c := history("a", 25), history("b", 7), history("c", 2)
 	fjInterleave(t, f, a, b, c)
 	before := map[string]events.Snapshot{}
@@ -106,7 +107,7 @@ func TestFileCompactKeepsNewestRecordsAndTheFold(t *testing.T) {
 		}
 	})
 	t.Run("reopened journal loads the same", func(t *testing.T) {
-		r, err := events.ReadFile(path)
+		r, err := filejournal.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,12 +116,12 @@ func TestFileCompactKeepsNewestRecordsAndTheFold(t *testing.T) {
 		}
 	})
 	t.Run("the lock moved to the new file", func(t *testing.T) {
-		g, err := events.OpenFile(path)
+		g, err := filejournal.Open(path)
 		if err == nil {
 			g.Close()
-			t.Fatal("OpenFile after compaction succeeded: the compacted file is not locked")
+			t.Fatal("Open after compaction succeeded: the compacted file is not locked")
 		}
-		fjFileError(t, err, path, events.ErrLocked, 0)
+		fjFileError(t, err, path, filejournal.ErrLocked, 0)
 	})
 	t.Run("no temporary file is left", func(t *testing.T) {
 		if names := fjDirNames(t, path); len(names) != 1 {
@@ -143,7 +144,7 @@ func TestFileLoadIsTheSameBeforeAndAfterCompaction(t *testing.T) {
 		for _, keep := range []int{1, 2, 5, 12} {
 			t.Run(fmt.Sprintf("%d records, keep %d", n, keep), func(t *testing.T) {
 				path := fjPath(t)
-				f := fjOpen(t, path, nil, events.WithRetention(keep), events.WithoutAutoCompaction())
+				f := fjOpen(t, path, nil, filejournal.WithRetention(keep), filejournal.WithoutAutoCompaction())
 				fjInterleave(t, f, history("x", n), history("y", n/2+1))
 				before := []events.Snapshot{fjLoad(t, f, "x"), fjLoad(t, f, "y")}
 				if err := f.Compact(context.Background()); err != nil {
@@ -164,7 +165,7 @@ func TestFileLoadIsTheSameBeforeAndAfterCompaction(t *testing.T) {
 
 func TestFileCompactsItselfAfterTheThreshold(t *testing.T) {
 	path := fjPath(t)
-	f := fjOpen(t, path, nil, events.WithRetention(3), events.WithCompactAfter(6))
+	f := fjOpen(t, path, nil, filejournal.WithRetention(3), filejournal.WithCompactAfter(6))
 	recs := history("a", 7)
 	fjAppend(t, f, recs[:6]...)
 	if st := f.Stats(); st.Records != 6 || st.Snapshots != 0 {
@@ -182,7 +183,7 @@ func TestFileCompactsItselfAfterTheThreshold(t *testing.T) {
 }
 
 func TestFileWithoutAutoCompactionGrows(t *testing.T) {
-	f := fjOpen(t, fjPath(t), nil, events.WithRetention(1), events.WithoutAutoCompaction())
+	f := fjOpen(t, fjPath(t), nil, filejournal.WithRetention(1), filejournal.WithoutAutoCompaction())
 	fjAppend(t, f, history("a", 50)...)
 	if st := f.Stats(); st.Records != 50 || st.Snapshots != 0 {
 		t.Fatalf("Stats() = %+v, want 50 records and no snapshot", st)
@@ -191,7 +192,7 @@ func TestFileWithoutAutoCompactionGrows(t *testing.T) {
 
 func TestFileCompactKeepsTheFileMode(t *testing.T) {
 	path := fjPath(t)
-	f := fjOpen(t, path, nil, events.WithRetention(1))
+	f := fjOpen(t, path, nil, filejournal.WithRetention(1))
 	fjAppend(t, f, history("a", 3)...)
 	if err := os.Chmod(path, 0o640); err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func TestFileOpenRemovesLeftoverOfInterruptedCompaction(t *testing.T) {
 
 func TestFileCompactAfterCancelledContext(t *testing.T) {
 	path := fjPath(t)
-	f := fjOpen(t, path, nil, events.WithRetention(1))
+	f := fjOpen(t, path, nil, filejournal.WithRetention(1))
 	fjAppend(t, f, history("a", 3)...)
 	before := fjRead(t, path)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,12 +255,12 @@ func TestFileRefusedOpenLeavesLeftoverAlone(t *testing.T) {
 	fjWrite(t, path, `{"v":2,"breaker":"a"}`+"\n")
 	leftover := path + ".compact-99"
 	fjWrite(t, leftover, "partial")
-	if f, err := events.OpenFile(path); err == nil {
+	if f, err := filejournal.Open(path); err == nil {
 		f.Close()
-		t.Fatal("OpenFile of a newer file succeeded")
+		t.Fatal("Open of a newer file succeeded")
 	}
 	if got := fjRead(t, leftover); got != "partial" {
-		t.Fatal("a refused OpenFile removed a file")
+		t.Fatal("a refused Open removed a file")
 	}
 }
 

@@ -1,6 +1,6 @@
 //go:build unix
 
-package events_test
+package filejournal_test
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // ReadFile on a FIFO is refused at once; it used to open it first and wait
@@ -21,7 +21,7 @@ func TestReadFileRefusesFIFO(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := events.ReadFile(path)
+		_, err := filejournal.ReadFile(path)
 		done <- err
 	}()
 	select {
@@ -42,7 +42,7 @@ func TestReadFileRefusesFIFO(t *testing.T) {
 }
 
 // An unfinished last line that starts a record of a newer format is not a
-// torn record of ours: OpenFile refuses the file and leaves it as it was,
+// torn record of ours: Open refuses the file and leaves it as it was,
 // and ReadFile reports it.
 func TestNewerFormatTailIsNotCut(t *testing.T) {
 	tests := []struct {
@@ -63,25 +63,25 @@ func TestNewerFormatTailIsNotCut(t *testing.T) {
 			content := fjLines(t, history("a", 1)...) + tt.tail
 			fjWrite(t, path, content)
 
-			_, rerr := events.ReadFile(path)
+			_, rerr := filejournal.ReadFile(path)
 			var w fjWarnings
-			f, oerr := events.OpenFile(path, events.WithWarningHandler(w.handle))
+			f, oerr := filejournal.Open(path, filejournal.WithWarningHandler(w.handle))
 			if f != nil {
 				f.Close()
 			}
 			if !tt.newer {
 				if rerr != nil || oerr != nil {
-					t.Fatalf("ReadFile: %v; OpenFile: %v; want a torn record of this version", rerr, oerr)
+					t.Fatalf("ReadFile: %v; Open: %v; want a torn record of this version", rerr, oerr)
 				}
 				if got := fjRead(t, path); got != content[:len(content)-len(tt.tail)] {
-					t.Fatalf("OpenFile left %q, want the torn tail cut", got)
+					t.Fatalf("Open left %q, want the torn tail cut", got)
 				}
 				return
 			}
-			fjFileError(t, rerr, path, events.ErrNewerFormat, 2)
-			fjFileError(t, oerr, path, events.ErrNewerFormat, 2)
+			fjFileError(t, rerr, path, filejournal.ErrNewerFormat, 2)
+			fjFileError(t, oerr, path, filejournal.ErrNewerFormat, 2)
 			if got := fjRead(t, path); got != content {
-				t.Fatalf("OpenFile modified a file of a newer format: %d bytes left of %d", len(got), len(content))
+				t.Fatalf("Open modified a file of a newer format: %d bytes left of %d", len(got), len(content))
 			}
 		})
 	}

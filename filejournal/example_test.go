@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 func ExampleOpenFile() {
@@ -21,7 +22,7 @@ func ExampleOpenFile() {
 
 	// A service opens the journal once and gives it to its breakers
 	// (machine.WithJournal); here a record is appended by hand.
-	j, err := events.OpenFile(path, events.WithRetention(1000))
+	j, err := filejournal.Open(path, filejournal.WithRetention(1000))
 	if err != nil {
 		panic(err)
 	}
@@ -39,7 +40,7 @@ func ExampleOpenFile() {
 	}
 
 	// An audit tool reads it, even while the service writes.
-	r, err := events.ReadFile(path)
+	r, err := filejournal.ReadFile(path)
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package events
+package filejournal
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // snapshotKind is the value of the "kind" field of a snapshot record.
@@ -31,11 +33,11 @@ type wireSnapshot struct {
 
 // marshalSnapshot encodes s as a snapshot record. s must be the fold of at
 // least one record.
-func marshalSnapshot(s Snapshot) ([]byte, error) {
+func marshalSnapshot(s events.Snapshot) ([]byte, error) {
 	if err := checkSnapshot(s); err != nil {
 		return nil, err
 	}
-	v, kind := FormatVersion, snapshotKind
+	v, kind := events.FormatVersion, snapshotKind
 	state, event := s.State.String(), s.Event.String()
 	since := s.Since.UTC()
 	w := wireSnapshot{V: &v, Kind: &kind, Breaker: &s.Breaker, Seq: &s.Seq, State: &state, Event: &event, Since: &since, Opens: s.Opens}
@@ -47,30 +49,30 @@ func marshalSnapshot(s Snapshot) ([]byte, error) {
 
 // checkSnapshot says whether s could be the fold of a legal history of at
 // least one record: the same rules a snapshot record is read with.
-func checkSnapshot(s Snapshot) error {
+func checkSnapshot(s events.Snapshot) error {
 	switch {
 	case s.Breaker == "":
-		return fmt.Errorf("%w: snapshot without a breaker name", ErrInvalidRecord)
+		return fmt.Errorf("%w: snapshot without a breaker name", events.ErrInvalidRecord)
 	case s.Seq == 0:
-		return fmt.Errorf("%w: snapshot of breaker %q at seq 0", ErrInvalidRecord, s.Breaker)
+		return fmt.Errorf("%w: snapshot of breaker %q at seq 0", events.ErrInvalidRecord, s.Breaker)
 	case !s.State.Valid() || !s.Event.Valid():
-		return fmt.Errorf("%w: snapshot state %s, event %s", ErrInvalidRecord, s.State, s.Event)
+		return fmt.Errorf("%w: snapshot state %s, event %s", events.ErrInvalidRecord, s.State, s.Event)
 	case !leadsTo(s.Event, s.State):
-		return fmt.Errorf("%w: snapshot state %s cannot follow event %s", ErrInvalidRecord, s.State, s.Event)
-	case (s.State == Open) != (s.OpenFor > 0):
-		return fmt.Errorf("%w: snapshot open_for %s with state %s (positive exactly when open)", ErrInvalidRecord, s.OpenFor, s.State)
-	case (s.State == Closed) != (s.Opens == 0):
-		return fmt.Errorf("%w: snapshot opens %d with state %s (0 exactly when closed)", ErrInvalidRecord, s.Opens, s.State)
+		return fmt.Errorf("%w: snapshot state %s cannot follow event %s", events.ErrInvalidRecord, s.State, s.Event)
+	case (s.State == events.Open) != (s.OpenFor > 0):
+		return fmt.Errorf("%w: snapshot open_for %s with state %s (positive exactly when open)", events.ErrInvalidRecord, s.OpenFor, s.State)
+	case (s.State == events.Closed) != (s.Opens == 0):
+		return fmt.Errorf("%w: snapshot opens %d with state %s (0 exactly when closed)", events.ErrInvalidRecord, s.Opens, s.State)
 	}
 	if y := s.Since.UTC().Year(); y < 0 || y > 9999 {
-		return fmt.Errorf("%w: snapshot since %s is outside years 0 to 9999 in UTC", ErrInvalidRecord, s.Since.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: snapshot since %s is outside years 0 to 9999 in UTC", events.ErrInvalidRecord, s.Since.Format(time.RFC3339Nano))
 	}
 	return nil
 }
 
 // leadsTo reports whether some edge of the table fires e into to.
-func leadsTo(e Event, to State) bool {
-	for _, edge := range table {
+func leadsTo(e events.Event, to events.State) bool {
+	for _, edge := range events.Table() {
 		if edge.Event == e && edge.To == to {
 			return true
 		}
@@ -80,53 +82,53 @@ func leadsTo(e Event, to State) bool {
 
 // unmarshalSnapshot decodes a snapshot record, refusing unknown or missing
 // fields and values a legal history cannot fold to.
-func unmarshalSnapshot(data []byte) (Snapshot, error) {
+func unmarshalSnapshot(data []byte) (events.Snapshot, error) {
 	var w wireSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		return Snapshot{}, fmt.Errorf("%w: %v", ErrDecode, err)
+		return events.Snapshot{}, fmt.Errorf("%w: %v", events.ErrDecode, err)
 	}
 	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
-		return Snapshot{}, fmt.Errorf("%w: trailing data after the record", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: trailing data after the record", events.ErrDecode)
 	}
 	switch {
 	case w.V == nil:
-		return Snapshot{}, fmt.Errorf("%w: missing field v", ErrDecode)
-	case *w.V < 1 || *w.V > FormatVersion:
-		return Snapshot{}, fmt.Errorf("%w: format version %d, this build reads 1 to %d", ErrDecode, *w.V, FormatVersion)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field v", events.ErrDecode)
+	case *w.V < 1 || *w.V > events.FormatVersion:
+		return events.Snapshot{}, fmt.Errorf("%w: format version %d, this build reads 1 to %d", events.ErrDecode, *w.V, events.FormatVersion)
 	case w.Kind == nil || *w.Kind != snapshotKind:
-		return Snapshot{}, fmt.Errorf("%w: field kind is not %q", ErrDecode, snapshotKind)
+		return events.Snapshot{}, fmt.Errorf("%w: field kind is not %q", events.ErrDecode, snapshotKind)
 	case w.Breaker == nil || *w.Breaker == "":
-		return Snapshot{}, fmt.Errorf("%w: missing field breaker", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field breaker", events.ErrDecode)
 	case w.Seq == nil:
-		return Snapshot{}, fmt.Errorf("%w: missing field seq", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field seq", events.ErrDecode)
 	case w.State == nil:
-		return Snapshot{}, fmt.Errorf("%w: missing field state", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field state", events.ErrDecode)
 	case w.Event == nil:
-		return Snapshot{}, fmt.Errorf("%w: missing field event", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field event", events.ErrDecode)
 	case w.Since == nil:
-		return Snapshot{}, fmt.Errorf("%w: missing field since", ErrDecode)
+		return events.Snapshot{}, fmt.Errorf("%w: missing field since", events.ErrDecode)
 	}
-	state, err := ParseState(*w.State)
+	state, err := events.ParseState(*w.State)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("%w: field state: %v", ErrDecode, err)
+		return events.Snapshot{}, fmt.Errorf("%w: field state: %v", events.ErrDecode, err)
 	}
-	event, err := ParseEvent(*w.Event)
+	event, err := events.ParseEvent(*w.Event)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("%w: field event: %v", ErrDecode, err)
+		return events.Snapshot{}, fmt.Errorf("%w: field event: %v", events.ErrDecode, err)
 	}
 	var openFor time.Duration
 	if w.OpenFor != "" {
 		d, err := time.ParseDuration(w.OpenFor)
 		if err != nil || d <= 0 {
-			return Snapshot{}, fmt.Errorf("%w: field open_for %q is not a positive duration", ErrDecode, w.OpenFor)
+			return events.Snapshot{}, fmt.Errorf("%w: field open_for %q is not a positive duration", events.ErrDecode, w.OpenFor)
 		}
 		openFor = d
 	}
-	s := Snapshot{Breaker: *w.Breaker, Seq: *w.Seq, State: state, Event: event, Since: w.Since.UTC(), OpenFor: openFor, Opens: w.Opens}
+	s := events.Snapshot{Breaker: *w.Breaker, Seq: *w.Seq, State: state, Event: event, Since: w.Since.UTC(), OpenFor: openFor, Opens: w.Opens}
 	if err := checkSnapshot(s); err != nil {
-		return Snapshot{}, fmt.Errorf("%w: %w", ErrDecode, err)
+		return events.Snapshot{}, fmt.Errorf("%w: %w", events.ErrDecode, err)
 	}
 	return s, nil
 }
@@ -148,12 +150,12 @@ func probeLine(line []byte) (lineKind, error) {
 		Kind *string         `json:"kind"`
 	}
 	if err := json.Unmarshal(line, &p); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrDecode, err)
+		return 0, fmt.Errorf("%w: %v", events.ErrDecode, err)
 	}
 	if v := bytes.TrimSpace(p.V); len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
 		n, err := strconv.ParseUint(string(v), 10, 64)
-		if (err == nil && n > FormatVersion) || errors.Is(err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%w: format version %s, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, v, FormatVersion)
+		if (err == nil && n > events.FormatVersion) || errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%w: format version %s, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, v, events.FormatVersion)
 		}
 	}
 	switch {
@@ -162,7 +164,7 @@ func probeLine(line []byte) (lineKind, error) {
 	case *p.Kind == snapshotKind:
 		return lineSnapshot, nil
 	default:
-		return 0, fmt.Errorf("%w: unknown record kind %q", ErrDecode, *p.Kind)
+		return 0, fmt.Errorf("%w: unknown record kind %q", events.ErrDecode, *p.Kind)
 	}
 }
 
@@ -187,10 +189,10 @@ func newerTail(tail []byte) error {
 		return nil
 	}
 	v, err := strconv.ParseUint(string(rest[:n]), 10, 64)
-	if err == nil && v <= FormatVersion {
+	if err == nil && v <= events.FormatVersion {
 		return nil
 	}
-	return fmt.Errorf("%w: the last line, not yet complete, starts a record of format version %s, this build reads 1 to %d: the file is being written by a newer circuitry", ErrNewerFormat, rest[:n], FormatVersion)
+	return fmt.Errorf("%w: the last line, not yet complete, starts a record of format version %s, this build reads 1 to %d: the file is being written by a newer circuitry", ErrNewerFormat, rest[:n], events.FormatVersion)
 }
 
 // tornStart is how every record this package writes begins.

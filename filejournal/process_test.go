@@ -1,6 +1,6 @@
 //go:build linux
 
-package events_test
+package filejournal_test
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // The tests in this file run real processes: the test binary, re-executed
@@ -53,7 +54,7 @@ func TestFileHelperProcess(t *testing.T) {
 func fileHelper(mode, path string) error {
 	switch mode {
 	case "hold":
-		f, err := events.OpenFile(path)
+		f, err := filejournal.Open(path)
 		if err != nil {
 			return err
 		}
@@ -62,12 +63,12 @@ func fileHelper(mode, path string) error {
 		io.Copy(io.Discard, os.Stdin) // until the parent kills us
 		return nil
 	case "append":
-		sync := events.SyncAlways
+		sync := filejournal.SyncAlways
 		if os.Getenv(fjSyncEnv) == "none" {
-			sync = events.SyncNone
+			sync = filejournal.SyncNone
 		}
-		f, err := events.OpenFile(path, events.WithSync(sync), events.WithRetention(5), events.WithCompactAfter(10),
-			events.WithWarningHandler(func(err error) { fmt.Fprintln(os.Stderr, "warning:", err) }))
+		f, err := filejournal.Open(path, filejournal.WithSync(sync), filejournal.WithRetention(5), filejournal.WithCompactAfter(10),
+			filejournal.WithWarningHandler(func(err error) { fmt.Fprintln(os.Stderr, "warning:", err) }))
 		if err != nil {
 			return err
 		}
@@ -90,7 +91,7 @@ func fileHelper(mode, path string) error {
 			fmt.Printf("ok %s %d\n", b, r.Seq)
 		}
 	case "efbig":
-		f, err := events.OpenFile(path)
+		f, err := filejournal.Open(path)
 		if err != nil {
 			return err
 		}
@@ -225,16 +226,16 @@ func TestFileLockHeldByAnotherProcess(t *testing.T) {
 		t.Fatalf("helper said %q", got)
 	}
 
-	f, err := events.OpenFile(path)
+	f, err := filejournal.Open(path)
 	if err == nil {
 		f.Close()
-		t.Fatal("OpenFile of a journal another process holds succeeded")
+		t.Fatal("Open of a journal another process holds succeeded")
 	}
-	fjFileError(t, err, path, events.ErrLocked, 0)
+	fjFileError(t, err, path, filejournal.ErrLocked, 0)
 	if !strings.Contains(err.Error(), "another process") {
 		t.Fatalf("error %q does not say another process may hold the lock", err)
 	}
-	if r, err := events.ReadFile(path); err != nil {
+	if r, err := filejournal.ReadFile(path); err != nil {
 		t.Fatalf("ReadFile while another process writes: %v", err)
 	} else {
 		requireSameRecords(t, fjReadAll(t, r, "a"), []events.Transition{fjRecord("a", 1)})
@@ -281,10 +282,10 @@ func TestFileSurvivesSIGKILL(t *testing.T) {
 				}
 
 				w := &fjWarnings{}
-				f := fjOpen(t, path, w, events.WithRetention(5), events.WithCompactAfter(10))
+				f := fjOpen(t, path, w, filejournal.WithRetention(5), filejournal.WithCompactAfter(10))
 				t.Logf("round %d: killed after a=%d b=%d acknowledged appends; warnings on reopening: %v", round, acked["a"], acked["b"], w.all())
 				for _, warn := range w.all() {
-					if !errors.Is(warn, events.ErrTornRecord) && !strings.Contains(warn.Error(), "interrupted compaction") {
+					if !errors.Is(warn, filejournal.ErrTornRecord) && !strings.Contains(warn.Error(), "interrupted compaction") {
 						t.Fatalf("round %d: unexpected warning %v", round, warn)
 					}
 				}
@@ -366,11 +367,11 @@ func setUmask(mask int) int { return syscall.Umask(mask) }
 func TestFileCreatesWithMode(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []events.FileOption
+		opts []filejournal.Option
 		want fs.FileMode
 	}{
 		{"default", nil, 0o600},
-		{"WithFileMode(0o640)", []events.FileOption{events.WithFileMode(0o640)}, 0o640},
+		{"WithFileMode(0o640)", []filejournal.Option{filejournal.WithFileMode(0o640)}, 0o640},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old := setUmask(0o022)

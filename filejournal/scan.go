@@ -1,4 +1,4 @@
-package events
+package filejournal
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // fileLog is one breaker's part of a journal file.
@@ -35,8 +37,8 @@ func (s *fileScan) read(r io.Reader) error {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
-		if len(line) > MaxRecordSize+1 {
-			return &RecordError{Position: s.lines + 1, Err: fmt.Errorf("%w: %w: line longer than %d bytes", ErrCorrupt, ErrDecode, MaxRecordSize)}
+		if len(line) > events.MaxRecordSize+1 {
+			return &events.RecordError{Position: s.lines + 1, Err: fmt.Errorf("%w: %w: line longer than %d bytes", ErrCorrupt, events.ErrDecode, events.MaxRecordSize)}
 		}
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -44,10 +46,10 @@ func (s *fileScan) read(r io.Reader) error {
 		case errors.Is(err, io.EOF):
 			if len(line) > 0 {
 				if err := newerTail(line); err != nil {
-					return &RecordError{Position: s.lines + 1, Err: err}
+					return &events.RecordError{Position: s.lines + 1, Err: err}
 				}
 				if !tornTail(line) {
-					return &RecordError{Position: s.lines + 1, Err: fmt.Errorf("%w: the last line has no newline and is not the start of a record", ErrCorrupt)}
+					return &events.RecordError{Position: s.lines + 1, Err: fmt.Errorf("%w: the last line has no newline and is not the start of a record", ErrCorrupt)}
 				}
 				s.torn = int64(len(line))
 			}
@@ -70,11 +72,11 @@ func (s *fileScan) add(line []byte) error {
 		return nil
 	}
 	corrupt := func(breaker string, seq uint64, err error) error {
-		return &RecordError{Position: s.lines, Breaker: breaker, Seq: seq, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+		return &events.RecordError{Position: s.lines, Breaker: breaker, Seq: seq, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
 	}
 	kind, err := probeLine(line)
 	if errors.Is(err, ErrNewerFormat) {
-		return &RecordError{Position: s.lines, Err: err}
+		return &events.RecordError{Position: s.lines, Err: err}
 	}
 	if err != nil {
 		return corrupt("", 0, err)
@@ -90,13 +92,13 @@ func (s *fileScan) add(line []byte) error {
 		s.logs[sn.Breaker] = &fileLog{held: held{base: sn, head: sn}}
 		return nil
 	}
-	var t Transition
+	var t events.Transition
 	if err := t.UnmarshalJSON(line); err != nil {
 		return corrupt("", 0, err)
 	}
 	l := s.logs[t.Breaker]
 	if l == nil {
-		l = &fileLog{held: held{base: Initial(t.Breaker), head: Initial(t.Breaker)}}
+		l = &fileLog{held: held{base: events.Initial(t.Breaker), head: events.Initial(t.Breaker)}}
 	}
 	head, err := l.head.Apply(t)
 	if err != nil {

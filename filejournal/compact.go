@@ -1,4 +1,4 @@
-package events
+package filejournal
 
 import (
 	"bufio"
@@ -7,13 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // Compact rewrites the journal file as each breaker's snapshot record
 // followed by its newest records, as many as [WithRetention] says, in their
 // original order. It is atomic: the new file is written next to the journal,
 // fsynced and renamed over it, so a crash leaves either the old file or the
-// new one. [Load] gives the same fold for every breaker before and after.
+// new one. [events.Load] gives the same fold for every breaker before and after.
 // Appends wait while it runs. It returns a [*FileError] on failure: before
 // the rename, the journal is left as it was; when only the fsync of the
 // directory after the rename fails, the compacted file is the journal and
@@ -38,7 +40,7 @@ func (f *File) compactLocked(keep int) error {
 	// name, then every kept record by its position.
 	type kept struct {
 		pos uint64
-		t   Transition
+		t   events.Transition
 	}
 	names := make([]string, 0, len(f.logs))
 	for n := range f.logs {
@@ -46,12 +48,12 @@ func (f *File) compactLocked(keep int) error {
 	}
 	slices.Sort(names)
 	logs := make(map[string]*fileLog, len(f.logs))
-	var snaps []Snapshot
+	var snaps []events.Snapshot
 	var recs []kept
 	for _, n := range names {
 		l := f.logs[n]
 		drop := max(len(l.recs)-keep, 0)
-		base, err := ReplayFrom(l.base, l.recs[:drop])
+		base, err := events.ReplayFrom(l.base, l.recs[:drop])
 		if err != nil { // not reached: the records were checked on the way in
 			return fail(err)
 		}

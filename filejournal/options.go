@@ -1,4 +1,4 @@
-package events
+package filejournal
 
 import (
 	"fmt"
@@ -31,7 +31,7 @@ func (p SyncPolicy) String() string {
 	return fmt.Sprintf("SyncPolicy(%d)", uint8(p))
 }
 
-// The defaults of [OpenFile], all in one place. Each applies when its option
+// The defaults of [Open], all in one place. Each applies when its option
 // is not given.
 //
 //	option                   default
@@ -39,26 +39,26 @@ func (p SyncPolicy) String() string {
 //	WithRetention            DefaultFileRetention transitions per breaker kept by compaction
 //	WithCompactAfter         twice the retention: a breaker holding more compacts the file
 //	WithoutAutoCompaction    not given: the file compacts itself
-//	WithFileMode             0o600 for a file OpenFile creates (an existing file keeps its own)
+//	WithFileMode             0o600 for a file Open creates (an existing file keeps its own)
 //	WithWarningHandler       log through slog.Default at level Warn
-//	WithCorruptionRecovery   not given: a corrupt record makes OpenFile fail
+//	WithCorruptionRecovery   not given: a corrupt record makes Open fail
 const (
 	DefaultFileRetention = 1000
 	DefaultFileMode      = fs.FileMode(0o600)
 )
 
-// FileOption configures [OpenFile]. Options are applied in order, after the
-// defaults; an invalid value makes OpenFile return an error naming the option
+// Option configures [Open]. Options are applied in order, after the
+// defaults; an invalid value makes Open return an error naming the option
 // and the value.
-type FileOption interface {
-	applyFile(*fileConfig) error
+type Option interface {
+	apply(*config) error
 }
 
-type fileOptionFunc func(*fileConfig) error
+type optionFunc func(*config) error
 
-func (f fileOptionFunc) applyFile(c *fileConfig) error { return f(c) }
+func (f optionFunc) apply(c *config) error { return f(c) }
 
-type fileConfig struct {
+type config struct {
 	sync         SyncPolicy
 	keep         int
 	compactAfter int // 0: twice keep
@@ -68,8 +68,8 @@ type fileConfig struct {
 	recover      bool
 }
 
-func fileDefaults() fileConfig {
-	return fileConfig{
+func defaults() config {
+	return config{
 		sync:        SyncAlways,
 		keep:        DefaultFileRetention,
 		autoCompact: true,
@@ -80,30 +80,30 @@ func fileDefaults() fileConfig {
 	}
 }
 
-func newFileConfig(opts []FileOption) (fileConfig, error) {
-	cfg := fileDefaults()
+func newConfig(opts []Option) (config, error) {
+	cfg := defaults()
 	for i, o := range opts {
 		if o == nil {
-			return cfg, fmt.Errorf("events: OpenFile: option %d is nil", i)
+			return cfg, fmt.Errorf("events: Open: option %d is nil", i)
 		}
-		if err := o.applyFile(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return cfg, err
 		}
 	}
 	if cfg.compactAfter == 0 {
 		cfg.compactAfter = 2 * cfg.keep
 	} else if cfg.compactAfter <= cfg.keep {
-		return cfg, fmt.Errorf("events: OpenFile: WithCompactAfter(%d) must be above the retention (%d), the records compaction keeps", cfg.compactAfter, cfg.keep)
+		return cfg, fmt.Errorf("events: Open: WithCompactAfter(%d) must be above the retention (%d), the records compaction keeps", cfg.compactAfter, cfg.keep)
 	}
 	return cfg, nil
 }
 
 // WithSync sets when the journal fsyncs: [SyncAlways] (the default) or
 // [SyncNone].
-func WithSync(p SyncPolicy) FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithSync(p SyncPolicy) Option {
+	return optionFunc(func(c *config) error {
 		if int(p) >= len(syncNames) {
-			return fmt.Errorf("events: OpenFile: WithSync(%s): want SyncAlways or SyncNone", p)
+			return fmt.Errorf("events: Open: WithSync(%s): want SyncAlways or SyncNone", p)
 		}
 		c.sync = p
 		return nil
@@ -113,10 +113,10 @@ func WithSync(p SyncPolicy) FileOption {
 // WithRetention sets how many of each breaker's newest transitions
 // compaction keeps as records; older ones are folded into the breaker's
 // snapshot record. n must be at least 1. Default [DefaultFileRetention].
-func WithRetention(n int) FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithRetention(n int) Option {
+	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("events: OpenFile: WithRetention(%d): must be at least 1", n)
+			return fmt.Errorf("events: Open: WithRetention(%d): must be at least 1", n)
 		}
 		c.keep = n
 		return nil
@@ -126,10 +126,10 @@ func WithRetention(n int) FileOption {
 // WithCompactAfter sets when the journal compacts itself: after an append
 // that leaves a breaker with more than n transition records in the file. n
 // must be above the retention. Default: twice the retention.
-func WithCompactAfter(n int) FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithCompactAfter(n int) Option {
+	return optionFunc(func(c *config) error {
 		if n < 2 {
-			return fmt.Errorf("events: OpenFile: WithCompactAfter(%d): must be at least 2", n)
+			return fmt.Errorf("events: Open: WithCompactAfter(%d): must be at least 2", n)
 		}
 		c.compactAfter = n
 		return nil
@@ -139,20 +139,20 @@ func WithCompactAfter(n int) FileOption {
 // WithoutAutoCompaction stops the journal from compacting itself: the file,
 // and the records the [File] holds in memory, then grow until [File.Compact]
 // is called.
-func WithoutAutoCompaction() FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithoutAutoCompaction() Option {
+	return optionFunc(func(c *config) error {
 		c.autoCompact = false
 		return nil
 	})
 }
 
-// WithFileMode sets the permission bits of a journal file that [OpenFile]
+// WithFileMode sets the permission bits of a journal file that [Open]
 // creates. An existing file, and the file compaction writes in its place,
 // keep the existing file's bits. Default [DefaultFileMode] (0o600).
-func WithFileMode(mode fs.FileMode) FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithFileMode(mode fs.FileMode) Option {
+	return optionFunc(func(c *config) error {
 		if mode&^fs.ModePerm != 0 || mode&0o600 != 0o600 {
-			return fmt.Errorf("events: OpenFile: WithFileMode(%v): want permission bits only, including owner read and write (0o600)", mode)
+			return fmt.Errorf("events: Open: WithFileMode(%v): want permission bits only, including owner read and write (0o600)", mode)
 		}
 		c.mode = mode
 		return nil
@@ -169,17 +169,17 @@ func WithFileMode(mode fs.FileMode) FileOption {
 // it must not call back into the journal. Pass the breaker's error handler
 // to see journal warnings next to the breaker's errors. Default: log
 // through slog.Default at level Warn.
-func WithWarningHandler(f func(error)) FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+func WithWarningHandler(f func(error)) Option {
+	return optionFunc(func(c *config) error {
 		if f == nil {
-			return fmt.Errorf("events: OpenFile: WithWarningHandler(nil): must be a function")
+			return fmt.Errorf("events: Open: WithWarningHandler(nil): must be a function")
 		}
 		c.warn = f
 		return nil
 	})
 }
 
-// WithCorruptionRecovery lets [OpenFile] start from a file that holds a
+// WithCorruptionRecovery lets [Open] start from a file that holds a
 // corrupt record (one that does not decode, breaks its breaker's sequence or
 // is not a legal transition): the whole file is first copied aside, byte for
 // byte, to path.corrupt-<UTC time>, and the journal then starts from the
@@ -187,9 +187,9 @@ func WithWarningHandler(f func(error)) FileOption {
 // records from that line on are not loaded. The fold is written back to path
 // as a compacted file (atomically) and the recovery is reported to the
 // warning handler. A record of a newer format version is never recovered
-// from: OpenFile still refuses the file.
-func WithCorruptionRecovery() FileOption {
-	return fileOptionFunc(func(c *fileConfig) error {
+// from: Open still refuses the file.
+func WithCorruptionRecovery() Option {
+	return optionFunc(func(c *config) error {
 		c.recover = true
 		return nil
 	})

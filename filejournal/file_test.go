@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 func TestFileAppendThenReadAndReopen(t *testing.T) {
@@ -223,7 +224,7 @@ func TestFileTornLastRecordIsCutAndReported(t *testing.T) {
 			if len(warns) != 1 {
 				t.Fatalf("warnings = %v, want exactly one", warns)
 			}
-			fjFileError(t, warns[0], path, events.ErrTornRecord, 3)
+			fjFileError(t, warns[0], path, filejournal.ErrTornRecord, 3)
 			if got := f.Stats().TornBytes; got != int64(len(tc.tail)) {
 				t.Fatalf("Stats().TornBytes = %d, want %d", got, len(tc.tail))
 			}
@@ -244,7 +245,7 @@ func TestReadFileIgnoresTornLastRecordAndChangesNothing(t *testing.T) {
 	content := fjLines(t, recs[:2]...) + `{"v":1,"breaker":"a","se`
 	path := fjPath(t)
 	fjWrite(t, path, content)
-	f, err := events.ReadFile(path)
+	f, err := filejournal.ReadFile(path)
 	if err != nil {
 		t.Fatalf("ReadFile: %v", err)
 	}
@@ -298,14 +299,14 @@ func TestFileCorruptRecordIsRefusedNamingFileAndLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fjPath(t)
 			fjWrite(t, path, tc.content)
-			f, err := events.OpenFile(path, events.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
+			f, err := filejournal.Open(path, filejournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
 			if err == nil {
 				f.Close()
-				t.Fatal("OpenFile of a corrupt file succeeded")
+				t.Fatal("Open of a corrupt file succeeded")
 			}
-			fjFileError(t, err, path, events.ErrCorrupt, tc.line)
+			fjFileError(t, err, path, filejournal.ErrCorrupt, tc.line)
 			if got := fjRead(t, path); got != tc.content {
-				t.Fatalf("OpenFile changed a file it refused")
+				t.Fatalf("Open changed a file it refused")
 			}
 			if names := fjDirNames(t, path); len(names) != 1 {
 				t.Fatalf("files next to the journal: %v, want only the journal", names)
@@ -319,8 +320,8 @@ func TestReadFileCorruptRecordReturnsRecordsBefore(t *testing.T) {
 	path := fjPath(t)
 	content := fjLines(t, a[0], a[1]) + "not json\n" + fjLines(t, a[2])
 	fjWrite(t, path, content)
-	f, err := events.ReadFile(path)
-	fjFileError(t, err, path, events.ErrCorrupt, 3)
+	f, err := filejournal.ReadFile(path)
+	fjFileError(t, err, path, filejournal.ErrCorrupt, 3)
 	if f == nil {
 		t.Fatal("ReadFile returned no File with the error")
 	}
@@ -333,14 +334,14 @@ func TestFileCorruptionRecoveryStartsFromLastGoodState(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fjPath(t)
 			fjWrite(t, path, tc.content)
-			want, _ := events.ReadFile(path) // the records before the bad line
+			want, _ := filejournal.ReadFile(path) // the records before the bad line
 			w := &fjWarnings{}
-			f := fjOpen(t, path, w, events.WithCorruptionRecovery())
+			f := fjOpen(t, path, w, filejournal.WithCorruptionRecovery())
 			warns := w.all()
 			if len(warns) != 1 {
 				t.Fatalf("warnings = %v, want one", warns)
 			}
-			fe := fjFileError(t, warns[0], path, events.ErrCorrupt, 0)
+			fe := fjFileError(t, warns[0], path, filejournal.ErrCorrupt, 0)
 			if !strings.Contains(fe.Error(), fmt.Sprintf("line %d", tc.line)) {
 				t.Fatalf("warning %q does not name line %d", fe, tc.line)
 			}
@@ -359,7 +360,7 @@ func TestFileCorruptionRecoveryStartsFromLastGoodState(t *testing.T) {
 			for _, name := range []string{"a", "b"} {
 				requireSameSnapshot(t, fjLoad(t, f, name), fjLoad(t, want, name))
 			}
-			if _, err := events.ReadFile(path); err != nil {
+			if _, err := filejournal.ReadFile(path); err != nil {
 				t.Fatalf("the recovered journal does not read back: %v", err)
 			}
 			// Appends continue from the last good state.
@@ -387,27 +388,27 @@ func TestFileNewerFormatIsRefusedEvenWithRecovery(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/recovery %v", tc.name, recover), func(t *testing.T) {
 				path := fjPath(t)
 				fjWrite(t, path, tc.content)
-				opts := []events.FileOption{events.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) })}
+				opts := []filejournal.Option{filejournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) })}
 				if recover {
-					opts = append(opts, events.WithCorruptionRecovery())
+					opts = append(opts, filejournal.WithCorruptionRecovery())
 				}
-				f, err := events.OpenFile(path, opts...)
+				f, err := filejournal.Open(path, opts...)
 				if err == nil {
 					f.Close()
-					t.Fatal("OpenFile of a newer file succeeded")
+					t.Fatal("Open of a newer file succeeded")
 				}
-				fjFileError(t, err, path, events.ErrNewerFormat, tc.line)
-				if errors.Is(err, events.ErrCorrupt) {
+				fjFileError(t, err, path, filejournal.ErrNewerFormat, tc.line)
+				if errors.Is(err, filejournal.ErrCorrupt) {
 					t.Fatalf("a newer format is reported as corrupt: %v", err)
 				}
 				if got := fjRead(t, path); got != tc.content {
-					t.Fatal("OpenFile changed a newer file")
+					t.Fatal("Open changed a newer file")
 				}
 				if names := fjDirNames(t, path); len(names) != 1 {
 					t.Fatalf("files next to the journal: %v, want only the journal", names)
 				}
-				_, err = events.ReadFile(path)
-				fjFileError(t, err, path, events.ErrNewerFormat, tc.line)
+				_, err = filejournal.ReadFile(path)
+				fjFileError(t, err, path, filejournal.ErrNewerFormat, tc.line)
 			})
 		}
 	}
@@ -429,11 +430,11 @@ func TestFileBadPaths(t *testing.T) {
 		{"missing directory", filepath.Join(dir, "missing", "journal"), fs.ErrNotExist, "no such file", true},
 		{"file under a file", filepath.Join(regular, "journal"), nil, "not a directory", true},
 	} {
-		t.Run("OpenFile/"+tc.name, func(t *testing.T) {
-			f, err := events.OpenFile(tc.path)
+		t.Run("Open/"+tc.name, func(t *testing.T) {
+			f, err := filejournal.Open(tc.path)
 			if err == nil {
 				f.Close()
-				t.Fatalf("OpenFile(%s) succeeded", tc.path)
+				t.Fatalf("Open(%s) succeeded", tc.path)
 			}
 			fjFileError(t, err, tc.path, tc.want, 0)
 			if !strings.Contains(err.Error(), tc.contains) {
@@ -441,23 +442,23 @@ func TestFileBadPaths(t *testing.T) {
 			}
 		})
 		t.Run("ReadFile/"+tc.name, func(t *testing.T) {
-			_, err := events.ReadFile(tc.path)
+			_, err := filejournal.ReadFile(tc.path)
 			fjFileError(t, err, tc.path, tc.want, 0)
 		})
 	}
 	t.Run("ReadFile/missing file", func(t *testing.T) {
 		missing := filepath.Join(dir, "nothing-here")
-		_, err := events.ReadFile(missing)
+		_, err := filejournal.ReadFile(missing)
 		fjFileError(t, err, missing, fs.ErrNotExist, 0)
 		if _, serr := os.Stat(missing); !errors.Is(serr, fs.ErrNotExist) {
 			t.Fatal("ReadFile created the file")
 		}
 	})
 	t.Run("empty path", func(t *testing.T) {
-		if _, err := events.OpenFile(""); err == nil || !strings.Contains(err.Error(), "empty path") {
-			t.Fatalf("OpenFile(\"\") = %v, want an error saying the path is empty", err)
+		if _, err := filejournal.Open(""); err == nil || !strings.Contains(err.Error(), "empty path") {
+			t.Fatalf("Open(\"\") = %v, want an error saying the path is empty", err)
 		}
-		if _, err := events.ReadFile(""); err == nil || !strings.Contains(err.Error(), "empty path") {
+		if _, err := filejournal.ReadFile(""); err == nil || !strings.Contains(err.Error(), "empty path") {
 			t.Fatalf("ReadFile(\"\") = %v, want an error saying the path is empty", err)
 		}
 	})
@@ -487,13 +488,13 @@ func TestFilePermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Chmod(path, 0o600) })
-			f, err := events.OpenFile(path)
+			f, err := filejournal.Open(path)
 			if err == nil {
 				f.Close()
-				t.Fatal("OpenFile succeeded")
+				t.Fatal("Open succeeded")
 			}
 			fjFileError(t, err, path, fs.ErrPermission, 0)
-			_, err = events.ReadFile(path)
+			_, err = filejournal.ReadFile(path)
 			if tc.readErr {
 				fjFileError(t, err, path, fs.ErrPermission, 0)
 			} else if err != nil {
@@ -512,7 +513,7 @@ func TestFilePermissions(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Chmod(dir, 0o700) })
 		path := filepath.Join(dir, "journal")
-		_, err := events.OpenFile(path)
+		_, err := filejournal.Open(path)
 		fjFileError(t, err, path, fs.ErrPermission, 0)
 	})
 }
@@ -521,17 +522,17 @@ func TestFileLockedByAnotherFileInThisProcess(t *testing.T) {
 	path := fjPath(t)
 	f := fjOpen(t, path, nil)
 	fjAppend(t, f, history("a", 1)...)
-	g, err := events.OpenFile(path)
+	g, err := filejournal.Open(path)
 	if err == nil {
 		g.Close()
-		t.Fatal("a second OpenFile of a locked journal succeeded")
+		t.Fatal("a second Open of a locked journal succeeded")
 	}
-	fjFileError(t, err, path, events.ErrLocked, 0)
+	fjFileError(t, err, path, filejournal.ErrLocked, 0)
 	if !strings.Contains(err.Error(), "locked by another writer") {
 		t.Fatalf("error %q does not say the journal is locked", err)
 	}
 	// A reader needs no lock.
-	r, err := events.ReadFile(path)
+	r, err := filejournal.ReadFile(path)
 	if err != nil {
 		t.Fatalf("ReadFile of a locked journal: %v", err)
 	}
@@ -546,14 +547,14 @@ func TestReadFileIsReadOnly(t *testing.T) {
 	path := fjPath(t)
 	fjWrite(t, path, fjLines(t, history("a", 2)...))
 	before := fjRead(t, path)
-	f, err := events.ReadFile(path)
+	f, err := filejournal.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Append(context.Background(), history("a", 3)[2]); !errors.Is(err, events.ErrReadOnly) {
+	if err := f.Append(context.Background(), history("a", 3)[2]); !errors.Is(err, filejournal.ErrReadOnly) {
 		t.Fatalf("Append = %v, want ErrReadOnly", err)
 	}
-	if err := f.Compact(context.Background()); !errors.Is(err, events.ErrReadOnly) {
+	if err := f.Compact(context.Background()); !errors.Is(err, filejournal.ErrReadOnly) {
 		t.Fatalf("Compact = %v, want ErrReadOnly", err)
 	}
 	if err := f.Close(); err != nil {
@@ -566,7 +567,7 @@ func TestReadFileIsReadOnly(t *testing.T) {
 
 func TestFileClosed(t *testing.T) {
 	path := fjPath(t)
-	f, err := events.OpenFile(path)
+	f, err := filejournal.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,21 +580,21 @@ func TestFileClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	err = f.Append(context.Background(), recs[1])
-	fjFileError(t, err, path, events.ErrClosed, 0)
+	fjFileError(t, err, path, filejournal.ErrClosed, 0)
 	err = f.Compact(context.Background())
-	fjFileError(t, err, path, events.ErrClosed, 0)
+	fjFileError(t, err, path, filejournal.ErrClosed, 0)
 	requireSameRecords(t, fjReadAll(t, f, "a"), recs[:1]) // reads still answer
 }
 
 func TestFileSyncPolicies(t *testing.T) {
-	for _, p := range []events.SyncPolicy{events.SyncAlways, events.SyncNone} {
+	for _, p := range []filejournal.SyncPolicy{filejournal.SyncAlways, filejournal.SyncNone} {
 		t.Run(p.String(), func(t *testing.T) {
 			path := fjPath(t)
-			f := fjOpen(t, path, nil, events.WithSync(p))
+			f := fjOpen(t, path, nil, filejournal.WithSync(p))
 			recs := history("a", 5)
 			fjAppend(t, f, recs...)
 			// Another reader sees every record Append accepted, before Close.
-			r, err := events.ReadFile(path)
+			r, err := filejournal.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -608,37 +609,37 @@ func TestFileSyncPolicies(t *testing.T) {
 func TestFileOptionsInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []events.FileOption
+		opts []filejournal.Option
 		says string
 	}{
-		{"nil option", []events.FileOption{nil}, "option 0 is nil"},
-		{"WithRetention(0)", []events.FileOption{events.WithRetention(0)}, "WithRetention(0)"},
-		{"WithCompactAfter(1)", []events.FileOption{events.WithCompactAfter(1)}, "WithCompactAfter(1)"},
-		{"WithCompactAfter not above the retention", []events.FileOption{events.WithRetention(10), events.WithCompactAfter(10)}, "WithCompactAfter(10) must be above the retention (10)"},
-		{"WithSync of an unknown policy", []events.FileOption{events.WithSync(7)}, "WithSync(SyncPolicy(7))"},
-		{"WithFileMode without owner write", []events.FileOption{events.WithFileMode(0o444)}, "WithFileMode(-r--r--r--)"},
-		{"WithFileMode with a type bit", []events.FileOption{events.WithFileMode(fs.ModeDir | 0o700)}, "WithFileMode(drwx------)"},
-		{"WithWarningHandler(nil)", []events.FileOption{events.WithWarningHandler(nil)}, "WithWarningHandler(nil)"},
+		{"nil option", []filejournal.Option{nil}, "option 0 is nil"},
+		{"WithRetention(0)", []filejournal.Option{filejournal.WithRetention(0)}, "WithRetention(0)"},
+		{"WithCompactAfter(1)", []filejournal.Option{filejournal.WithCompactAfter(1)}, "WithCompactAfter(1)"},
+		{"WithCompactAfter not above the retention", []filejournal.Option{filejournal.WithRetention(10), filejournal.WithCompactAfter(10)}, "WithCompactAfter(10) must be above the retention (10)"},
+		{"WithSync of an unknown policy", []filejournal.Option{filejournal.WithSync(7)}, "WithSync(SyncPolicy(7))"},
+		{"WithFileMode without owner write", []filejournal.Option{filejournal.WithFileMode(0o444)}, "WithFileMode(-r--r--r--)"},
+		{"WithFileMode with a type bit", []filejournal.Option{filejournal.WithFileMode(fs.ModeDir | 0o700)}, "WithFileMode(drwx------)"},
+		{"WithWarningHandler(nil)", []filejournal.Option{filejournal.WithWarningHandler(nil)}, "WithWarningHandler(nil)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fjPath(t)
-			f, err := events.OpenFile(path, tc.opts...)
+			f, err := filejournal.Open(path, tc.opts...)
 			if err == nil {
 				f.Close()
-				t.Fatal("OpenFile succeeded")
+				t.Fatal("Open succeeded")
 			}
 			if !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("error %q does not say %q", err, tc.says)
 			}
 			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatal("OpenFile with an invalid option created the file")
+				t.Fatal("Open with an invalid option created the file")
 			}
 		})
 	}
 }
 
 func TestSyncPolicyString(t *testing.T) {
-	for p, want := range map[events.SyncPolicy]string{events.SyncAlways: "SyncAlways", events.SyncNone: "SyncNone", 9: "SyncPolicy(9)"} {
+	for p, want := range map[filejournal.SyncPolicy]string{filejournal.SyncAlways: "SyncAlways", filejournal.SyncNone: "SyncNone", 9: "SyncPolicy(9)"} {
 		if got := p.String(); got != want {
 			t.Errorf("SyncPolicy(%d).String() = %q, want %q", uint8(p), got, want)
 		}
@@ -648,16 +649,16 @@ func TestSyncPolicyString(t *testing.T) {
 func TestFileErrorMessages(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		err  *events.FileError
+		err  *filejournal.FileError
 		want string
 	}{
-		{"record with breaker", &events.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Breaker: "a", Seq: 2, Err: events.ErrGap}},
+		{"record with breaker", &filejournal.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Breaker: "a", Seq: 2, Err: events.ErrGap}},
 			`events: journal /j: line 4 (breaker "a", seq 2): sequence gap`},
-		{"record without breaker", &events.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Err: events.ErrDecode}},
+		{"record without breaker", &filejournal.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Err: events.ErrDecode}},
 			`events: journal /j: line 4: undecodable record`},
-		{"path error of the same path", &events.FileError{Path: "/j", Op: "open", Err: &fs.PathError{Op: "open", Path: "/j", Err: fs.ErrPermission}},
+		{"path error of the same path", &filejournal.FileError{Path: "/j", Op: "open", Err: &fs.PathError{Op: "open", Path: "/j", Err: fs.ErrPermission}},
 			`events: journal /j: open: permission denied`},
-		{"other error", &events.FileError{Path: "/j", Op: "sync", Err: errors.New("EIO")},
+		{"other error", &filejournal.FileError{Path: "/j", Op: "sync", Err: errors.New("EIO")},
 			`events: journal /j: sync: EIO`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -673,7 +674,7 @@ func TestFileSnapshotRecordIsChecked(t *testing.T) {
 	t.Run("a good record", func(t *testing.T) {
 		path := fjPath(t)
 		fjWrite(t, path, good+"\n")
-		f, err := events.ReadFile(path)
+		f, err := filejournal.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -709,8 +710,8 @@ func TestFileSnapshotRecordIsChecked(t *testing.T) {
 			}
 			path := fjPath(t)
 			fjWrite(t, path, line+"\n")
-			_, err := events.ReadFile(path)
-			fjFileError(t, err, path, events.ErrCorrupt, 1)
+			_, err := filejournal.ReadFile(path)
+			fjFileError(t, err, path, filejournal.ErrCorrupt, 1)
 			if !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("error %q does not say %q", err, tc.says)
 			}

@@ -1,9 +1,11 @@
-package events
+package filejournal
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // Errors of the [File] journal; match them with [errors.Is]. Each comes
@@ -12,17 +14,17 @@ var (
 	// ErrLocked: another writer holds the journal file's lock: another
 	// process, or another [File] of this process opened on the same file.
 	ErrLocked = errors.New("locked by another writer")
-	// ErrNewerFormat: a record's format version is above [FormatVersion].
+	// ErrNewerFormat: a record's format version is above [events.FormatVersion].
 	// The file was written by a newer circuitry; it is refused, never
 	// modified.
 	ErrNewerFormat = errors.New("newer journal format")
 	// ErrCorrupt: a record in the file does not decode, does not follow its
 	// breaker's history, or is an incomplete line that is not the start of
-	// a record. The error is a [*FileError] holding a [*RecordError] whose
+	// a record. The error is a [*FileError] holding a [*events.RecordError] whose
 	// Position is the line.
 	ErrCorrupt = errors.New("corrupt record")
 	// ErrTornRecord: the file ended with an incomplete record (the process
-	// stopped during an append that never returned). [OpenFile] cuts it off
+	// stopped during an append that never returned). [Open] cuts it off
 	// and reports it as a warning; [ReadFile] ignores it.
 	ErrTornRecord = errors.New("incomplete last record")
 	// ErrReadOnly: an append to a journal opened with [ReadFile].
@@ -32,7 +34,7 @@ var (
 )
 
 // FileError is an error of the [File] journal: the file it concerns, what
-// the journal was doing, and why. For a bad record, Err is a [*RecordError]
+// the journal was doing, and why. For a bad record, Err is a [*events.RecordError]
 // whose Position is the 1-based line in the file.
 type FileError struct {
 	// Path is the journal file.
@@ -45,7 +47,7 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
-	if re, ok := e.Err.(*RecordError); ok {
+	if re, ok := e.Err.(*events.RecordError); ok {
 		if re.Breaker == "" && re.Seq == 0 {
 			return fmt.Sprintf("events: journal %s: line %d: %v", e.Path, re.Position, re.Err)
 		}
@@ -64,7 +66,7 @@ func (e *FileError) Unwrap() error { return e.Err }
 
 // Line returns the line of the file that the error is about, or 0.
 func (e *FileError) Line() int {
-	if re, ok := e.Err.(*RecordError); ok {
+	if re, ok := e.Err.(*events.RecordError); ok {
 		return re.Position
 	}
 	return 0

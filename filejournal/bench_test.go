@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
@@ -15,9 +16,9 @@ import (
 // SyncAlways, the default) fsync, with the default retention, so that the
 // cost of the automatic compactions is included, spread over the appends.
 func BenchmarkFileAppend(b *testing.B) {
-	for _, p := range []events.SyncPolicy{events.SyncAlways, events.SyncNone} {
+	for _, p := range []filejournal.SyncPolicy{filejournal.SyncAlways, filejournal.SyncNone} {
 		b.Run(p.String(), func(b *testing.B) {
-			f, err := events.OpenFile(filepath.Join(b.TempDir(), "j"), events.WithSync(p))
+			f, err := filejournal.Open(filepath.Join(b.TempDir(), "j"), filejournal.WithSync(p))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,8 +52,8 @@ func BenchmarkFileBreakerRound(b *testing.B) {
 		name    string
 		journal func(b *testing.B) events.Journal
 	}{
-		{"File/SyncAlways", func(b *testing.B) events.Journal { return fjBenchFile(b, events.SyncAlways) }},
-		{"File/SyncNone", func(b *testing.B) events.Journal { return fjBenchFile(b, events.SyncNone) }},
+		{"File/SyncAlways", func(b *testing.B) events.Journal { return fjBenchFile(b, filejournal.SyncAlways) }},
+		{"File/SyncNone", func(b *testing.B) events.Journal { return fjBenchFile(b, filejournal.SyncNone) }},
 		{"Memory", func(b *testing.B) events.Journal {
 			m, _ := events.NewMemory(events.DefaultMemoryCapacity)
 			return m
@@ -86,8 +87,8 @@ func BenchmarkFileBreakerRound(b *testing.B) {
 	}
 }
 
-func fjBenchFile(b *testing.B, p events.SyncPolicy) *events.File {
-	f, err := events.OpenFile(filepath.Join(b.TempDir(), "j"), events.WithSync(p))
+func fjBenchFile(b *testing.B, p filejournal.SyncPolicy) *filejournal.File {
+	f, err := filejournal.Open(filepath.Join(b.TempDir(), "j"), filejournal.WithSync(p))
 	if err != nil {
 		b.Fatal(err)
 	}

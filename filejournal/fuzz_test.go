@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"bytes"
@@ -10,14 +10,15 @@ import (
 	"testing"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // FuzzFileOpen feeds arbitrary bytes to the journal file reader, which
 // differs from DecodeLines (snapshot records, versions probed first, torn
-// tails). For any content: ReadFile and OpenFile agree on whether the file
+// tails). For any content: ReadFile and Open agree on whether the file
 // is acceptable and on the error; a refused file is left exactly as it
 // was; an accepted one loses nothing but its torn tail; and every breaker's
-// fold is the same through ReadFile, OpenFile, and OpenFile after Compact.
+// fold is the same through ReadFile, Open, and Open after Compact.
 func FuzzFileOpen(f *testing.F) {
 	a, b := history("a", 14), history("b", 3)
 	var valid bytes.Buffer
@@ -46,18 +47,18 @@ func FuzzFileOpen(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r, rerr := events.ReadFile(path)
+		r, rerr := filejournal.ReadFile(path)
 		var warns []error
-		w, oerr := events.OpenFile(path, events.WithWarningHandler(func(err error) { warns = append(warns, err) }))
+		w, oerr := filejournal.Open(path, filejournal.WithWarningHandler(func(err error) { warns = append(warns, err) }))
 		if (rerr == nil) != (oerr == nil) {
-			t.Fatalf("ReadFile: %v; OpenFile: %v", rerr, oerr)
+			t.Fatalf("ReadFile: %v; Open: %v", rerr, oerr)
 		}
 		if rerr != nil {
 			if rerr.Error() != oerr.Error() {
 				t.Fatalf("ReadFile: %v\nOpenFile: %v", rerr, oerr)
 			}
-			var fe *events.FileError
-			if !errors.As(rerr, &fe) || fe.Line() < 1 || !(errors.Is(rerr, events.ErrCorrupt) || errors.Is(rerr, events.ErrNewerFormat)) {
+			var fe *filejournal.FileError
+			if !errors.As(rerr, &fe) || fe.Line() < 1 || !(errors.Is(rerr, filejournal.ErrCorrupt) || errors.Is(rerr, filejournal.ErrNewerFormat)) {
 				t.Fatalf("error %v does not name a line as corrupt or newer", rerr)
 			}
 			if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
@@ -68,9 +69,9 @@ func FuzzFileOpen(f *testing.F) {
 		defer w.Close()
 		torn := r.Stats().TornBytes
 		if got, _ := os.ReadFile(path); !bytes.Equal(got, data[:int64(len(data))-torn]) {
-			t.Fatalf("OpenFile left %q, want the input less its %d torn bytes", got, torn)
+			t.Fatalf("Open left %q, want the input less its %d torn bytes", got, torn)
 		}
-		if (torn > 0) != (len(warns) == 1 && errors.Is(warns[0], events.ErrTornRecord)) || len(warns) > 1 {
+		if (torn > 0) != (len(warns) == 1 && errors.Is(warns[0], filejournal.ErrTornRecord)) || len(warns) > 1 {
 			t.Fatalf("torn bytes %d, warnings %v", torn, warns)
 		}
 		ctx := context.Background()
@@ -86,13 +87,13 @@ func FuzzFileOpen(f *testing.F) {
 			}
 			want[n] = s
 			if s2, err := events.Load(ctx, w, n); err != nil || !s2.Equal(s) {
-				t.Fatalf("Load(%q): ReadFile %+v, OpenFile %+v, %v", n, s, s2, err)
+				t.Fatalf("Load(%q): ReadFile %+v, Open %+v, %v", n, s, s2, err)
 			}
 		}
 		if err := w.Compact(ctx); err != nil {
 			t.Fatalf("Compact: %v", err)
 		}
-		c, err := events.ReadFile(path)
+		c, err := filejournal.ReadFile(path)
 		if err != nil {
 			t.Fatalf("ReadFile after Compact: %v", err)
 		}

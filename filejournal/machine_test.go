@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
@@ -89,7 +90,7 @@ func TestFileBreakerResumesOpenAfterReopen(t *testing.T) {
 func TestFileBreakerResumesFromACompactedJournal(t *testing.T) {
 	path := fjPath(t)
 	errs := &fjWarnings{}
-	f := fjOpen(t, path, nil, events.WithRetention(1), events.WithCompactAfter(2))
+	f := fjOpen(t, path, nil, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
 	b, clk := fjBreaker(t, f, t0, errs)
 	for range 4 { // four rounds of trip, probe, recover
 		for range machine.DefaultFailureThreshold {
@@ -141,10 +142,10 @@ func TestFileBreakerReportsJournalFailure(t *testing.T) {
 	}
 	got := errs.all()
 	var je *machine.JournalError
-	if len(got) != 1 || !errors.As(got[0], &je) || !errors.Is(got[0], events.ErrClosed) {
-		t.Fatalf("reported %v, want one *machine.JournalError matching events.ErrClosed", got)
+	if len(got) != 1 || !errors.As(got[0], &je) || !errors.Is(got[0], filejournal.ErrClosed) {
+		t.Fatalf("reported %v, want one *machine.JournalError matching filejournal.ErrClosed", got)
 	}
-	fjFileError(t, got[0], path, events.ErrClosed, 0)
+	fjFileError(t, got[0], path, filejournal.ErrClosed, 0)
 	if c := b.Counts(); c.JournalErrors != 1 {
 		t.Fatalf("Counts().JournalErrors = %d, want 1", c.JournalErrors)
 	}
@@ -155,7 +156,7 @@ func TestFileBreakerReportsJournalFailure(t *testing.T) {
 func TestFileSharedByConcurrentBreakers(t *testing.T) {
 	path := fjPath(t)
 	errs := &fjWarnings{}
-	f := fjOpen(t, path, nil, events.WithSync(events.SyncNone))
+	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone))
 	var wg sync.WaitGroup
 	names := []string{"p", "q", "r", "s"}
 	for _, name := range names {
@@ -176,7 +177,7 @@ func TestFileSharedByConcurrentBreakers(t *testing.T) {
 	wg.Wait()
 	errs.requireNone(t)
 	f.Close()
-	r, err := events.ReadFile(path)
+	r, err := filejournal.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

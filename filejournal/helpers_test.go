@@ -1,4 +1,4 @@
-package events_test
+package filejournal_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // fjPath returns the path of a journal file that does not exist yet, in a
@@ -49,15 +50,15 @@ func (w *fjWarnings) requireNone(t testing.TB) {
 // fjOpen opens path for writing, fails the test on error, collects the
 // warnings in w (which may be nil: then any warning fails the test at
 // cleanup) and closes the journal at cleanup.
-func fjOpen(t testing.TB, path string, w *fjWarnings, opts ...events.FileOption) *events.File {
+func fjOpen(t testing.TB, path string, w *fjWarnings, opts ...filejournal.Option) *filejournal.File {
 	t.Helper()
 	if w == nil {
 		w = &fjWarnings{}
 		t.Cleanup(func() { w.requireNone(t) })
 	}
-	f, err := events.OpenFile(path, append([]events.FileOption{events.WithWarningHandler(w.handle)}, opts...)...)
+	f, err := filejournal.Open(path, append([]filejournal.Option{filejournal.WithWarningHandler(w.handle)}, opts...)...)
 	if err != nil {
-		t.Fatalf("OpenFile(%s): %v", path, err)
+		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
@@ -119,14 +120,14 @@ func fjLoad(t testing.TB, j events.Journal, breaker string) events.Snapshot {
 	return s
 }
 
-// fjFileError asserts that err is a *events.FileError about path, matching
+// fjFileError asserts that err is a *filejournal.FileError about path, matching
 // target, and that its message names the path (and the line, when line is
 // not 0); it returns it.
-func fjFileError(t testing.TB, err error, path string, target error, line int) *events.FileError {
+func fjFileError(t testing.TB, err error, path string, target error, line int) *filejournal.FileError {
 	t.Helper()
-	var fe *events.FileError
+	var fe *filejournal.FileError
 	if !errors.As(err, &fe) {
-		t.Fatalf("error %v (%T) is not a *events.FileError", err, err)
+		t.Fatalf("error %v (%T) is not a *filejournal.FileError", err, err)
 	}
 	if fe.Path != path {
 		t.Fatalf("FileError.Path = %q, want %q (%v)", fe.Path, path, err)

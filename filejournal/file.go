@@ -1,4 +1,4 @@
-package events
+package filejournal
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
-// File is a durable [Journal] in one append-only file, shared by every
-// breaker of a process. It implements [Snapshotter], so [Load] (and a breaker
+// File is a durable [events.Journal] in one append-only file, shared by every
+// breaker of a process. It implements [events.Snapshotter], so [events.Load] (and a breaker
 // resuming from the journal) works unchanged after compaction.
 //
-// Open one with [OpenFile] to write, or with [ReadFile] to read a journal
+// Open one with [Open] to write, or with [ReadFile] to read a journal
 // that a running service may be writing (no lock taken, nothing changed).
 // A File keeps the records of the file in memory (compaction bounds them) and
 // is safe for concurrent use; its methods never call back into the caller.
@@ -29,13 +31,13 @@ import (
 // The file is JSON Lines: UTF-8 text, one record per line, each line ended
 // by '\n'. Empty lines are skipped. A line is one of:
 //
-//   - A transition record, exactly as [Transition.MarshalJSON] writes it,
-//     format version [FormatVersion] (fields v, breaker, seq, event, from,
+//   - A transition record, exactly as [events.Transition.MarshalJSON] writes it,
+//     format version [events.FormatVersion] (fields v, breaker, seq, event, from,
 //     to, time, open_for, observe_only and reason):
 //
 //     {"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 //
-//   - A snapshot record, written by compaction: the fold ([Snapshot]) of a
+//   - A snapshot record, written by compaction: the fold ([events.Snapshot]) of a
 //     breaker's records up to seq, which the file no longer holds. It has the
 //     field "kind":"snapshot" (transition records have no kind); v, kind,
 //     breaker, seq (at least 1), state, event (the last one folded) and
@@ -48,12 +50,12 @@ import (
 // The records of one breaker form its history in order: at most one
 // snapshot record, before its transitions, and transitions whose sequence
 // numbers follow on from it (from 1 without a snapshot), each legal by
-// [Snapshot.Apply]. Records of different breakers interleave freely. Every
+// [events.Snapshot.Apply]. Records of different breakers interleave freely. Every
 // line is checked when the file is read; the first that breaks a rule is an
 // error matching [ErrCorrupt] naming the file and line. A line whose v is
 // above FormatVersion is refused with [ErrNewerFormat]: the file was written
 // by a newer circuitry, and is never modified. A file written by
-// [EncodeLines] (transitions only) is a valid journal file; [DecodeLines]
+// [events.EncodeLines] (transitions only) is a valid journal file; [events.DecodeLines]
 // reads transitions only and does not accept snapshot records.
 //
 // # Durability and crashes
@@ -63,7 +65,7 @@ import (
 // committed record and, with [SyncAlways] (the default), fsyncs before it
 // returns. So a crash leaves the committed records and at most one
 // incomplete line after them: NUL bytes, or the start of a record (every
-// record begins with {"v":). [OpenFile] cuts it off and reports it to the
+// record begins with {"v":). [Open] cuts it off and reports it to the
 // warning handler as an [ErrTornRecord]; the append that wrote it never
 // returned. Bytes after the last newline that are anything else are
 // reported as corrupt, so that a file that is not a journal is never cut. An
@@ -78,13 +80,13 @@ import (
 //
 // # Locking
 //
-// One File writes a journal file at a time: OpenFile takes an exclusive
+// One File writes a journal file at a time: Open takes an exclusive
 // lock on it, without waiting (flock(2) on Unix, LockFileEx on Windows, on
 // a byte past the end of the file so that readers are not blocked), and
 // fails with [ErrLocked] when another process (or another File of this
 // process) holds it. The lock goes with the open file, so the operating
 // system releases it when the process dies, even by SIGKILL. Readers
-// ([ReadFile]) take no lock. On systems with neither, OpenFile returns an
+// ([ReadFile]) take no lock. On systems with neither, Open returns an
 // error and ReadFile still works.
 //
 // On Windows, compaction cannot rename over the open journal (Go opens files
@@ -100,16 +102,16 @@ import (
 // temporary file next to the journal, fsyncs it, renames it over the
 // journal and fsyncs the directory. A crash during compaction leaves the old
 // file or the new one, never a mix; a leftover temporary file is removed by
-// the next OpenFile. The journal compacts itself after an append that leaves
+// the next Open. The journal compacts itself after an append that leaves
 // a breaker with more than [WithCompactAfter] records, or when [File.Compact]
-// is called. [File.Read] of compacted records returns a [*CompactedError];
+// is called. [File.Read] of compacted records returns a [*events.CompactedError];
 // [File.Snapshot] returns the fold they were compacted into.
 type File struct {
 	path     string // as given, for messages
 	real     string // with symbolic links resolved: what compaction replaces
-	cfg      fileConfig
+	cfg      config
 	readOnly bool
-	torn     int64 // bytes of an incomplete last line: ignored by ReadFile, cut by OpenFile
+	torn     int64 // bytes of an incomplete last line: ignored by ReadFile, cut by Open
 
 	mu      sync.RWMutex
 	f       *os.File // nil when read-only or closed
@@ -122,11 +124,11 @@ type File struct {
 }
 
 var (
-	_ Journal     = (*File)(nil)
-	_ Snapshotter = (*File)(nil)
+	_ events.Journal     = (*File)(nil)
+	_ events.Snapshotter = (*File)(nil)
 )
 
-// OpenFile opens the journal file at path for writing, creating it (and
+// Open opens the journal file at path for writing, creating it (and
 // syncing its directory) if it does not exist, and returns it ready for
 // appends. It locks the file exclusively ([ErrLocked] when another writer
 // holds it), reads and checks every record (see the file format on [File]),
@@ -138,16 +140,16 @@ var (
 // a record has a newer format version ([ErrNewerFormat]), and, unless
 // [WithCorruptionRecovery] is given, when a record is corrupt ([ErrCorrupt]).
 // Every error is a [*FileError] naming path; for a bad record it holds a
-// [*RecordError] whose Position is the line.
+// [*events.RecordError] whose Position is the line.
 //
 // Close the File when done: that releases the lock.
-func OpenFile(path string, opts ...FileOption) (*File, error) {
-	cfg, err := newFileConfig(opts)
+func Open(path string, opts ...Option) (*File, error) {
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
 	if path == "" {
-		return nil, errors.New("events: OpenFile: empty path")
+		return nil, errors.New("events: Open: empty path")
 	}
 	fd, real, created, err := openLocked(path, cfg.mode)
 	if err != nil {
@@ -235,7 +237,7 @@ func openRegular(path string, mode fs.FileMode) (*os.File, bool, error) {
 func (f *File) load() error {
 	s := newFileScan()
 	err := s.read(f.f)
-	var re *RecordError
+	var re *events.RecordError
 	if err != nil && !errors.As(err, &re) {
 		return &FileError{Path: f.path, Op: "read", Err: err}
 	}
@@ -255,7 +257,7 @@ func (f *File) load() error {
 			return &FileError{Path: f.path, Op: "sync", Err: err}
 		}
 		f.torn = s.torn
-		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: &RecordError{Position: s.lines + 1,
+		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: &events.RecordError{Position: s.lines + 1,
 			Err: fmt.Errorf("%w: %d bytes at offset %d cut off (an append that never returned)", ErrTornRecord, s.torn, s.good)}})
 	}
 	return nil
@@ -263,7 +265,7 @@ func (f *File) load() error {
 
 // recoverCorrupt copies the corrupt file aside and rewrites the journal
 // from the fold of the records before the bad line.
-func (f *File) recoverCorrupt(re *RecordError) error {
+func (f *File) recoverCorrupt(re *events.RecordError) error {
 	aside := fmt.Sprintf("%s.corrupt-%s", f.real, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	if err := f.copyTo(aside); err != nil {
 		return &FileError{Path: f.path, Op: "recover", Err: fmt.Errorf("line %d: %w; copying the file aside to %s failed: %w", re.Position, re.Err, aside, err)}
@@ -326,7 +328,7 @@ func (f *File) removeStaleTemps() {
 // ReadFile reads the journal file at path for audit tools and checks every
 // record, without locking or modifying the file, so it may be called while a
 // service appends to it. An incomplete last line (an append in progress, or
-// torn by a crash) is ignored and counted in [FileStats].TornBytes. The
+// torn by a crash) is ignored and counted in [Stats].TornBytes. The
 // returned File serves Read, Snapshot, Breakers and Stats from what was
 // read; its Append and Compact fail with [ErrReadOnly]; Close does nothing.
 //
@@ -361,7 +363,7 @@ func ReadFile(path string) (*File, error) {
 	}
 	s := newFileScan()
 	err = s.read(fd)
-	var re *RecordError
+	var re *events.RecordError
 	if err != nil && !errors.As(err, &re) {
 		return nil, &FileError{Path: path, Op: "read", Err: err}
 	}
@@ -387,11 +389,11 @@ func checkRegular(st fs.FileInfo) error {
 func (f *File) Path() string { return f.path }
 
 // Append stores t durably (see [SyncPolicy]) if it directly follows the last
-// record of t.Breaker. It returns a [*ConflictError] when t.Seq does not
-// follow; a [*RefusedError] (matching [ErrRefused]) wrapping
-// [ErrInvalidRecord] or [ErrIllegalTransition] when t is not a legal next
-// record (or its breaker name fails [CheckName], or it encodes to more than
-// [MaxRecordSize] bytes); and a [*FileError] when the file cannot be
+// record of t.Breaker. It returns a [*events.ConflictError] when t.Seq does not
+// follow; a [*events.RefusedError] (matching [events.ErrRefused]) wrapping
+// [events.ErrInvalidRecord] or [events.ErrIllegalTransition] when t is not a legal next
+// record (or its breaker name fails [events.CheckName], or it encodes to more than
+// [events.MaxRecordSize] bytes); and a [*FileError] when the file cannot be
 // written, in which case nothing of t is left in the file. It fails for good
 // (a *RefusedError) with [ErrReadOnly] on a File from [ReadFile], with
 // [ErrClosed] after Close, and once a failed write could not be undone.
@@ -405,26 +407,26 @@ func (f *File) Path() string { return f.path }
 // [WithCompactAfter], Append compacts the file before it returns; a
 // compaction that fails is reported to the warning handler, and Append still
 // returns nil: t is stored.
-func (f *File) Append(ctx context.Context, t Transition) error {
+func (f *File) Append(ctx context.Context, t events.Transition) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	refuse := func(err error) error { return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: err} }
+	refuse := func(err error) error { return &events.RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: err} }
 	if err := f.writableLocked("append"); err != nil {
 		return refuse(err)
 	}
-	if err := CheckName(t.Breaker); err != nil {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
+	if err := events.CheckName(t.Breaker); err != nil {
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
 	l := f.logs[t.Breaker]
-	head := Initial(t.Breaker)
+	head := events.Initial(t.Breaker)
 	if l != nil {
 		head = l.head
 	}
 	if t.Seq != head.Seq+1 {
-		return &ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: head.Seq}
+		return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: head.Seq}
 	}
 	next, err := head.Apply(t)
 	if err != nil {
@@ -432,20 +434,20 @@ func (f *File) Append(ctx context.Context, t Transition) error {
 	}
 	line, err := t.MarshalJSON()
 	if err != nil {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
-	if len(line) > MaxRecordSize {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, ErrInvalidRecord, len(line), MaxRecordSize))
+	if len(line) > events.MaxRecordSize {
+		return refuse(fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, events.ErrInvalidRecord, len(line), events.MaxRecordSize))
 	}
 	stored, err := storedForm(t, line)
 	if err != nil { // not reached: MarshalJSON writes what UnmarshalJSON reads
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, ErrInvalidRecord, err))
+		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
 	if err := f.writeLocked(append(line, '\n')); err != nil {
 		return err
 	}
 	if l == nil {
-		l = &fileLog{held: held{base: Initial(t.Breaker)}}
+		l = &fileLog{held: held{base: events.Initial(t.Breaker)}}
 		f.logs[t.Breaker] = l
 	}
 	next.Since = stored.Time
@@ -464,11 +466,11 @@ func (f *File) Append(ctx context.Context, t Transition) error {
 // storedForm returns t as a reader of line gets it back: its time in UTC
 // without a monotonic reading and, when a string is not valid UTF-8, its
 // invalid bytes replaced as encoding/json writes them.
-func storedForm(t Transition, line []byte) (Transition, error) {
+func storedForm(t events.Transition, line []byte) (events.Transition, error) {
 	r := t.Reason
 	for _, s := range []string{r.Policy, r.LastError, r.Operator, r.Note} {
 		if !utf8.ValidString(s) {
-			var stored Transition
+			var stored events.Transition
 			err := stored.UnmarshalJSON(line)
 			return stored, err
 		}
@@ -517,8 +519,8 @@ func (f *File) writeLocked(line []byte) error {
 }
 
 // Read returns a copy of breaker's records with sequence numbers above
-// after. Asking for records compacted away returns a [*CompactedError].
-func (f *File) Read(_ context.Context, breaker string, after uint64) ([]Transition, error) {
+// after. Asking for records compacted away returns a [*events.CompactedError].
+func (f *File) Read(_ context.Context, breaker string, after uint64) ([]events.Transition, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if l := f.logs[breaker]; l != nil {
@@ -528,14 +530,14 @@ func (f *File) Read(_ context.Context, breaker string, after uint64) ([]Transiti
 }
 
 // Snapshot returns the fold of breaker's records that the file no longer
-// holds (its snapshot record), [Initial] when there are none.
-func (f *File) Snapshot(_ context.Context, breaker string) (Snapshot, error) {
+// holds (its snapshot record), [events.Initial] when there are none.
+func (f *File) Snapshot(_ context.Context, breaker string) (events.Snapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if l := f.logs[breaker]; l != nil {
 		return l.base, nil
 	}
-	return Initial(breaker), nil
+	return events.Initial(breaker), nil
 }
 
 // Breakers returns the names of the breakers with records or a snapshot in
@@ -546,8 +548,8 @@ func (f *File) Breakers() []string {
 	return sortedNames(f.logs)
 }
 
-// FileStats describes what a [File] holds.
-type FileStats struct {
+// Stats describes what a [File] holds.
+type Stats struct {
 	// Breakers is the number of breakers in the journal.
 	Breakers int
 	// Records is the number of transition records in the file.
@@ -559,15 +561,15 @@ type FileStats struct {
 	Size int64
 	// TornBytes is the length of the incomplete line found at the end of
 	// the file when it was read: ignored by [ReadFile], cut off by
-	// [OpenFile].
+	// [Open].
 	TornBytes int64
 }
 
 // Stats returns what the journal holds.
-func (f *File) Stats() FileStats {
+func (f *File) Stats() Stats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	st := FileStats{Breakers: len(f.logs), Size: f.size, TornBytes: f.torn}
+	st := Stats{Breakers: len(f.logs), Size: f.size, TornBytes: f.torn}
 	for _, l := range f.logs {
 		st.Records += len(l.recs)
 		if l.base.Seq > 0 {
