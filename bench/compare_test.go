@@ -12,8 +12,9 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // All breakers are configured as alike as their APIs allow: trip on 5
@@ -91,7 +92,7 @@ func newCircuitryRate(b *testing.B, w machine.Window) func(bool) error {
 		machine.WithTripPolicy(machine.FailureRate(ratePercent, rateMinCalls, w)),
 		machine.WithRecoveryTimeout(openFor),
 		machine.WithSuccessThreshold(successThreshold),
-		machine.WithClock(machine.SystemClock()))
+		machine.WithClock(clock.System()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
+
 	"github.com/circuitry-go/circuitry/events"
 )
 
@@ -81,7 +83,7 @@ type AlertConfig struct {
 	MaxOpenDuration time.Duration
 	// Clock measures the window and times the stuck-open rule. Nil means
 	// [SystemClock].
-	Clock Clock
+	Clock clock.Clock
 	// OnAlert is called for each alert. It is required.
 	OnAlert func(ctx context.Context, a Alert)
 }
@@ -154,7 +156,7 @@ func (c AlertConfig) validate() error {
 // or call a remote service.
 type Alerter struct {
 	cfg   AlertConfig
-	clock Clock
+	clock clock.Clock
 
 	mu       sync.Mutex
 	closed   bool
@@ -168,8 +170,8 @@ type watch struct {
 	opens     []time.Time // the last MaxOpens+1 opening times at most, oldest first
 	openSince time.Time   // start of the current open period
 	openedBy  events.Transition
-	period    uint64 // the current open period, for the stuck-open timer
-	timer     Timer  // the stuck-open timer, while it may still fire
+	period    uint64      // the current open period, for the stuck-open timer
+	timer     clock.Timer // the stuck-open timer, while it may still fire
 	open      bool
 }
 
@@ -186,7 +188,7 @@ func NewAlerter(cfg AlertConfig) (*Alerter, error) {
 	}
 	a := &Alerter{cfg: cfg, clock: cfg.Clock, breakers: make(map[string]*watch)}
 	if a.clock == nil {
-		a.clock = SystemClock()
+		a.clock = clock.System()
 	}
 	return a, nil
 }

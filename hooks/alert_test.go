@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 var t0 = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -626,7 +627,7 @@ func TestAlertKindText(t *testing.T) {
 // race with a timer that has started, so the test can run the timer function
 // after the Alerter tried to stop it.
 type lateClock struct {
-	hooks.Clock
+	clock.Clock
 	mu  sync.Mutex
 	fns []func()
 }
@@ -635,7 +636,7 @@ type lostTimer struct{}
 
 func (lostTimer) Stop() bool { return false }
 
-func (c *lateClock) AfterFunc(_ time.Duration, f func()) hooks.Timer {
+func (c *lateClock) AfterFunc(_ time.Duration, f func()) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.fns = append(c.fns, f)

@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 func ExampleSlog() {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 var errBench = errors.New("dependency failed")
@@ -57,11 +58,11 @@ func BenchmarkDo(b *testing.B) {
 			machine.WithTripPolicy(machine.CustomPolicy("never", machine.LastCalls(100), func(c machine.WindowCounts) bool { return c.Failures > c.Calls })),
 		}, fn: fail},
 		{name: "closed-window-time", opts: []machine.Option{
-			machine.WithClock(machine.SystemClock()),
+			machine.WithClock(clock.System()),
 			machine.WithTripPolicy(machine.FailureRate(50, 100, machine.LastDuration(10*time.Second, 10))),
 		}, fn: succeed},
 		{name: "closed-slow-calls", opts: []machine.Option{
-			machine.WithClock(machine.SystemClock()),
+			machine.WithClock(clock.System()),
 			machine.WithTripPolicy(machine.SlowCallRate(50, time.Second, 100, machine.LastCalls(100))),
 		}, fn: succeed},
 		{name: "open-observe-only", opts: []machine.Option{machine.WithObserveOnly()}, setup: forceOpen(b), fn: succeed},

@@ -11,6 +11,8 @@ import (
 	"time"
 	"weak"
 
+	"github.com/circuitry-go/circuitry/clock"
+
 	"github.com/looplab/fsm"
 
 	"github.com/circuitry-go/circuitry/events"
@@ -59,9 +61,9 @@ type Breaker struct {
 	gen     uint64
 	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
 	probeOK atomic.Uint32 // probe successes, in half-open; likewise
-	timer   Timer
-	backlog *backlog // what the journal has not stored
-	retry   Timer    // appends the backlog again; nil when not armed
+	timer   clock.Timer
+	backlog *backlog    // what the journal has not stored
+	retry   clock.Timer // appends the backlog again; nil when not armed
 	// retryDelay is the wait before the next retry of the backlog; 0
 	// when none failed.
 	retryDelay time.Duration
@@ -94,7 +96,7 @@ type sinceClock interface {
 	Since(time.Time) time.Duration
 }
 
-type nowSince struct{ Clock }
+type nowSince struct{ clock.Clock }
 
 func (c nowSince) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // failingJournal fails every append, as a disk that stays full does.

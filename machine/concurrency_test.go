@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // TestConcurrentOutages runs many goroutines of calls through repeated
@@ -244,7 +245,7 @@ type stepClock struct {
 
 func (c *stepClock) Now() time.Time { return t0.Add(time.Duration(c.n.Add(1)) * time.Second) }
 
-func (c *stepClock) AfterFunc(d time.Duration, f func()) hooks.Timer { return time.AfterFunc(d, f) }
+func (c *stepClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
 
 // TestConcurrentWindows records calls from many goroutines at once in the
 // windows of policies that never trip, and checks that no count is lost:

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // ErrOpen is matched by the error of every rejected call, in open and in
@@ -69,7 +69,7 @@ type OpenError struct {
 	// half-open.
 	Until time.Time
 
-	clock hooks.Clock
+	clock clock.Clock
 }
 
 // MinRetryAfter is the least wait a rejection reports: in half-open (a

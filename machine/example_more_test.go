@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // StatusError is an HTTP client's error for a response with a status code

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // A breaker protects calls to a dependency: after five consecutive failures

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // t0 is the fake clock's start in every test.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 )
@@ -23,7 +24,7 @@ import (
 //	WithProbeOnTimer        off: the first call after the open period fires probe
 //	WithObserveOnly         off: the breaker enforces (rejects calls when open)
 //	WithClassifier          DefaultClassifier: nil success, caller's cancellation ignored, else failure
-//	WithClock               hooks.SystemClock()
+//	WithClock               clock.System()
 //	WithJournal             a new events.Memory of events.DefaultMemoryCapacity records
 //	WithSubscribers         none
 //	WithQueueCapacity       hooks.DefaultQueueCapacity transitions for queued subscribers
@@ -64,7 +65,7 @@ type config struct {
 	probeOnTimer     bool
 	observeOnly      bool
 	classifier       Classifier
-	clock            hooks.Clock
+	clock            clock.Clock
 	journal          events.Journal
 	subscribers      []hooks.Subscriber
 	queueCapacity    int
@@ -75,7 +76,7 @@ func defaults() config {
 	return config{
 		recoveryTimeout:  DefaultRecoveryTimeout,
 		successThreshold: DefaultSuccessThreshold,
-		clock:            hooks.SystemClock(),
+		clock:            clock.System(),
 	}
 }
 
@@ -266,8 +267,14 @@ func WithClassifier(f Classifier) Option {
 }
 
 // WithClock sets the source of time; tests pass a fake such as
-// clocktest.Clock. Default hooks.SystemClock().
-func WithClock(clk hooks.Clock) Option {
+// clocktest.Clock (or run under testing/synctest with the default). Default
+// clock.System(). With the default policy the breaker reads it on
+// transitions (and in [OpenError.RetryAfter]), never per call; a time
+// window reads it once per call, and a slow-call policy or call timing
+// twice. The breaker arms one timer per open period, one per half-open
+// period with [WithHalfOpenTimeout], and one while a failed journal append
+// waits to be retried.
+func WithClock(clk clock.Clock) Option {
 	return optionFunc(func(c *config) error {
 		if clk == nil {
 			return &OptionError{Option: "WithClock", Value: "nil", Reason: "must be a clock"}

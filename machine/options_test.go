@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
@@ -122,7 +123,7 @@ func TestValidOptionsBoundaries(t *testing.T) {
 		machine.WithQueueCapacity(1),
 		machine.WithSubscribers(),
 		machine.WithSubscribers(hooks.Inline(&recorder{})),
-		machine.WithClock(machine.SystemClock()),
+		machine.WithClock(clock.System()),
 		machine.WithHalfOpenTimeout(time.Nanosecond),
 		machine.WithJitter(0.999999, rand.Float64),
 		machine.WithProbeOnTimer(),

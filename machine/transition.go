@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
+
 	"github.com/looplab/fsm"
 
 	"github.com/circuitry-go/circuitry/events"
@@ -263,7 +265,7 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 // afterLocked arms a timer that calls f(b, gen) after d. The timer holds the
 // breaker weakly, so that a breaker its owner dropped is collected without
 // waiting for its timers.
-func (b *Breaker) afterLocked(d time.Duration, gen uint64, f func(*Breaker, uint64)) Timer {
+func (b *Breaker) afterLocked(d time.Duration, gen uint64, f func(*Breaker, uint64)) clock.Timer {
 	self := b.self
 	return b.cfg.clock.AfterFunc(d, func() {
 		if b := self.Value(); b != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/hooks"
@@ -284,11 +285,11 @@ func TestPanicsUnderTheLock(t *testing.T) {
 
 // panickyClock panics in AfterFunc while panics > 0.
 type panickyClock struct {
-	machine.Clock
+	clock.Clock
 	panics atomic.Int32
 }
 
-func (c *panickyClock) AfterFunc(d time.Duration, f func()) machine.Timer {
+func (c *panickyClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	if c.panics.Add(-1) >= 0 {
 		panic("clock bug")
 	}
@@ -428,7 +429,7 @@ func (c *lateClock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func (c *lateClock) AfterFunc(_ time.Duration, f func()) machine.Timer {
+func (c *lateClock) AfterFunc(_ time.Duration, f func()) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.timers = append(c.timers, f)

@@ -6,10 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
 )
 
 // writers returns two breakers named "svc" sharing one journal and one clock,

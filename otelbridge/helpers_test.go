@@ -16,7 +16,7 @@ import (
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/circuitry-go/circuitry/examples/fromgobreaker"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 )
 
 // gobreakerDefaults are the options that behave as gobreaker's zero

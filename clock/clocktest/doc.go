@@ -1,4 +1,4 @@
-// Package clocktest provides [Clock], a fake [hooks.Clock] for tests of
+// Package clocktest provides [Clock], a fake [clock.Clock] for tests of
 // breakers and subscribers: time stands still until the test moves it with
 // [Clock.Advance] or [Clock.Set], and timers made by [Clock.AfterFunc] run
 // synchronously on the goroutine that moves it, so a test never sleeps.

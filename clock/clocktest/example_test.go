@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 )
 
 func ExampleClock() {

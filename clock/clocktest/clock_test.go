@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/circuitry-go/circuitry/hooks"
-	"github.com/circuitry-go/circuitry/machine/clocktest"
+	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -316,7 +316,7 @@ func TestStopReportsWhetherItPreventedTheCall(t *testing.T) {
 		{
 			name: "from inside its own function: false",
 			scenario: func(c *clocktest.Clock, r *recorder) []bool {
-				var tm hooks.Timer
+				var tm clock.Timer
 				var s bool
 				tm = c.AfterFunc(time.Second, func() { s = tm.Stop(); r.fn("a")() })
 				c.Advance(time.Second)
@@ -328,7 +328,7 @@ func TestStopReportsWhetherItPreventedTheCall(t *testing.T) {
 		{
 			name: "by an earlier timer in the same Advance: true, and it does not run",
 			scenario: func(c *clocktest.Clock, r *recorder) []bool {
-				var later hooks.Timer
+				var later clock.Timer
 				var s bool
 				c.AfterFunc(time.Second, func() { s = later.Stop(); r.fn("first")() })
 				later = c.AfterFunc(2*time.Second, r.fn("later"))

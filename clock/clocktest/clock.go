@@ -6,10 +6,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/clock"
 )
 
-// Clock is a fake [hooks.Clock] whose time moves only when a test calls
+// Clock is a fake [clock.Clock] whose time moves only when a test calls
 // [Clock.Advance] or [Clock.Set]. See the package documentation for when
 // timers run. The zero value is a clock at the zero time, ready to use; a
 // Clock must not be copied after first use.
@@ -20,7 +20,7 @@ type Clock struct {
 	timers timerHeap
 }
 
-var _ hooks.Clock = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)
 
 // New returns a clock whose time is start.
 func New(start time.Time) *Clock { return &Clock{now: start} }
@@ -41,7 +41,7 @@ func (c *Clock) Now() time.Time {
 //
 // The returned timer's Stop reports true exactly when it prevented the call:
 // the timer was still pending, and f will now never run.
-func (c *Clock) AfterFunc(d time.Duration, f func()) hooks.Timer {
+func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	when := c.now
