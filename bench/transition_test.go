@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/clock/clocktest"
 )
 
 // BenchmarkTransition measures one trip + probe + recover round (three

@@ -14,8 +14,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/clock/clocktest"
+	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 

@@ -8,9 +8,9 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/examples/fromgobreaker"
 	"github.com/circuitry-go/circuitry/machine"
-	"github.com/circuitry-go/circuitry/clock/clocktest"
 )
 
 // gobreakerDefaults are the options that behave as gobreaker's zero
