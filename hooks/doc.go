@@ -1,7 +1,9 @@
-// Package hooks delivers a breaker's transitions to subscribers: the
-// [Subscriber] interface and its [Func] adapter, the [Dispatcher] that orders
-// delivery and isolates panics, and the stock subscribers [Slog] (structured
-// logging) and [Alerter] (a callback when a breaker flaps or stays open).
+// Package hooks is what a breaker's subscribers see: the [Subscriber]
+// interface and its [Func] adapter, the two delivery lanes, the errors a
+// delivery reports ([*PanicError], [*OverflowError], [ErrReentrant]), and
+// the stock subscribers [Slog] (structured logging) and [Alerter] (a
+// callback when a breaker flaps or stays open). The breaker's dispatcher,
+// which orders delivery and isolates panics, is internal to circuitry.
 //
 // # Delivery guarantees
 //

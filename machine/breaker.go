@@ -12,11 +12,11 @@ import (
 	"weak"
 
 	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/internal/dispatch"
 
 	"github.com/looplab/fsm"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // Breaker is an event-sourced circuit breaker. Create one with [New]; it is
@@ -48,7 +48,7 @@ type Breaker struct {
 
 	name     string
 	cfg      config
-	dispatch *hooks.Dispatcher
+	dispatch *dispatch.Dispatcher
 	journErr atomic.Uint64
 	// badClassifier: a classifier fault was reported (the first one only).
 	badClassifier atomic.Bool
@@ -156,7 +156,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		}
 		cfg.journal = j
 	}
-	d, err := hooks.NewDispatcher(name, cfg.subscribers, hooks.DispatcherConfig{
+	d, err := dispatch.NewDispatcher(name, cfg.subscribers, dispatch.DispatcherConfig{
 		QueueCapacity: cfg.queueCapacity,
 		OnError:       cfg.onError,
 	})
@@ -378,7 +378,7 @@ func (b *Breaker) Sync(ctx context.Context) error {
 	return err
 }
 
-func (b *Breaker) syncLocked(ctx context.Context) (hooks.Ticket, error) {
+func (b *Breaker) syncLocked(ctx context.Context) (dispatch.Ticket, error) {
 	b.mu.Lock()
 	defer b.release()
 	err := b.flushLocked(ctx)

@@ -8,6 +8,7 @@ import (
 	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/internal/dispatch"
 )
 
 // The defaults, all in one place. Each applies when its option is not given.
@@ -27,7 +28,7 @@ import (
 //	WithClock               clock.System()
 //	WithJournal             a new events.Memory of events.DefaultMemoryCapacity records
 //	WithSubscribers         none
-//	WithQueueCapacity       hooks.DefaultQueueCapacity transitions for queued subscribers
+//	WithQueueCapacity       DefaultQueueCapacity (1024) transitions for queued subscribers
 //	WithErrorHandler        log through slog.Default at level Error
 //
 // With the defaults a call in closed or open reads no clock and takes no
@@ -36,6 +37,9 @@ const (
 	DefaultFailureThreshold = 5
 	DefaultRecoveryTimeout  = 30 * time.Second
 	DefaultSuccessThreshold = 2
+	// DefaultQueueCapacity is how many transitions may wait for a
+	// breaker's queued subscribers.
+	DefaultQueueCapacity = dispatch.DefaultQueueCapacity
 )
 
 // maxThreshold bounds the thresholds so that counts fit the packed atomic
@@ -315,7 +319,7 @@ func WithSubscribers(subs ...hooks.Subscriber) Option {
 
 // WithQueueCapacity sets how many transitions may wait for the queued
 // subscribers before further ones are dropped for them (counted and
-// reported). Default [hooks.DefaultQueueCapacity].
+// reported). Default [DefaultQueueCapacity].
 func WithQueueCapacity(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {

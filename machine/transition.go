@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/clock"
+	"github.com/circuitry-go/circuitry/internal/dispatch"
 
 	"github.com/looplab/fsm"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/hooks"
 )
 
 // A move is a transition to make: the event, the figures that made it fire,
@@ -38,7 +38,7 @@ func (b *Breaker) transition(ctx context.Context, decide func(*snapshot) (move, 
 	return err
 }
 
-func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (hooks.Ticket, error) {
+func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (dispatch.Ticket, error) {
 	b.mu.Lock()
 	defer b.release()
 	m, ok := decide(b.snap.Load())
@@ -62,7 +62,7 @@ func inGen(gen uint64, state events.State, m move) func(*snapshot) (move, bool) 
 // writer appended first), the breaker adopts the journal's history instead
 // of m: the ticket then covers those records and the error matches
 // [events.ErrConflict].
-func (b *Breaker) transitionLocked(ctx context.Context, m move) (hooks.Ticket, error) {
+func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket, error) {
 	ev, reason, openFor := m.ev, m.reason, m.openFor
 	from := b.fold.State
 	if err := b.fire(ctx, ev, from); err != nil {
@@ -156,7 +156,7 @@ func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) 
 // breaker's last one, publishes the resulting state and enqueues the records
 // for the subscribers. With full, the breaker's own fold is not trusted and
 // the journal is folded from the start (its records are not redelivered).
-func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, error) {
+func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (dispatch.Ticket, error) {
 	jctx := context.WithoutCancel(ctx)
 	var recs []events.Transition
 	var err error
@@ -199,7 +199,7 @@ func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (hooks.Ticket, e
 	b.backlog.mu.Unlock()
 	b.fsmLocked().SetState(fold.State.String())
 	b.adoptLocked(fold)
-	var t hooks.Ticket
+	var t dispatch.Ticket
 	for _, r := range recs {
 		t = b.dispatch.Publish(ctx, r)
 	}

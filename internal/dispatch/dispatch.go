@@ -1,13 +1,19 @@
-package hooks
+// Package dispatch delivers a breaker's transitions to its subscribers in
+// order, on the two lanes package hooks describes: the ticket protocol the
+// breaker follows under its transition lock, the queued lane's goroutine,
+// and panic isolation. Users never call it; the errors it reports are
+// package hooks' types.
+package dispatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/circuitry-go/circuitry/hooks"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/internal/goid"
@@ -25,10 +31,10 @@ type DispatcherConfig struct {
 	// negative value is an error. When the queue is full a transition is
 	// dropped for the queued lane (never for the inline lane or the
 	// journal), counted in [DispatcherStats.Dropped] and reported as an
-	// [*OverflowError].
+	// [*hooks.OverflowError].
 	QueueCapacity int
-	// OnError receives a [*PanicError] for every subscriber panic and an
-	// [*OverflowError] for every run of transitions dropped by the queued
+	// OnError receives a [*hooks.PanicError] for every subscriber panic and an
+	// [*hooks.OverflowError] for every run of transitions dropped by the queued
 	// lane. It is called from the goroutine that delivers (the caller's for
 	// inline subscribers, the dispatcher's for queued ones), never under a
 	// lock. Nil means reporting through slog.Default at level Error.
@@ -51,8 +57,8 @@ type DispatcherConfig struct {
 // inline lane by the number of goroutines delivering at once.
 type Dispatcher struct {
 	breaker string
-	inline  []Subscriber
-	queued  []Subscriber
+	inline  []hooks.Subscriber
+	queued  []hooks.Subscriber
 	onError func(error)
 	qcap    int
 
@@ -75,7 +81,7 @@ type Dispatcher struct {
 	qlast    uint64 // ticket of the last item enqueued
 	qdone    uint64 // ticket of the last item delivered
 	worker   uint64 // the goroutine delivering the queue, while qrunning
-	gap      *OverflowError
+	gap      *hooks.OverflowError
 	waiters  []waiter
 }
 
@@ -92,7 +98,7 @@ type waiter struct {
 
 // NewDispatcher returns a dispatcher for the named breaker's subscribers,
 // split by [LaneOf] and kept in the order given within each lane.
-func NewDispatcher(breaker string, subs []Subscriber, cfg DispatcherConfig) (*Dispatcher, error) {
+func NewDispatcher(breaker string, subs []hooks.Subscriber, cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.QueueCapacity < 0 {
 		return nil, fmt.Errorf("hooks: QueueCapacity %d must not be negative", cfg.QueueCapacity)
 	}
@@ -104,10 +110,10 @@ func NewDispatcher(breaker string, subs []Subscriber, cfg DispatcherConfig) (*Di
 		if s == nil {
 			return nil, fmt.Errorf("hooks: subscriber %d is nil", i)
 		}
-		switch l := LaneOf(s); l {
-		case LaneInline:
+		switch l := hooks.LaneOf(s); l {
+		case hooks.LaneInline:
 			d.inline = append(d.inline, s)
-		case LaneQueued:
+		case hooks.LaneQueued:
 			d.queued = append(d.queued, s)
 		default:
 			return nil, fmt.Errorf("hooks: subscriber %d (%T) asks for unknown lane %v", i, s, l)
@@ -191,7 +197,7 @@ func (d *Dispatcher) enqueue(it item) {
 	if len(d.queue) >= d.qcap {
 		d.dropped.Add(1)
 		if d.gap == nil {
-			d.gap = &OverflowError{Breaker: d.breaker, FirstSeq: it.t.Seq}
+			d.gap = &hooks.OverflowError{Breaker: d.breaker, FirstSeq: it.t.Seq}
 		}
 		d.gap.LastSeq = it.t.Seq
 		d.gap.Count++
@@ -250,15 +256,10 @@ func (d *Dispatcher) releaseWaiters() {
 	d.waiters = kept
 }
 
-// ErrReentrant is matched by the error of [Dispatcher.Flush] called from a
-// queued subscriber of the same dispatcher: it would wait for the very
-// delivery it is part of.
-var ErrReentrant = errors.New("hooks: Flush called from a queued subscriber of the same breaker, which would wait for itself")
-
 // Flush waits until the queued subscribers have been given every transition
 // published before the call (or dropped it), or until ctx is done, and then
 // returns ctx's error. Called from a queued subscriber of this dispatcher, it
-// returns [ErrReentrant] at once.
+// returns [hooks.ErrReentrant] at once.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	d.qmu.Lock()
 	if d.qdone >= d.qlast {
@@ -267,7 +268,7 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	}
 	if d.worker != 0 && d.worker == goid.ID() {
 		d.qmu.Unlock()
-		return ErrReentrant
+		return hooks.ErrReentrant
 	}
 	w := waiter{ticket: d.qlast, done: make(chan struct{})}
 	d.waiters = append(d.waiters, w)
@@ -280,17 +281,17 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	}
 }
 
-func (d *Dispatcher) run(subs []Subscriber, ctx context.Context, t events.Transition) {
+func (d *Dispatcher) run(subs []hooks.Subscriber, ctx context.Context, t events.Transition) {
 	for i, s := range subs {
 		d.notify(i, s, ctx, t)
 	}
 }
 
-func (d *Dispatcher) notify(i int, s Subscriber, ctx context.Context, t events.Transition) {
+func (d *Dispatcher) notify(i int, s hooks.Subscriber, ctx context.Context, t events.Transition) {
 	defer func() {
 		if v := recover(); v != nil {
 			d.panics.Add(1)
-			d.report(&PanicError{Breaker: t.Breaker, Seq: t.Seq, Subscriber: fmt.Sprintf("%d (%T)", i, s), Value: v, Stack: debug.Stack()})
+			d.report(&hooks.PanicError{Breaker: t.Breaker, Seq: t.Seq, Subscriber: fmt.Sprintf("%d (%T)", i, s), Value: v, Stack: debug.Stack()})
 		}
 	}()
 	s.Notify(ctx, t)
@@ -317,33 +318,4 @@ type DispatcherStats struct {
 // Stats returns the dispatcher's cumulative counts.
 func (d *Dispatcher) Stats() DispatcherStats {
 	return DispatcherStats{Dropped: d.dropped.Load(), Panics: d.panics.Load()}
-}
-
-// PanicError reports a subscriber that panicked while handling a transition.
-type PanicError struct {
-	Breaker string
-	Seq     uint64
-	// Subscriber identifies the subscriber by its position in its lane and
-	// its type.
-	Subscriber string
-	// Value is what the subscriber panicked with; Stack is where.
-	Value any
-	Stack []byte
-}
-
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("hooks: subscriber %s panicked on breaker %q seq %d: %v", e.Subscriber, e.Breaker, e.Seq, e.Value)
-}
-
-// OverflowError reports transitions the queued lane dropped because its queue
-// was full. The journal still holds them: a subscriber that must see every
-// transition can read them from there.
-type OverflowError struct {
-	Breaker           string
-	FirstSeq, LastSeq uint64
-	Count             uint64
-}
-
-func (e *OverflowError) Error() string {
-	return fmt.Sprintf("hooks: queued subscribers of breaker %q missed %d transitions (seq %d to %d): queue full", e.Breaker, e.Count, e.FirstSeq, e.LastSeq)
 }

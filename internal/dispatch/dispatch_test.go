@@ -1,4 +1,4 @@
-package hooks_test
+package dispatch_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/internal/dispatch"
 )
 
 // recorder is a subscriber that logs the sequence numbers it sees.
@@ -60,7 +61,7 @@ func rec(seq uint64) events.Transition {
 // publisher serialises Publish as a breaker's transition lock does.
 type publisher struct {
 	mu  sync.Mutex
-	d   *hooks.Dispatcher
+	d   *dispatch.Dispatcher
 	seq uint64
 }
 
@@ -74,9 +75,9 @@ func (p *publisher) transition(ctx context.Context) uint64 {
 	return seq
 }
 
-func newDispatcher(t *testing.T, cfg hooks.DispatcherConfig, subs ...hooks.Subscriber) *hooks.Dispatcher {
+func newDispatcher(t *testing.T, cfg dispatch.DispatcherConfig, subs ...hooks.Subscriber) *dispatch.Dispatcher {
 	t.Helper()
-	d, err := hooks.NewDispatcher("b", subs, cfg)
+	d, err := dispatch.NewDispatcher("b", subs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func newDispatcher(t *testing.T, cfg hooks.DispatcherConfig, subs ...hooks.Subsc
 
 func TestDispatcherDeliversEveryTransitionOnceInOrderOnBothLanes(t *testing.T) {
 	inline1, inline2, queued1, queued2 := &recorder{}, &recorder{}, &recorder{}, &recorder{}
-	d := newDispatcher(t, hooks.DispatcherConfig{},
+	d := newDispatcher(t, dispatch.DispatcherConfig{},
 		hooks.Inline(inline1), queued1, hooks.Inline(inline2), hooks.Queue(queued2))
 	p := &publisher{d: d}
 	const n = 200
@@ -104,7 +105,7 @@ func TestDispatcherDeliversEveryTransitionOnceInOrderOnBothLanes(t *testing.T) {
 
 func TestDispatcherDeliverReturnsAfterItsOwnTransitionIsDeliveredInline(t *testing.T) {
 	inline := &recorder{}
-	d := newDispatcher(t, hooks.DispatcherConfig{}, hooks.Inline(inline))
+	d := newDispatcher(t, dispatch.DispatcherConfig{}, hooks.Inline(inline))
 	p := &publisher{d: d}
 	const goroutines, each = 8, 100
 	var wg sync.WaitGroup
@@ -134,7 +135,7 @@ type callKey struct{}
 
 func TestDispatcherPassesTheCausingContext(t *testing.T) {
 	inline, queued := &recorder{}, &recorder{}
-	d := newDispatcher(t, hooks.DispatcherConfig{}, hooks.Inline(inline), queued)
+	d := newDispatcher(t, dispatch.DispatcherConfig{}, hooks.Inline(inline), queued)
 	p := &publisher{d: d}
 	p.transition(context.WithValue(context.Background(), callKey{}, "call-1"))
 	p.transition(context.WithValue(context.Background(), callKey{}, "call-2"))
@@ -168,7 +169,7 @@ func TestDispatcherInlineSubscriberMayCauseATransitionWithoutDeadlock(t *testing
 					p.transition(nestedCtx(ctx))
 				}
 			}))
-			d := newDispatcher(t, hooks.DispatcherConfig{}, nested, hooks.Inline(log))
+			d := newDispatcher(t, dispatch.DispatcherConfig{}, nested, hooks.Inline(log))
 			p = &publisher{d: d}
 			caller := context.WithValue(context.Background(), callKey{}, "caller")
 			done := make(chan struct{})
@@ -192,9 +193,9 @@ func TestDispatcherInlineSubscriberMayCauseATransitionWithoutDeadlock(t *testing
 }
 
 func TestDispatcherFlushFromAQueuedSubscriberIsRefused(t *testing.T) {
-	var d *hooks.Dispatcher
+	var d *dispatch.Dispatcher
 	got := make(chan error, 1)
-	d = newDispatcher(t, hooks.DispatcherConfig{}, hooks.Func(func(context.Context, events.Transition) {
+	d = newDispatcher(t, dispatch.DispatcherConfig{}, hooks.Func(func(context.Context, events.Transition) {
 		got <- d.Flush(context.Background())
 	}))
 	p := &publisher{d: d}
@@ -227,7 +228,7 @@ func TestDispatcherRecoversPanickingSubscribers(t *testing.T) {
 					panic("subscriber bug")
 				}
 			})
-			d := newDispatcher(t, hooks.DispatcherConfig{OnError: func(err error) {
+			d := newDispatcher(t, dispatch.DispatcherConfig{OnError: func(err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				reported = append(reported, err)
@@ -275,7 +276,7 @@ func TestDispatcherQueueOverflowIsCountedAndReportedWithoutBlocking(t *testing.T
 	})
 	var mu sync.Mutex
 	var reported []error
-	d := newDispatcher(t, hooks.DispatcherConfig{QueueCapacity: 1, OnError: func(err error) {
+	d := newDispatcher(t, dispatch.DispatcherConfig{QueueCapacity: 1, OnError: func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		reported = append(reported, err)
@@ -310,7 +311,7 @@ func TestDispatcherQueueOverflowIsCountedAndReportedWithoutBlocking(t *testing.T
 
 func TestDispatcherFlushStopsWhenContextIsDone(t *testing.T) {
 	release := make(chan struct{})
-	d := newDispatcher(t, hooks.DispatcherConfig{}, hooks.Func(func(context.Context, events.Transition) { <-release }))
+	d := newDispatcher(t, dispatch.DispatcherConfig{}, hooks.Func(func(context.Context, events.Transition) { <-release }))
 	p := &publisher{d: d}
 	p.transition(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -328,14 +329,14 @@ func TestNewDispatcherRejectsBadConfig(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		subs []hooks.Subscriber
-		cfg  hooks.DispatcherConfig
+		cfg  dispatch.DispatcherConfig
 		want string
 	}{
-		{"negative capacity", nil, hooks.DispatcherConfig{QueueCapacity: -1}, "QueueCapacity -1"},
-		{"nil subscriber", []hooks.Subscriber{&recorder{}, nil}, hooks.DispatcherConfig{}, "subscriber 1 is nil"},
+		{"negative capacity", nil, dispatch.DispatcherConfig{QueueCapacity: -1}, "QueueCapacity -1"},
+		{"nil subscriber", []hooks.Subscriber{&recorder{}, nil}, dispatch.DispatcherConfig{}, "subscriber 1 is nil"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := hooks.NewDispatcher("b", c.subs, c.cfg)
+			_, err := dispatch.NewDispatcher("b", c.subs, c.cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("NewDispatcher = %v, want an error containing %q", err, c.want)
 			}
