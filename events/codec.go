@@ -173,7 +173,7 @@ func EncodeLines(w io.Writer, records []Transition) error {
 	for _, t := range records {
 		b, err := t.MarshalJSON()
 		if err != nil {
-			return fmt.Errorf("events: encoding %v: %w", t, err)
+			return fmt.Errorf("circuitry: encoding %v: %w", t, err)
 		}
 		bw.Write(b)
 		bw.WriteByte('\n')

@@ -207,7 +207,7 @@ func TestEncodeLinesInvalidRecordNamesIt(t *testing.T) {
 	if err == nil {
 		t.Fatal("EncodeLines accepted a record with event 0")
 	}
-	if want := `events: encoding b #2 Event(0): open -> half_open: `; !strings.HasPrefix(err.Error(), want) {
+	if want := `circuitry: encoding b #2 Event(0): open -> half_open: `; !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error %q does not start with %q", err, want)
 	}
 }
@@ -387,7 +387,7 @@ func TestDecodeLinesBadLine(t *testing.T) {
 	if !errors.Is(err, events.ErrDecode) {
 		t.Fatalf("error %v does not match ErrDecode", err)
 	}
-	if want := "events: record 4: undecodable record: missing field breaker"; err.Error() != want {
+	if want := "circuitry: record 4: undecodable record: missing field breaker"; err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}
 	if re.Err == nil {
@@ -443,7 +443,7 @@ func TestDecodeLinesLongLines(t *testing.T) {
 			if !errors.Is(err, events.ErrDecode) {
 				t.Fatalf("error %v does not match ErrDecode", err)
 			}
-			if want := "events: record 3: undecodable record: longer than 1048576 bytes"; err.Error() != want {
+			if want := "circuitry: record 3: undecodable record: longer than 1048576 bytes"; err.Error() != want {
 				t.Fatalf("error %q, want %q", err, want)
 			}
 			requireSameRecords(t, got, h[:1])

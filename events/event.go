@@ -71,7 +71,7 @@ func (e Event) Manual() bool { return e.Valid() && eventDecl[e].manual }
 // MarshalText encodes the event as its name. It fails for an undeclared event.
 func (e Event) MarshalText() ([]byte, error) {
 	if !e.Valid() {
-		return nil, fmt.Errorf("events: invalid event %d", uint8(e))
+		return nil, fmt.Errorf("circuitry: invalid event %d", uint8(e))
 	}
 	return []byte(eventDecl[e].name), nil
 }
@@ -93,5 +93,5 @@ func ParseEvent(name string) (Event, error) {
 			return Event(i), nil
 		}
 	}
-	return 0, fmt.Errorf("events: unknown event %q", name)
+	return 0, fmt.Errorf("circuitry: unknown event %q", name)
 }

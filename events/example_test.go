@@ -30,7 +30,7 @@ func ExampleReplay() {
 	fmt.Println(errors.Is(err, events.ErrGap))
 	// Output:
 	// open 3 retrip 10:01:32
-	// events: record 2 (breaker "payments", seq 3): sequence gap: seq 3, want 2
+	// circuitry: record 2 (breaker "payments", seq 3): sequence gap: seq 3, want 2
 	// true
 }
 

@@ -36,10 +36,10 @@ type Snapshotter interface {
 var (
 	// ErrConflict is matched by the error of an Append whose sequence number
 	// does not follow the last stored record of its breaker.
-	ErrConflict = errors.New("events: journal append conflict")
+	ErrConflict = errors.New("circuitry: journal append conflict")
 	// ErrCompacted is matched by the error of a Read that asks for records
 	// the journal no longer holds.
-	ErrCompacted = errors.New("events: records compacted away")
+	ErrCompacted = errors.New("circuitry: records compacted away")
 )
 
 // ConflictError is the detail of an [ErrConflict].
@@ -52,7 +52,7 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("events: journal append conflict for breaker %q: record seq %d does not follow last seq %d", e.Breaker, e.Seq, e.Last)
+	return fmt.Sprintf("circuitry: journal append conflict for breaker %q: record seq %d does not follow last seq %d", e.Breaker, e.Seq, e.Last)
 }
 
 // Is makes errors.Is(err, ErrConflict) true.
@@ -67,7 +67,7 @@ type CompactedError struct {
 }
 
 func (e *CompactedError) Error() string {
-	return fmt.Sprintf("events: breaker %q: records after seq %d were compacted up to seq %d; start from the journal's snapshot", e.Breaker, e.After, e.Base)
+	return fmt.Sprintf("circuitry: breaker %q: records after seq %d were compacted up to seq %d; start from the journal's snapshot", e.Breaker, e.After, e.Base)
 }
 
 // Is makes errors.Is(err, ErrCompacted) true.
@@ -85,7 +85,7 @@ func Load(ctx context.Context, j Journal, breaker string) (Snapshot, error) {
 		if compacts {
 			s, err := sn.Snapshot(ctx, breaker)
 			if err != nil {
-				return base, fmt.Errorf("events: loading snapshot of breaker %q: %w", breaker, err)
+				return base, fmt.Errorf("circuitry: loading snapshot of breaker %q: %w", breaker, err)
 			}
 			base = s
 		}
@@ -94,7 +94,7 @@ func Load(ctx context.Context, j Journal, breaker string) (Snapshot, error) {
 			continue
 		}
 		if err != nil {
-			return base, fmt.Errorf("events: reading journal of breaker %q: %w", breaker, err)
+			return base, fmt.Errorf("circuitry: reading journal of breaker %q: %w", breaker, err)
 		}
 		return ReplayFrom(base, recs)
 	}
@@ -111,7 +111,7 @@ const maxLoadAttempts = 8
 // Journals return it as a [*RefusedError]. A breaker reports a refusal and
 // does not retry it; it takes any other error as transient and appends the
 // record again later.
-var ErrRefused = errors.New("events: record refused for good")
+var ErrRefused = errors.New("circuitry: record refused for good")
 
 // RefusedError is the detail of an [ErrRefused]: the record and why.
 type RefusedError struct {
@@ -122,7 +122,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("events: record seq %d of breaker %q refused for good: %v", e.Seq, e.Breaker, e.Err)
+	return fmt.Sprintf("circuitry: record seq %d of breaker %q refused for good: %v", e.Seq, e.Breaker, e.Err)
 }
 
 // Unwrap returns the reason.

@@ -83,7 +83,7 @@ func TestLoadErrors(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("Load error %v does not wrap %v", err, boom)
 		}
-		if want := `events: loading snapshot of breaker "b": connection refused`; err.Error() != want {
+		if want := `circuitry: loading snapshot of breaker "b": connection refused`; err.Error() != want {
 			t.Fatalf("error %q, want %q", err, want)
 		}
 		if s != events.Initial("b") {
@@ -96,7 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("Load error %v does not wrap %v", err, boom)
 		}
-		if want := `events: reading journal of breaker "b": connection refused`; err.Error() != want {
+		if want := `circuitry: reading journal of breaker "b": connection refused`; err.Error() != want {
 			t.Fatalf("error %q, want %q", err, want)
 		}
 	})

@@ -26,7 +26,7 @@ const (
 // ErrInvalidText is matched by the error of [CheckName] and [CheckOverride]:
 // a name, operator or note that is empty, too long, not UTF-8 or holds
 // control characters.
-var ErrInvalidText = errors.New("events: invalid text")
+var ErrInvalidText = errors.New("circuitry: invalid text")
 
 // TextError is the detail of an [ErrInvalidText]: which field, its value
 // (cut to 64 bytes when longer) and why it is refused.
@@ -46,7 +46,7 @@ func (e *TextError) Error() string {
 	if e.Len > len(e.Value) {
 		v = fmt.Sprintf("%q… (%d bytes)", e.Value, e.Len)
 	}
-	return fmt.Sprintf("events: %s %s: %s", e.Field, v, e.Reason)
+	return fmt.Sprintf("circuitry: %s %s: %s", e.Field, v, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrInvalidText) true.

@@ -29,7 +29,7 @@ type Memory struct {
 // per breaker. capacity must be positive.
 func NewMemory(capacity int) (*Memory, error) {
 	if capacity <= 0 {
-		return nil, fmt.Errorf("events: NewMemory: capacity %d must be positive", capacity)
+		return nil, &OptionError{Option: "NewMemory", Value: fmt.Sprint(capacity), Reason: "capacity must be positive"}
 	}
 	return &Memory{capacity: capacity, logs: make(map[string]*held)}, nil
 }
@@ -40,7 +40,7 @@ func NewMemory(capacity int) (*Memory, error) {
 // the reason.
 func (m *Memory) Append(_ context.Context, t Transition) error {
 	if err := CheckName(t.Breaker); err != nil {
-		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("events: Memory.Append: %w: %w", ErrInvalidRecord, err)}
+		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("circuitry: Memory.Append: %w: %w", ErrInvalidRecord, err)}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -53,7 +53,7 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	}
 	head, err := l.head.Apply(t)
 	if err != nil {
-		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("events: Memory.Append %v: %w", t, err)}
+		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("circuitry: Memory.Append %v: %w", t, err)}
 	}
 	m.logs[t.Breaker] = l
 	l.head = head

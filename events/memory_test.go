@@ -42,8 +42,8 @@ func TestNewMemoryRefusesNonPositiveCapacity(t *testing.T) {
 			if err == nil || m != nil {
 				t.Fatalf("NewMemory(%d) = %v, %v; want nil, an error", c, m, err)
 			}
-			if want := fmt.Sprintf("events: NewMemory: capacity %d must be positive", c); err.Error() != want {
-				t.Fatalf("error %q, want %q", err, want)
+			if want := fmt.Sprintf("circuitry: NewMemory(%d): capacity must be positive", c); err.Error() != want || !errors.Is(err, events.ErrInvalidOption) {
+				t.Fatalf("error %q, want %q matching ErrInvalidOption", err, want)
 			}
 		})
 	}
@@ -84,7 +84,7 @@ func requireConflict(t testing.TB, err error, breaker string, seq, last uint64) 
 	if ce.Breaker != breaker || ce.Seq != seq || ce.Last != last {
 		t.Fatalf("ConflictError{%q, Seq %d, Last %d}, want {%q, Seq %d, Last %d}", ce.Breaker, ce.Seq, ce.Last, breaker, seq, last)
 	}
-	want := fmt.Sprintf("events: journal append conflict for breaker %q: record seq %d does not follow last seq %d", breaker, seq, last)
+	want := fmt.Sprintf("circuitry: journal append conflict for breaker %q: record seq %d does not follow last seq %d", breaker, seq, last)
 	if err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}
@@ -128,7 +128,7 @@ func TestConflictErrorIsOnlyErrConflict(t *testing.T) {
 	if !errors.Is(err, events.ErrCompacted) || errors.Is(err, events.ErrConflict) {
 		t.Fatalf("CompactedError matches ErrCompacted %v, ErrConflict %v", errors.Is(err, events.ErrCompacted), errors.Is(err, events.ErrConflict))
 	}
-	if want := `events: breaker "b": records after seq 1 were compacted up to seq 6; start from the journal's snapshot`; err.Error() != want {
+	if want := `circuitry: breaker "b": records after seq 1 were compacted up to seq 6; start from the journal's snapshot`; err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}
 }

@@ -66,7 +66,7 @@ func TestStateInvalidValues(t *testing.T) {
 			if err == nil {
 				t.Fatalf("MarshalText() = %q, nil; want an error", text)
 			}
-			if want := "events: invalid state " + strconv.Itoa(int(v)); err.Error() != want {
+			if want := "circuitry: invalid state " + strconv.Itoa(int(v)); err.Error() != want {
 				t.Fatalf("MarshalText error %q, want %q", err, want)
 			}
 		})
@@ -80,7 +80,7 @@ func TestStateUnknownNames(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseState(%q) = %v, nil; want an error", name, s)
 			}
-			want := `events: unknown state "` + name + `" (want closed, open or half_open)`
+			want := `circuitry: unknown state "` + name + `" (want closed, open or half_open)`
 			if err.Error() != want {
 				t.Fatalf("ParseState(%q) error %q, want %q", name, err, want)
 			}
@@ -164,7 +164,7 @@ func TestEventInvalidValues(t *testing.T) {
 			if err == nil {
 				t.Fatalf("MarshalText() = %q, nil; want an error", text)
 			}
-			if want := "events: invalid event " + strconv.Itoa(int(v)); err.Error() != want {
+			if want := "circuitry: invalid event " + strconv.Itoa(int(v)); err.Error() != want {
 				t.Fatalf("MarshalText error %q, want %q", err, want)
 			}
 		})
@@ -179,7 +179,7 @@ func TestEventUnknownNames(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseEvent(%q) = %v, nil; want an error", name, e)
 			}
-			want := `events: unknown event "` + name + `"`
+			want := `circuitry: unknown event "` + name + `"`
 			if err.Error() != want {
 				t.Fatalf("ParseEvent(%q) error %q, want %q", name, err, want)
 			}

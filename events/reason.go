@@ -183,7 +183,7 @@ func marshalReason(r Reason) (json.RawMessage, error) {
 	for f := range r.Fields() {
 		v, err := f.marshal()
 		if err != nil {
-			return nil, fmt.Errorf("events: reason.%s: %w", f.Name, err)
+			return nil, fmt.Errorf("circuitry: reason.%s: %w", f.Name, err)
 		}
 		if len(b) > 1 {
 			b = append(b, ',')

@@ -145,9 +145,9 @@ type RecordError struct {
 
 func (e *RecordError) Error() string {
 	if e.Breaker == "" && e.Seq == 0 {
-		return fmt.Sprintf("events: record %d: %v", e.Position, e.Err)
+		return fmt.Sprintf("circuitry: record %d: %v", e.Position, e.Err)
 	}
-	return fmt.Sprintf("events: record %d (breaker %q, seq %d): %v", e.Position, e.Breaker, e.Seq, e.Err)
+	return fmt.Sprintf("circuitry: record %d (breaker %q, seq %d): %v", e.Position, e.Breaker, e.Seq, e.Err)
 }
 
 // Unwrap returns the cause.

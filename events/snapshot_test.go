@@ -86,39 +86,39 @@ func TestReplayRejects(t *testing.T) {
 		wantMsg string
 	}{
 		{"seq skip", 2, rec("b", 4, events.Recover, events.HalfOpen, events.Closed, at, 0),
-			events.ErrGap, `events: record 3 (breaker "b", seq 4): sequence gap: seq 4, want 3`},
+			events.ErrGap, `circuitry: record 3 (breaker "b", seq 4): sequence gap: seq 4, want 3`},
 		{"seq repeat", 2, rec("b", 2, events.Recover, events.HalfOpen, events.Closed, at, 0),
-			events.ErrGap, `events: record 3 (breaker "b", seq 2): sequence gap: seq 2, want 3`},
+			events.ErrGap, `circuitry: record 3 (breaker "b", seq 2): sequence gap: seq 2, want 3`},
 		{"first record seq 0", 0, rec("b", 0, events.Trip, events.Closed, events.Open, at, time.Second),
-			events.ErrGap, `events: record 1 (breaker "b", seq 0): sequence gap: seq 0, want 1`},
+			events.ErrGap, `circuitry: record 1 (breaker "b", seq 0): sequence gap: seq 0, want 1`},
 		{"first record seq 2", 0, rec("b", 2, events.Trip, events.Closed, events.Open, at, time.Second),
-			events.ErrGap, `events: record 1 (breaker "b", seq 2): sequence gap: seq 2, want 1`},
+			events.ErrGap, `circuitry: record 1 (breaker "b", seq 2): sequence gap: seq 2, want 1`},
 		{"wrong breaker", 2, rec("other", 3, events.Recover, events.HalfOpen, events.Closed, at, 0),
-			events.ErrWrongBreaker, `events: record 3 (breaker "other", seq 3): record of another breaker: breaker "other", want "b"`},
+			events.ErrWrongBreaker, `circuitry: record 3 (breaker "other", seq 3): record of another breaker: breaker "other", want "b"`},
 		{"wrong from", 2, rec("b", 3, events.Trip, events.Closed, events.Open, at, time.Second),
-			events.ErrIllegalTransition, `events: record 3 (breaker "b", seq 3): illegal transition: from closed, but the breaker is half_open`},
+			events.ErrIllegalTransition, `circuitry: record 3 (breaker "b", seq 3): illegal transition: from closed, but the breaker is half_open`},
 		{"event leads elsewhere", 2, rec("b", 3, events.Recover, events.HalfOpen, events.Open, at, time.Second),
-			events.ErrIllegalTransition, `events: record 3 (breaker "b", seq 3): illegal transition: recover does not lead from half_open to open`},
+			events.ErrIllegalTransition, `circuitry: record 3 (breaker "b", seq 3): illegal transition: recover does not lead from half_open to open`},
 		{"event not allowed from state", 2, rec("b", 3, events.Probe, events.HalfOpen, events.HalfOpen, at, 0),
-			events.ErrIllegalTransition, `events: record 3 (breaker "b", seq 3): illegal transition: probe does not lead from half_open to half_open`},
+			events.ErrIllegalTransition, `circuitry: record 3 (breaker "b", seq 3): illegal transition: probe does not lead from half_open to half_open`},
 		{"self loop", 2, rec("b", 3, events.ForceHalfOpen, events.HalfOpen, events.HalfOpen, at, 0),
-			events.ErrIllegalTransition, `events: record 3 (breaker "b", seq 3): illegal transition: force_half_open does not lead from half_open to half_open`},
+			events.ErrIllegalTransition, `circuitry: record 3 (breaker "b", seq 3): illegal transition: force_half_open does not lead from half_open to half_open`},
 		{"open_for missing on transition to open", 2, rec("b", 3, events.Retrip, events.HalfOpen, events.Open, at, 0),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: open_for 0s with to open (positive exactly when to is open)`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: open_for 0s with to open (positive exactly when to is open)`},
 		{"open_for negative on transition to open", 2, rec("b", 3, events.Retrip, events.HalfOpen, events.Open, at, -time.Second),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: open_for -1s with to open (positive exactly when to is open)`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: open_for -1s with to open (positive exactly when to is open)`},
 		{"open_for present on transition to closed", 2, rec("b", 3, events.Recover, events.HalfOpen, events.Closed, at, 5*time.Second),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: open_for 5s with to closed (positive exactly when to is open)`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: open_for 5s with to closed (positive exactly when to is open)`},
 		{"open_for present on transition to half_open", 1, rec("b", 2, events.Probe, events.Open, events.HalfOpen, at, time.Minute),
-			events.ErrInvalidRecord, `events: record 2 (breaker "b", seq 2): invalid record: open_for 1m0s with to half_open (positive exactly when to is open)`},
+			events.ErrInvalidRecord, `circuitry: record 2 (breaker "b", seq 2): invalid record: open_for 1m0s with to half_open (positive exactly when to is open)`},
 		{"invalid from", 2, rec("b", 3, events.Recover, 7, events.Closed, at, 0),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: event recover from State(7) to closed`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: event recover from State(7) to closed`},
 		{"invalid to", 2, rec("b", 3, events.Recover, events.HalfOpen, 3, at, 0),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: event recover from half_open to State(3)`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: event recover from half_open to State(3)`},
 		{"zero event", 2, rec("b", 3, 0, events.HalfOpen, events.Closed, at, 0),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: event Event(0) from half_open to closed`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: event Event(0) from half_open to closed`},
 		{"undeclared event", 2, rec("b", 3, 8, events.HalfOpen, events.Closed, at, 0),
-			events.ErrInvalidRecord, `events: record 3 (breaker "b", seq 3): invalid record: event Event(8) from half_open to closed`},
+			events.ErrInvalidRecord, `circuitry: record 3 (breaker "b", seq 3): invalid record: event Event(8) from half_open to closed`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := append(history("b", tc.prefix), tc.bad)
@@ -155,14 +155,14 @@ func TestReplayRejects(t *testing.T) {
 func TestRecordErrorMessageWithoutBreaker(t *testing.T) {
 	cause := errors.New("boom")
 	err := &events.RecordError{Position: 4, Err: cause}
-	if got, want := err.Error(), "events: record 4: boom"; got != want {
+	if got, want := err.Error(), "circuitry: record 4: boom"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 	if !errors.Is(err, cause) {
 		t.Fatalf("errors.Is(err, cause) = false")
 	}
 	err = &events.RecordError{Position: 1, Seq: 9, Err: cause}
-	if got, want := err.Error(), `events: record 1 (breaker "", seq 9): boom`; got != want {
+	if got, want := err.Error(), `circuitry: record 1 (breaker "", seq 9): boom`; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 }

@@ -48,7 +48,7 @@ func (s State) Valid() bool { return int(s) < len(stateNames) }
 // MarshalText encodes the state as its name. It fails for an undeclared state.
 func (s State) MarshalText() ([]byte, error) {
 	if !s.Valid() {
-		return nil, fmt.Errorf("events: invalid state %d", uint8(s))
+		return nil, fmt.Errorf("circuitry: invalid state %d", uint8(s))
 	}
 	return []byte(stateNames[s]), nil
 }
@@ -71,5 +71,5 @@ func ParseState(name string) (State, error) {
 		}
 	}
 	last := len(stateNames) - 1
-	return 0, fmt.Errorf("events: unknown state %q (want %s or %s)", name, strings.Join(stateNames[:last], ", "), stateNames[last])
+	return 0, fmt.Errorf("circuitry: unknown state %q (want %s or %s)", name, strings.Join(stateNames[:last], ", "), stateNames[last])
 }

@@ -49,16 +49,16 @@ type FileError struct {
 func (e *FileError) Error() string {
 	if re, ok := e.Err.(*events.RecordError); ok {
 		if re.Breaker == "" && re.Seq == 0 {
-			return fmt.Sprintf("events: journal %s: line %d: %v", e.Path, re.Position, re.Err)
+			return fmt.Sprintf("circuitry: journal %s: line %d: %v", e.Path, re.Position, re.Err)
 		}
-		return fmt.Sprintf("events: journal %s: line %d (breaker %q, seq %d): %v", e.Path, re.Position, re.Breaker, re.Seq, re.Err)
+		return fmt.Sprintf("circuitry: journal %s: line %d (breaker %q, seq %d): %v", e.Path, re.Position, re.Breaker, re.Seq, re.Err)
 	}
 	err := e.Err
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == e.Path {
 		err = pe.Err // the path is said once
 	}
-	return fmt.Sprintf("events: journal %s: %s: %v", e.Path, e.Op, err)
+	return fmt.Sprintf("circuitry: journal %s: %s: %v", e.Path, e.Op, err)
 }
 
 // Unwrap returns the cause.

@@ -149,7 +149,7 @@ func Open(path string, opts ...Option) (*File, error) {
 		return nil, err
 	}
 	if path == "" {
-		return nil, errors.New("events: Open: empty path")
+		return nil, errors.New("circuitry: Open: empty path")
 	}
 	fd, real, created, err := openLocked(path, cfg.mode)
 	if err != nil {
@@ -338,7 +338,7 @@ func (f *File) removeStaleTemps() {
 // directory, permissions) return a nil File and a *FileError.
 func ReadFile(path string) (*File, error) {
 	if path == "" {
-		return nil, errors.New("events: ReadFile: empty path")
+		return nil, errors.New("circuitry: ReadFile: empty path")
 	}
 	// Checked before opening, and again on what was opened: opening a FIFO
 	// would wait for a writer for ever, and the non-blocking open keeps a
@@ -418,7 +418,7 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 		return refuse(err)
 	}
 	if err := events.CheckName(t.Breaker); err != nil {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
+		return refuse(fmt.Errorf("circuitry: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
 	l := f.logs[t.Breaker]
 	head := events.Initial(t.Breaker)
@@ -430,18 +430,18 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 	}
 	next, err := head.Apply(t)
 	if err != nil {
-		return refuse(fmt.Errorf("events: File.Append %v: %w", t, err))
+		return refuse(fmt.Errorf("circuitry: File.Append %v: %w", t, err))
 	}
 	line, err := t.MarshalJSON()
 	if err != nil {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
+		return refuse(fmt.Errorf("circuitry: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
 	if len(line) > events.MaxRecordSize {
-		return refuse(fmt.Errorf("events: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, events.ErrInvalidRecord, len(line), events.MaxRecordSize))
+		return refuse(fmt.Errorf("circuitry: File.Append %v: %w: encoded in %d bytes, more than MaxRecordSize (%d)", t, events.ErrInvalidRecord, len(line), events.MaxRecordSize))
 	}
 	stored, err := storedForm(t, line)
 	if err != nil { // not reached: MarshalJSON writes what UnmarshalJSON reads
-		return refuse(fmt.Errorf("events: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
+		return refuse(fmt.Errorf("circuitry: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
 	}
 	if err := f.writeLocked(append(line, '\n')); err != nil {
 		return err

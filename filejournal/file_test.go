@@ -612,10 +612,10 @@ func TestFileOptionsInvalid(t *testing.T) {
 		opts []filejournal.Option
 		says string
 	}{
-		{"nil option", []filejournal.Option{nil}, "option 0 is nil"},
+		{"nil option", []filejournal.Option{nil}, "filejournal.Open option 0(nil): must not be nil"},
 		{"WithRetention(0)", []filejournal.Option{filejournal.WithRetention(0)}, "WithRetention(0)"},
 		{"WithCompactAfter(1)", []filejournal.Option{filejournal.WithCompactAfter(1)}, "WithCompactAfter(1)"},
-		{"WithCompactAfter not above the retention", []filejournal.Option{filejournal.WithRetention(10), filejournal.WithCompactAfter(10)}, "WithCompactAfter(10) must be above the retention (10)"},
+		{"WithCompactAfter not above the retention", []filejournal.Option{filejournal.WithRetention(10), filejournal.WithCompactAfter(10)}, "WithCompactAfter(10): must be above the retention (10)"},
 		{"WithSync of an unknown policy", []filejournal.Option{filejournal.WithSync(7)}, "WithSync(SyncPolicy(7))"},
 		{"WithFileMode without owner write", []filejournal.Option{filejournal.WithFileMode(0o444)}, "WithFileMode(-r--r--r--)"},
 		{"WithFileMode with a type bit", []filejournal.Option{filejournal.WithFileMode(fs.ModeDir | 0o700)}, "WithFileMode(drwx------)"},
@@ -628,8 +628,8 @@ func TestFileOptionsInvalid(t *testing.T) {
 				f.Close()
 				t.Fatal("Open succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.says) {
-				t.Fatalf("error %q does not say %q", err, tc.says)
+			if !strings.Contains(err.Error(), tc.says) || !errors.Is(err, events.ErrInvalidOption) {
+				t.Fatalf("error %q does not say %q, or does not match ErrInvalidOption", err, tc.says)
 			}
 			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatal("Open with an invalid option created the file")
@@ -653,13 +653,13 @@ func TestFileErrorMessages(t *testing.T) {
 		want string
 	}{
 		{"record with breaker", &filejournal.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Breaker: "a", Seq: 2, Err: events.ErrGap}},
-			`events: journal /j: line 4 (breaker "a", seq 2): sequence gap`},
+			`circuitry: journal /j: line 4 (breaker "a", seq 2): sequence gap`},
 		{"record without breaker", &filejournal.FileError{Path: "/j", Op: "read", Err: &events.RecordError{Position: 4, Err: events.ErrDecode}},
-			`events: journal /j: line 4: undecodable record`},
+			`circuitry: journal /j: line 4: undecodable record`},
 		{"path error of the same path", &filejournal.FileError{Path: "/j", Op: "open", Err: &fs.PathError{Op: "open", Path: "/j", Err: fs.ErrPermission}},
-			`events: journal /j: open: permission denied`},
+			`circuitry: journal /j: open: permission denied`},
 		{"other error", &filejournal.FileError{Path: "/j", Op: "sync", Err: errors.New("EIO")},
-			`events: journal /j: sync: EIO`},
+			`circuitry: journal /j: sync: EIO`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.err.Error(); got != tc.want {

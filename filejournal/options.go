@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // SyncPolicy says when a [File] journal forces its writes to stable storage.
@@ -84,7 +86,7 @@ func newConfig(opts []Option) (config, error) {
 	cfg := defaults()
 	for i, o := range opts {
 		if o == nil {
-			return cfg, fmt.Errorf("events: Open: option %d is nil", i)
+			return cfg, &events.OptionError{Option: fmt.Sprintf("filejournal.Open option %d", i), Value: "nil", Reason: "must not be nil"}
 		}
 		if err := o.apply(&cfg); err != nil {
 			return cfg, err
@@ -93,7 +95,7 @@ func newConfig(opts []Option) (config, error) {
 	if cfg.compactAfter == 0 {
 		cfg.compactAfter = 2 * cfg.keep
 	} else if cfg.compactAfter <= cfg.keep {
-		return cfg, fmt.Errorf("events: Open: WithCompactAfter(%d) must be above the retention (%d), the records compaction keeps", cfg.compactAfter, cfg.keep)
+		return cfg, &events.OptionError{Option: "filejournal.WithCompactAfter", Value: fmt.Sprint(cfg.compactAfter), Reason: fmt.Sprintf("must be above the retention (%d), the records compaction keeps", cfg.keep)}
 	}
 	return cfg, nil
 }
@@ -103,7 +105,7 @@ func newConfig(opts []Option) (config, error) {
 func WithSync(p SyncPolicy) Option {
 	return optionFunc(func(c *config) error {
 		if int(p) >= len(syncNames) {
-			return fmt.Errorf("events: Open: WithSync(%s): want SyncAlways or SyncNone", p)
+			return &events.OptionError{Option: "filejournal.WithSync", Value: p.String(), Reason: "must be SyncAlways or SyncNone"}
 		}
 		c.sync = p
 		return nil
@@ -116,7 +118,7 @@ func WithSync(p SyncPolicy) Option {
 func WithRetention(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("events: Open: WithRetention(%d): must be at least 1", n)
+			return &events.OptionError{Option: "filejournal.WithRetention", Value: fmt.Sprint(n), Reason: "must be at least 1"}
 		}
 		c.keep = n
 		return nil
@@ -129,7 +131,7 @@ func WithRetention(n int) Option {
 func WithCompactAfter(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 2 {
-			return fmt.Errorf("events: Open: WithCompactAfter(%d): must be at least 2", n)
+			return &events.OptionError{Option: "filejournal.WithCompactAfter", Value: fmt.Sprint(n), Reason: "must be at least 2"}
 		}
 		c.compactAfter = n
 		return nil
@@ -152,7 +154,7 @@ func WithoutAutoCompaction() Option {
 func WithFileMode(mode fs.FileMode) Option {
 	return optionFunc(func(c *config) error {
 		if mode&^fs.ModePerm != 0 || mode&0o600 != 0o600 {
-			return fmt.Errorf("events: Open: WithFileMode(%v): want permission bits only, including owner read and write (0o600)", mode)
+			return &events.OptionError{Option: "filejournal.WithFileMode", Value: fmt.Sprintf("%v", mode), Reason: "must be permission bits only, including owner read and write (0o600)"}
 		}
 		c.mode = mode
 		return nil
@@ -172,7 +174,7 @@ func WithFileMode(mode fs.FileMode) Option {
 func WithWarningHandler(f func(error)) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {
-			return fmt.Errorf("events: Open: WithWarningHandler(nil): must be a function")
+			return &events.OptionError{Option: "filejournal.WithWarningHandler", Value: "nil", Reason: "must be a function"}
 		}
 		c.warn = f
 		return nil

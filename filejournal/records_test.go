@@ -129,7 +129,7 @@ func requireConflict(t testing.TB, err error, breaker string, seq, last uint64) 
 	if ce.Breaker != breaker || ce.Seq != seq || ce.Last != last {
 		t.Fatalf("ConflictError{%q, Seq %d, Last %d}, want {%q, Seq %d, Last %d}", ce.Breaker, ce.Seq, ce.Last, breaker, seq, last)
 	}
-	want := fmt.Sprintf("events: journal append conflict for breaker %q: record seq %d does not follow last seq %d", breaker, seq, last)
+	want := fmt.Sprintf("circuitry: journal append conflict for breaker %q: record seq %d does not follow last seq %d", breaker, seq, last)
 	if err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}

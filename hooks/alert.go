@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -37,7 +36,7 @@ func (k AlertKind) String() string {
 // MarshalText encodes the kind as its name. It fails for an undeclared kind.
 func (k AlertKind) MarshalText() ([]byte, error) {
 	if !k.valid() {
-		return nil, fmt.Errorf("hooks: invalid alert kind %d", uint8(k))
+		return nil, fmt.Errorf("circuitry: invalid alert kind %d", uint8(k))
 	}
 	return []byte(alertKindNames[k]), nil
 }
@@ -90,22 +89,24 @@ type AlertConfig struct {
 
 // validate returns an error naming the first field that is wrong.
 func (c AlertConfig) validate() error {
-	const prefix = "hooks: NewAlerter: "
+	bad := func(field, value, reason string) error {
+		return &events.OptionError{Option: "hooks.AlertConfig." + field, Value: value, Reason: reason}
+	}
 	switch {
 	case c.MaxOpens < 0:
-		return fmt.Errorf(prefix+"MaxOpens %d must not be negative", c.MaxOpens)
+		return bad("MaxOpens", fmt.Sprint(c.MaxOpens), "must not be negative")
 	case c.Window < 0:
-		return fmt.Errorf(prefix+"Window %s must not be negative", c.Window)
+		return bad("Window", c.Window.String(), "must not be negative")
 	case c.MaxOpenDuration < 0:
-		return fmt.Errorf(prefix+"MaxOpenDuration %s must not be negative", c.MaxOpenDuration)
+		return bad("MaxOpenDuration", c.MaxOpenDuration.String(), "must not be negative")
 	case c.MaxOpens > 0 && c.Window == 0:
-		return fmt.Errorf(prefix+"Window %s must be positive when MaxOpens is %d", c.Window, c.MaxOpens)
+		return bad("Window", c.Window.String(), fmt.Sprintf("must be positive when MaxOpens is %d", c.MaxOpens))
 	case c.MaxOpens == 0 && c.Window > 0:
-		return fmt.Errorf(prefix+"MaxOpens %d must be positive when Window is %s", c.MaxOpens, c.Window)
+		return bad("MaxOpens", fmt.Sprint(c.MaxOpens), fmt.Sprintf("must be positive when Window is %s", c.Window))
 	case c.MaxOpens == 0 && c.MaxOpenDuration == 0:
-		return errors.New(prefix + "no rule set: set MaxOpens and Window, or MaxOpenDuration, or both")
+		return bad("MaxOpens", "0", "no rule set: set MaxOpens and Window, or MaxOpenDuration, or both")
 	case c.OnAlert == nil:
-		return errors.New(prefix + "OnAlert is nil")
+		return bad("OnAlert", "nil", "must be a function")
 	}
 	return nil
 }

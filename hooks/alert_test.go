@@ -2,6 +2,7 @@ package hooks_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -78,25 +79,25 @@ func TestNewAlerterRejectsInvalidConfigNamingFieldAndValue(t *testing.T) {
 		want string
 	}{
 		{"negative MaxOpens", hooks.AlertConfig{MaxOpens: -1, Window: time.Minute, OnAlert: on},
-			"hooks: NewAlerter: MaxOpens -1 must not be negative"},
+			"circuitry: hooks.AlertConfig.MaxOpens(-1): must not be negative"},
 		{"negative Window", hooks.AlertConfig{MaxOpens: 3, Window: -time.Second, OnAlert: on},
-			"hooks: NewAlerter: Window -1s must not be negative"},
+			"circuitry: hooks.AlertConfig.Window(-1s): must not be negative"},
 		{"negative MaxOpenDuration", hooks.AlertConfig{MaxOpenDuration: -time.Minute, OnAlert: on},
-			"hooks: NewAlerter: MaxOpenDuration -1m0s must not be negative"},
+			"circuitry: hooks.AlertConfig.MaxOpenDuration(-1m0s): must not be negative"},
 		{"MaxOpens without Window", hooks.AlertConfig{MaxOpens: 3, OnAlert: on},
-			"hooks: NewAlerter: Window 0s must be positive when MaxOpens is 3"},
+			"circuitry: hooks.AlertConfig.Window(0s): must be positive when MaxOpens is 3"},
 		{"Window without MaxOpens", hooks.AlertConfig{Window: time.Minute, MaxOpenDuration: time.Hour, OnAlert: on},
-			"hooks: NewAlerter: MaxOpens 0 must be positive when Window is 1m0s"},
+			"circuitry: hooks.AlertConfig.MaxOpens(0): must be positive when Window is 1m0s"},
 		{"no rule", hooks.AlertConfig{OnAlert: on},
-			"hooks: NewAlerter: no rule set: set MaxOpens and Window, or MaxOpenDuration, or both"},
+			"circuitry: hooks.AlertConfig.MaxOpens(0): no rule set: set MaxOpens and Window, or MaxOpenDuration, or both"},
 		{"nil OnAlert", hooks.AlertConfig{MaxOpenDuration: time.Minute},
-			"hooks: NewAlerter: OnAlert is nil"},
+			"circuitry: hooks.AlertConfig.OnAlert(nil): must be a function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, err := hooks.NewAlerter(tt.cfg)
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("NewAlerter() error = %v, want %q", err, tt.want)
+			if err == nil || err.Error() != tt.want || !errors.Is(err, events.ErrInvalidOption) {
+				t.Fatalf("NewAlerter() error = %v, want %q matching ErrInvalidOption", err, tt.want)
 			}
 			if a != nil {
 				t.Errorf("NewAlerter() returned an Alerter with its error")
@@ -601,8 +602,8 @@ func TestAlertKindText(t *testing.T) {
 	}{
 		{hooks.AlertFlapping, "flapping", "flapping", ""},
 		{hooks.AlertStuckOpen, "stuck_open", "stuck_open", ""},
-		{0, "AlertKind(0)", "", "hooks: invalid alert kind 0"},
-		{9, "AlertKind(9)", "", "hooks: invalid alert kind 9"},
+		{0, "AlertKind(0)", "", "circuitry: invalid alert kind 0"},
+		{9, "AlertKind(9)", "", "circuitry: invalid alert kind 9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.str, func(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 // ErrReentrant is matched by the error of a breaker's Flush called from one
 // of its own queued subscribers: it would wait for the very delivery it is
 // part of.
-var ErrReentrant = errors.New("hooks: Flush called from a queued subscriber of the same breaker, which would wait for itself")
+var ErrReentrant = errors.New("circuitry: Flush called from a queued subscriber of the same breaker, which would wait for itself")
 
 // PanicError reports a subscriber that panicked while handling a transition;
 // the breaker's error handler receives it.
@@ -24,7 +24,7 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("hooks: subscriber %s panicked on breaker %q seq %d: %v", e.Subscriber, e.Breaker, e.Seq, e.Value)
+	return fmt.Sprintf("circuitry: subscriber %s panicked on breaker %q seq %d: %v", e.Subscriber, e.Breaker, e.Seq, e.Value)
 }
 
 // OverflowError reports transitions the queued lane dropped because its queue
@@ -38,5 +38,5 @@ type OverflowError struct {
 }
 
 func (e *OverflowError) Error() string {
-	return fmt.Sprintf("hooks: queued subscribers of breaker %q missed %d transitions (seq %d to %d): queue full", e.Breaker, e.Count, e.FirstSeq, e.LastSeq)
+	return fmt.Sprintf("circuitry: queued subscribers of breaker %q missed %d transitions (seq %d to %d): queue full", e.Breaker, e.Count, e.FirstSeq, e.LastSeq)
 }

@@ -80,5 +80,5 @@ func ExampleNewAlerter() {
 	// Output:
 	// +2m0s payments: flapping (opens 3, open since +2m0s)
 	// +7m0s payments: stuck_open (opens 0, open since +2m0s)
-	// hooks: NewAlerter: Window 0s must be positive when MaxOpens is 3
+	// circuitry: hooks.AlertConfig.Window(0s): must be positive when MaxOpens is 3
 }

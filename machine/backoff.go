@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/circuitry-go/circuitry/events"
 )
 
 // backoff grows the open period with each consecutive open; zero: none.
@@ -37,11 +39,11 @@ func WithBackoff(base time.Duration, factor float64, max time.Duration) Option {
 		v := fmt.Sprintf("%s, %v, %s", base, factor, max)
 		switch {
 		case base <= 0:
-			return &OptionError{Option: "WithBackoff", Value: v, Reason: "base must be positive"}
+			return &events.OptionError{Option: "WithBackoff", Value: v, Reason: "base must be positive"}
 		case !(factor >= 1) || math.IsInf(factor, 1):
-			return &OptionError{Option: "WithBackoff", Value: v, Reason: "factor must be at least 1 and finite"}
+			return &events.OptionError{Option: "WithBackoff", Value: v, Reason: "factor must be at least 1 and finite"}
 		case max < base:
-			return &OptionError{Option: "WithBackoff", Value: v, Reason: "max must be at least base"}
+			return &events.OptionError{Option: "WithBackoff", Value: v, Reason: "max must be at least base"}
 		}
 		c.backoff = backoff{base: base, factor: factor, max: max}
 		return nil
@@ -62,10 +64,10 @@ func WithBackoff(base time.Duration, factor float64, max time.Duration) Option {
 func WithJitter(fraction float64, source func() float64) Option {
 	return optionFunc(func(c *config) error {
 		if !(fraction > 0 && fraction < 1) {
-			return &OptionError{Option: "WithJitter", Value: fmt.Sprintf("fraction=%v", fraction), Reason: "must be above 0 and below 1"}
+			return &events.OptionError{Option: "WithJitter", Value: fmt.Sprintf("fraction=%v", fraction), Reason: "must be above 0 and below 1"}
 		}
 		if source == nil {
-			return &OptionError{Option: "WithJitter", Value: "source=nil", Reason: "must be a function, such as math/rand/v2.Float64"}
+			return &events.OptionError{Option: "WithJitter", Value: "source=nil", Reason: "must be a function, such as math/rand/v2.Float64"}
 		}
 		c.jitter = jitter{fraction: fraction, source: source}
 		return nil

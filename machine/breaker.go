@@ -107,7 +107,7 @@ func (b *Breaker) since() time.Duration { return b.mono.Since(b.epoch) }
 // listed with [DefaultFailureThreshold]. If the journal already holds
 // transitions of name, the breaker resumes from their fold: an open breaker
 // stays open until its recorded open period has passed. New returns an
-// [*OptionError] for an invalid option or an empty name, and the journal's
+// [*events.OptionError] for an invalid option or an empty name, and the journal's
 // error when it cannot be read.
 func New(name string, opts ...Option) (*Breaker, error) {
 	if err := events.CheckName(name); err != nil {
@@ -116,12 +116,12 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		if te.Len > len(te.Value) {
 			v = fmt.Sprintf("%q… (%d bytes)", te.Value, te.Len)
 		}
-		return nil, &OptionError{Option: "name", Value: v, Reason: te.Reason}
+		return nil, &events.OptionError{Option: "name", Value: v, Reason: te.Reason}
 	}
 	cfg := defaults()
 	for i, o := range opts {
 		if o == nil {
-			return nil, &OptionError{Option: fmt.Sprintf("option %d", i), Value: "nil", Reason: "must not be nil"}
+			return nil, &events.OptionError{Option: fmt.Sprintf("option %d", i), Value: "nil", Reason: "must not be nil"}
 		}
 		if err := o.apply(&cfg); err != nil {
 			return nil, err
@@ -131,7 +131,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		cfg.probeLimit = cfg.successThreshold
 	}
 	if cfg.backoff.base > 0 && cfg.recoveryGiven {
-		return nil, &OptionError{Option: "WithBackoff", Value: fmt.Sprintf("%s, %v, %s", cfg.backoff.base, cfg.backoff.factor, cfg.backoff.max),
+		return nil, &events.OptionError{Option: "WithBackoff", Value: fmt.Sprintf("%s, %v, %s", cfg.backoff.base, cfg.backoff.factor, cfg.backoff.max),
 			Reason: "cannot be given with WithRecoveryTimeout: its base is the first open period"}
 	}
 	if cfg.backoff.base > 0 {

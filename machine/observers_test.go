@@ -133,7 +133,7 @@ func TestErrorMessages(t *testing.T) {
 	if got := pe.Error(); got != "panic: 42" {
 		t.Errorf("PanicError.Error() = %q", got)
 	}
-	opt := &machine.OptionError{Option: "WithX", Value: "0", Reason: "must be positive"}
+	opt := &events.OptionError{Option: "WithX", Value: "0", Reason: "must be positive"}
 	if got := opt.Error(); got != "circuitry: WithX(0): must be positive" {
 		t.Errorf("OptionError.Error() = %q", got)
 	}

@@ -1,7 +1,6 @@
 package machine
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,7 +46,7 @@ const (
 const maxThreshold = 1<<31 - 1
 
 // Option configures a [Breaker]. Options are applied in order, after the
-// defaults; an invalid value makes [New] return an [*OptionError].
+// defaults; an invalid value makes [New] return an [*events.OptionError].
 type Option interface {
 	apply(*config) error
 }
@@ -84,29 +83,9 @@ func defaults() config {
 	}
 }
 
-// ErrInvalidOption is matched by every [*OptionError].
-var ErrInvalidOption = errors.New("circuitry: invalid option")
-
-// OptionError reports an option given an invalid value.
-type OptionError struct {
-	// Option is the option's name, such as "WithFailureThreshold".
-	Option string
-	// Value is the value given, formatted.
-	Value string
-	// Reason says what the value must be.
-	Reason string
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("circuitry: %s(%s): %s", e.Option, e.Value, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidOption) true.
-func (e *OptionError) Is(target error) bool { return target == ErrInvalidOption }
-
 func threshold(option string, n int) error {
 	if n < 1 || n > maxThreshold {
-		return &OptionError{Option: option, Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d", maxThreshold)}
+		return &events.OptionError{Option: option, Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d", maxThreshold)}
 	}
 	return nil
 }
@@ -128,7 +107,7 @@ func WithFailureThreshold(n int) Option {
 // WithTripPolicy sets the rules that trip a closed breaker: it trips when
 // any of them says so. It replaces the default, [ConsecutiveFailures](5);
 // given more than once, the policies add up. A policy made with an invalid
-// argument makes New return its [*OptionError].
+// argument makes New return its [*events.OptionError].
 //
 // Rate and custom policies over equal windows share one window, so that
 // FailureRate and SlowCallRate over LastCalls(100) cost one recording per
@@ -143,11 +122,11 @@ func WithFailureThreshold(n int) Option {
 func WithTripPolicy(policies ...TripPolicy) Option {
 	return optionFunc(func(c *config) error {
 		if len(policies) == 0 {
-			return &OptionError{Option: "WithTripPolicy", Value: "no policy", Reason: "give at least one policy"}
+			return &events.OptionError{Option: "WithTripPolicy", Value: "no policy", Reason: "give at least one policy"}
 		}
 		for i, p := range policies {
 			if p.p == nil {
-				return &OptionError{Option: "WithTripPolicy", Value: fmt.Sprintf("policy %d = TripPolicy{}", i),
+				return &events.OptionError{Option: "WithTripPolicy", Value: fmt.Sprintf("policy %d = TripPolicy{}", i),
 					Reason: "make policies with ConsecutiveFailures, FailureRate, SlowCallRate or CustomPolicy"}
 			}
 			if p.p.err != nil {
@@ -165,7 +144,7 @@ func WithTripPolicy(policies ...TripPolicy) Option {
 func WithRecoveryTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
-			return &OptionError{Option: "WithRecoveryTimeout", Value: d.String(), Reason: "must be positive"}
+			return &events.OptionError{Option: "WithRecoveryTimeout", Value: d.String(), Reason: "must be positive"}
 		}
 		c.recoveryTimeout = d
 		c.recoveryGiven = true
@@ -187,7 +166,7 @@ func WithRecoveryTimeout(d time.Duration) Option {
 func WithHalfOpenTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
-			return &OptionError{Option: "WithHalfOpenTimeout", Value: d.String(), Reason: "must be positive"}
+			return &events.OptionError{Option: "WithHalfOpenTimeout", Value: d.String(), Reason: "must be positive"}
 		}
 		c.halfOpenTimeout = d
 		return nil
@@ -263,7 +242,7 @@ func WithProbeLimit(n int) Option {
 func WithClassifier(f Classifier) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {
-			return &OptionError{Option: "WithClassifier", Value: "nil", Reason: "must be a function"}
+			return &events.OptionError{Option: "WithClassifier", Value: "nil", Reason: "must be a function"}
 		}
 		c.classifier = f
 		return nil
@@ -281,7 +260,7 @@ func WithClassifier(f Classifier) Option {
 func WithClock(clk clock.Clock) Option {
 	return optionFunc(func(c *config) error {
 		if clk == nil {
-			return &OptionError{Option: "WithClock", Value: "nil", Reason: "must be a clock"}
+			return &events.OptionError{Option: "WithClock", Value: "nil", Reason: "must be a clock"}
 		}
 		c.clock = clk
 		return nil
@@ -295,7 +274,7 @@ func WithClock(clk clock.Clock) Option {
 func WithJournal(j events.Journal) Option {
 	return optionFunc(func(c *config) error {
 		if j == nil {
-			return &OptionError{Option: "WithJournal", Value: "nil", Reason: "must be a journal"}
+			return &events.OptionError{Option: "WithJournal", Value: "nil", Reason: "must be a journal"}
 		}
 		c.journal = j
 		return nil
@@ -309,7 +288,7 @@ func WithSubscribers(subs ...hooks.Subscriber) Option {
 	return optionFunc(func(c *config) error {
 		for i, s := range subs {
 			if s == nil {
-				return &OptionError{Option: "WithSubscribers", Value: fmt.Sprintf("subscriber %d = nil", i), Reason: "must not be nil"}
+				return &events.OptionError{Option: "WithSubscribers", Value: fmt.Sprintf("subscriber %d = nil", i), Reason: "must not be nil"}
 			}
 		}
 		c.subscribers = append(c.subscribers, subs...)
@@ -323,7 +302,7 @@ func WithSubscribers(subs ...hooks.Subscriber) Option {
 func WithQueueCapacity(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return &OptionError{Option: "WithQueueCapacity", Value: fmt.Sprint(n), Reason: "must be at least 1"}
+			return &events.OptionError{Option: "WithQueueCapacity", Value: fmt.Sprint(n), Reason: "must be at least 1"}
 		}
 		c.queueCapacity = n
 		return nil
@@ -338,7 +317,7 @@ func WithQueueCapacity(n int) Option {
 func WithErrorHandler(f func(error)) Option {
 	return optionFunc(func(c *config) error {
 		if f == nil {
-			return &OptionError{Option: "WithErrorHandler", Value: "nil", Reason: "must be a function"}
+			return &events.OptionError{Option: "WithErrorHandler", Value: "nil", Reason: "must be a function"}
 		}
 		c.onError = f
 		return nil

@@ -96,10 +96,10 @@ func TestInvalidOptions(t *testing.T) {
 			if b != nil {
 				t.Fatal("New returned a breaker with its error")
 			}
-			if !errors.Is(err, machine.ErrInvalidOption) {
+			if !errors.Is(err, events.ErrInvalidOption) {
 				t.Fatalf("error %v does not match ErrInvalidOption", err)
 			}
-			var oe *machine.OptionError
+			var oe *events.OptionError
 			if !errors.As(err, &oe) {
 				t.Fatalf("error %v (%T) is not an *OptionError", err, err)
 			}

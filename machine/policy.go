@@ -11,7 +11,7 @@ import (
 // TripPolicy is a rule that trips a closed breaker. Make one with
 // [ConsecutiveFailures], [FailureRate], [SlowCallRate] or [CustomPolicy] and
 // give it to [WithTripPolicy]. A constructor given an invalid argument
-// returns a TripPolicy that makes [New] fail with an [*OptionError] naming
+// returns a TripPolicy that makes [New] fail with an [*events.OptionError] naming
 // it. The zero TripPolicy is invalid.
 type TripPolicy struct {
 	p *policySpec
@@ -26,7 +26,7 @@ type Window struct {
 	calls   int           // LastCalls: the last calls calls
 	d       time.Duration // LastDuration: the last d ...
 	buckets int           // ... in buckets buckets
-	err     *OptionError
+	err     *events.OptionError
 }
 
 // WindowCounts are the counts of a window. Calls counts the successes and
@@ -60,7 +60,7 @@ type policySpec struct {
 	n    int  // ConsecutiveFailures; 0 for a window policy
 	rule rule // a window policy's rule; nil for ConsecutiveFailures
 	win  Window
-	err  *OptionError
+	err  *events.OptionError
 }
 
 // rule is what a window policy decides, as a value: when it fires on the
@@ -143,7 +143,7 @@ func (customRule) slowerThan() time.Duration { return 0 }
 func ConsecutiveFailures(n int) TripPolicy {
 	p := &policySpec{name: events.PolicyConsecutiveFailures, n: n}
 	if err := threshold("ConsecutiveFailures", n); err != nil {
-		p.err = err.(*OptionError)
+		p.err = err.(*events.OptionError)
 	}
 	return TripPolicy{p}
 }
@@ -177,7 +177,7 @@ func SlowCallRate(percent float64, slowerThan time.Duration, minCalls int, w Win
 	p := &policySpec{name: events.PolicySlowCallRate, rule: slowCallRate{percent, minCalls, slowerThan}, win: w}
 	p.err = checkRate("SlowCallRate", percent, minCalls, w)
 	if p.err == nil && slowerThan <= 0 {
-		p.err = &OptionError{Option: "SlowCallRate", Value: "slowerThan=" + slowerThan.String(), Reason: "must be positive"}
+		p.err = &events.OptionError{Option: "SlowCallRate", Value: "slowerThan=" + slowerThan.String(), Reason: "must be positive"}
 	}
 	return TripPolicy{p}
 }
@@ -197,14 +197,14 @@ func CustomPolicy(name string, w Window, fn func(WindowCounts) bool) TripPolicy 
 	p := &policySpec{name: name, rule: customRule{name, fn}, win: w}
 	switch {
 	case name == "":
-		p.err = &OptionError{Option: "CustomPolicy", Value: `name=""`, Reason: "must not be empty"}
+		p.err = &events.OptionError{Option: "CustomPolicy", Value: `name=""`, Reason: "must not be empty"}
 	case events.CheckName(name) != nil:
 		te := events.CheckName(name).(*events.TextError)
-		p.err = &OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q (%d bytes)", te.Value, te.Len), Reason: te.Reason}
+		p.err = &events.OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q (%d bytes)", te.Value, te.Len), Reason: te.Reason}
 	case reservedPolicy(name):
-		p.err = &OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q", name), Reason: "is the name of one of the breaker's own policies"}
+		p.err = &events.OptionError{Option: "CustomPolicy", Value: fmt.Sprintf("name=%q", name), Reason: "is the name of one of the breaker's own policies"}
 	case fn == nil:
-		p.err = &OptionError{Option: "CustomPolicy", Value: "fn=nil", Reason: "must be a function"}
+		p.err = &events.OptionError{Option: "CustomPolicy", Value: "fn=nil", Reason: "must be a function"}
 	default:
 		p.err = checkWindow("CustomPolicy", w)
 	}
@@ -227,7 +227,7 @@ func CustomPolicy(name string, w Window, fn func(WindowCounts) bool) TripPolicy 
 func LastCalls(n int) Window {
 	w := Window{calls: n}
 	if n < 1 || n > MaxWindowCalls {
-		w.err = &OptionError{Option: "LastCalls", Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowCalls)}
+		w.err = &events.OptionError{Option: "LastCalls", Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowCalls)}
 	}
 	return w
 }
@@ -261,11 +261,11 @@ func LastDuration(d time.Duration, buckets int) Window {
 	w := Window{d: d, buckets: buckets}
 	switch {
 	case d <= 0:
-		w.err = &OptionError{Option: "LastDuration", Value: "d=" + d.String(), Reason: "must be positive"}
+		w.err = &events.OptionError{Option: "LastDuration", Value: "d=" + d.String(), Reason: "must be positive"}
 	case buckets < 1 || buckets > MaxWindowBuckets:
-		w.err = &OptionError{Option: "LastDuration", Value: fmt.Sprintf("buckets=%d", buckets), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowBuckets)}
+		w.err = &events.OptionError{Option: "LastDuration", Value: fmt.Sprintf("buckets=%d", buckets), Reason: fmt.Sprintf("must be between 1 and %d", MaxWindowBuckets)}
 	case d/time.Duration(buckets) < MinBucketWidth:
-		w.err = &OptionError{Option: "LastDuration", Value: fmt.Sprintf("d=%s, buckets=%d", d, buckets),
+		w.err = &events.OptionError{Option: "LastDuration", Value: fmt.Sprintf("d=%s, buckets=%d", d, buckets),
 			Reason: fmt.Sprintf("each bucket (d/buckets = %s) must span at least %s", d/time.Duration(buckets), MinBucketWidth)}
 	}
 	return w
@@ -288,28 +288,28 @@ func (w Window) same(o Window) bool {
 	return w.calls == o.calls && w.d == o.d && w.buckets == o.buckets
 }
 
-func checkWindow(option string, w Window) *OptionError {
+func checkWindow(option string, w Window) *events.OptionError {
 	if w.err != nil {
 		return w.err
 	}
 	if w.calls == 0 && w.d == 0 {
-		return &OptionError{Option: option, Value: "w=Window{}", Reason: "make windows with LastCalls or LastDuration"}
+		return &events.OptionError{Option: option, Value: "w=Window{}", Reason: "make windows with LastCalls or LastDuration"}
 	}
 	return nil
 }
 
-func checkRate(option string, percent float64, minCalls int, w Window) *OptionError {
+func checkRate(option string, percent float64, minCalls int, w Window) *events.OptionError {
 	if !(percent > 0 && percent <= 100) { // NaN fails too
-		return &OptionError{Option: option, Value: fmt.Sprintf("percent=%v", percent), Reason: "must be above 0 and at most 100"}
+		return &events.OptionError{Option: option, Value: fmt.Sprintf("percent=%v", percent), Reason: "must be above 0 and at most 100"}
 	}
 	if err := checkWindow(option, w); err != nil {
 		return err
 	}
 	if minCalls < 1 {
-		return &OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: "must be at least 1"}
+		return &events.OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: "must be at least 1"}
 	}
 	if w.calls != 0 && minCalls > w.calls {
-		return &OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: fmt.Sprintf("must be at most the %d calls of %s, or the policy never fires", w.calls, w)}
+		return &events.OptionError{Option: option, Value: fmt.Sprintf("minCalls=%d", minCalls), Reason: fmt.Sprintf("must be at most the %d calls of %s, or the policy never fires", w.calls, w)}
 	}
 	return nil
 }

@@ -157,8 +157,8 @@ func TestNewRefusesNamesNoJournalCanStore(t *testing.T) {
 	for _, name := range []string{"", "bad\xffname", strings.Repeat("n", 1<<20), strings.Repeat("n", events.MaxNameLen+1), "line\nbreak"} {
 		t.Run(fmt.Sprintf("%.12q", name), func(t *testing.T) {
 			_, err := machine.New(name)
-			var oe *machine.OptionError
-			if !errors.As(err, &oe) || oe.Option != "name" || !errors.Is(err, machine.ErrInvalidOption) {
+			var oe *events.OptionError
+			if !errors.As(err, &oe) || oe.Option != "name" || !errors.Is(err, events.ErrInvalidOption) {
 				t.Fatalf("New: %v, want an OptionError for the name", err)
 			}
 			if len(err.Error()) > 300 {

@@ -108,7 +108,7 @@ type config struct {
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) error {
 		if mp == nil {
-			return errors.New("otelbridge: WithMeterProvider(nil): must be a meter provider")
+			return &events.OptionError{Option: "otelbridge.WithMeterProvider", Value: "nil", Reason: "must be a meter provider"}
 		}
 		c.mp = mp
 		return nil
@@ -126,13 +126,13 @@ func WithAttributes(kvs ...attribute.KeyValue) Option {
 	return optionFunc(func(c *config) error {
 		for _, kv := range kvs {
 			if !kv.Valid() {
-				return fmt.Errorf("otelbridge: WithAttributes: attribute %q is invalid", kv.Key)
+				return &events.OptionError{Option: "otelbridge.WithAttributes", Value: fmt.Sprintf("%q", kv.Key), Reason: "is not a valid attribute"}
 			}
 			if strings.HasPrefix(string(kv.Key), reservedPrefix) {
-				return fmt.Errorf("otelbridge: WithAttributes: attribute %q uses the bridge's own prefix %q", kv.Key, reservedPrefix)
+				return &events.OptionError{Option: "otelbridge.WithAttributes", Value: fmt.Sprintf("%q", kv.Key), Reason: fmt.Sprintf("uses the bridge's own prefix %q", reservedPrefix)}
 			}
 			if kv.Key == KeyErrorType {
-				return fmt.Errorf("otelbridge: WithAttributes: attribute %q is the bridge's own, on %s", kv.Key, SubscriberErrorsName)
+				return &events.OptionError{Option: "otelbridge.WithAttributes", Value: fmt.Sprintf("%q", kv.Key), Reason: "is the bridge's own, on " + SubscriberErrorsName}
 			}
 		}
 		c.extra = append(c.extra, kvs...)
@@ -182,7 +182,7 @@ func New(opts ...Option) (*Bridge, error) {
 	cfg := config{spanEvents: true}
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("otelbridge: option %d is nil", i)
+			return nil, &events.OptionError{Option: fmt.Sprintf("otelbridge.New option %d", i), Value: "nil", Reason: "must not be nil"}
 		}
 		if err := o.apply(&cfg); err != nil {
 			return nil, err

@@ -52,12 +52,12 @@ type observed struct {
 // are reported twice.
 func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 	if len(breakers) == 0 {
-		return nil, errors.New("otelbridge: Observe: no breakers given")
+		return nil, errors.New("circuitry: Observe: no breakers given")
 	}
 	obs := make([]observed, len(breakers))
 	for i, br := range breakers {
 		if br == nil {
-			return nil, fmt.Errorf("otelbridge: Observe: breaker %d is nil", i)
+			return nil, fmt.Errorf("circuitry: Observe: breaker %d is nil", i)
 		}
 		name := KeyName.String(br.Name())
 		o := observed{b: br}
@@ -96,7 +96,7 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		return nil
 	}, b.calls, b.state, b.journalErrors, b.subscriberErrors)
 	if err != nil {
-		return nil, fmt.Errorf("otelbridge: Observe: %w", err)
+		return nil, fmt.Errorf("circuitry: Observe: %w", err)
 	}
 	return &Registration{reg: reg}, nil
 }

@@ -31,23 +31,23 @@ func TestNewInvalidOptions(t *testing.T) {
 		{
 			name: "nil meter provider",
 			opts: []otelbridge.Option{otelbridge.WithMeterProvider(nil)},
-			want: "otelbridge: WithMeterProvider(nil): must be a meter provider",
+			want: "circuitry: otelbridge.WithMeterProvider(nil): must be a meter provider",
 		},
 		{
 			name: "nil option",
 			opts: []otelbridge.Option{otelbridge.WithSpanEvents(true), nil},
-			want: "otelbridge: option 1 is nil",
+			want: "circuitry: otelbridge.New option 1(nil): must not be nil",
 		},
 		{
 			name: "attribute without a key",
 			opts: []otelbridge.Option{otelbridge.WithAttributes(attribute.String("region", "eu"), attribute.KeyValue{})},
-			want: `otelbridge: WithAttributes: attribute "" is invalid`,
+			want: `circuitry: otelbridge.WithAttributes(""): is not a valid attribute`,
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, err := otelbridge.New(c.opts...)
-			if err == nil || err.Error() != c.want {
-				t.Errorf("New: err = %v, want %q", err, c.want)
+			if err == nil || err.Error() != c.want || !errors.Is(err, events.ErrInvalidOption) {
+				t.Errorf("New: err = %v, want %q matching ErrInvalidOption", err, c.want)
 			}
 			if b != nil {
 				t.Errorf("New returned a bridge with the error")
@@ -66,8 +66,8 @@ func TestObserveInvalid(t *testing.T) {
 		breakers []*machine.Breaker
 		want     string
 	}{
-		{name: "no breakers", want: "otelbridge: Observe: no breakers given"},
-		{name: "nil breaker", breakers: []*machine.Breaker{ok, nil}, want: "otelbridge: Observe: breaker 1 is nil"},
+		{name: "no breakers", want: "circuitry: Observe: no breakers given"},
+		{name: "nil breaker", breakers: []*machine.Breaker{ok, nil}, want: "circuitry: Observe: breaker 1 is nil"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			reg, err := r.bridge.Observe(c.breakers...)
@@ -199,7 +199,7 @@ func TestInstrumentErrors(t *testing.T) {
 	})
 
 	reg, err := bridge.Observe(b)
-	if want := "otelbridge: Observe: meter broken"; err == nil || err.Error() != want || !errors.Is(err, errBroken) {
+	if want := "circuitry: Observe: meter broken"; err == nil || err.Error() != want || !errors.Is(err, errBroken) {
 		t.Errorf("Observe: err = %v, want %q wrapping the meter's error", err, want)
 	}
 	if reg != nil {

@@ -225,7 +225,7 @@ func TestHistoryOfACorruptJournalPrintsWhatIsReadable(t *testing.T) {
 	// What is readable: payments' seq 1 (its last readable record, so
 	// "current") and quotes' seq 1; the bad line is the third.
 	want(t, code, cells(out), errOut, 1, cells(historyHeader+strings.Replace(rows(0, 1), "30s      30s", "current  30s", 1)),
-		`circuitry history: events: journal `+path+`: line 3: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`+"\n")
+		`circuitry history: circuitry: journal `+path+`: line 3: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`+"\n")
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -304,7 +304,7 @@ func TestVerify(t *testing.T) {
 			if code != 1 || out != "" {
 				t.Fatalf("status %d, stdout %q; want 1 and nothing", code, out)
 			}
-			if !strings.HasPrefix(errOut, "circuitry verify: events: journal "+path+": ") || !strings.HasSuffix(errOut, tc.says+"\n") {
+			if !strings.HasPrefix(errOut, "circuitry verify: circuitry: journal "+path+": ") || !strings.HasSuffix(errOut, tc.says+"\n") {
 				t.Fatalf("stderr %q, want the path and %q", errOut, tc.says)
 			}
 		})

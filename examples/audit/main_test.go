@@ -261,7 +261,7 @@ func TestBadArguments(t *testing.T) {
 		{"zero recovery", []string{"-recovery", "0s"}, "-recovery 0s must be positive"},
 		{"extra argument", []string{"file.jsonl"}, `unexpected arguments ["file.jsonl"]`},
 		{"a phase without -journal", []string{"-phase", "trip"}, "-phase trip needs -journal"},
-		{"journal in a missing directory", []string{"-phase", "resume", "-journal", "/nonexistent/j.jsonl"}, "events: journal /nonexistent/j.jsonl: open: no such file or directory"},
+		{"journal in a missing directory", []string{"-phase", "resume", "-journal", "/nonexistent/j.jsonl"}, "circuitry: journal /nonexistent/j.jsonl: open: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := program(tc.args...).CombinedOutput()

@@ -100,7 +100,7 @@ type waiter struct {
 // split by [LaneOf] and kept in the order given within each lane.
 func NewDispatcher(breaker string, subs []hooks.Subscriber, cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.QueueCapacity < 0 {
-		return nil, fmt.Errorf("hooks: QueueCapacity %d must not be negative", cfg.QueueCapacity)
+		return nil, fmt.Errorf("circuitry: QueueCapacity %d must not be negative", cfg.QueueCapacity)
 	}
 	d := &Dispatcher{breaker: breaker, onError: cfg.OnError, qcap: cfg.QueueCapacity}
 	if d.qcap == 0 {
@@ -108,7 +108,7 @@ func NewDispatcher(breaker string, subs []hooks.Subscriber, cfg DispatcherConfig
 	}
 	for i, s := range subs {
 		if s == nil {
-			return nil, fmt.Errorf("hooks: subscriber %d is nil", i)
+			return nil, fmt.Errorf("circuitry: subscriber %d is nil", i)
 		}
 		switch l := hooks.LaneOf(s); l {
 		case hooks.LaneInline:
@@ -116,7 +116,7 @@ func NewDispatcher(breaker string, subs []hooks.Subscriber, cfg DispatcherConfig
 		case hooks.LaneQueued:
 			d.queued = append(d.queued, s)
 		default:
-			return nil, fmt.Errorf("hooks: subscriber %d (%T) asks for unknown lane %v", i, s, l)
+			return nil, fmt.Errorf("circuitry: subscriber %d (%T) asks for unknown lane %v", i, s, l)
 		}
 	}
 	d.icond.L = &d.imu
