@@ -15,11 +15,11 @@ import (
 type AlertKind uint8
 
 const (
-	// AlertFlapping: a breaker opened more than [AlertConfig.MaxOpens] times
-	// within [AlertConfig.Window].
+	// AlertFlapping: a breaker opened more than maxOpens times within the
+	// window, the two given to [WithFlapping].
 	AlertFlapping AlertKind = iota + 1
-	// AlertStuckOpen: a breaker stayed open longer than
-	// [AlertConfig.MaxOpenDuration].
+	// AlertStuckOpen: a breaker stayed open longer than the duration given
+	// to [WithStuckOpen].
 	AlertStuckOpen
 )
 
@@ -43,7 +43,8 @@ func (k AlertKind) MarshalText() ([]byte, error) {
 
 func (k AlertKind) valid() bool { return k != 0 && int(k) < len(alertKindNames) }
 
-// Alert is what an [Alerter] reports to [AlertConfig.OnAlert].
+// Alert is what an [Alerter] reports to the onAlert function given to
+// [NewAlerter].
 type Alert struct {
 	// Kind is the rule that fired.
 	Kind AlertKind
@@ -51,11 +52,11 @@ type Alert struct {
 	Breaker string
 	// Opens is, for [AlertFlapping], the number of times the breaker opened
 	// within Window, counting the opening that fired the alert: always
-	// MaxOpens+1, since the alert fires as the count crosses MaxOpens. It is
-	// 0 for [AlertStuckOpen].
+	// maxOpens+1 (of [WithFlapping]), since the alert fires as the count
+	// crosses maxOpens. It is 0 for [AlertStuckOpen].
 	Opens int
-	// Window is [AlertConfig.Window] for [AlertFlapping], 0 for
-	// [AlertStuckOpen].
+	// Window is the window given to [WithFlapping] for [AlertFlapping], 0
+	// for [AlertStuckOpen].
 	Window time.Duration
 	// OpenSince is when the breaker opened, read from the alerter's clock
 	// when it saw the transition to open: for [AlertFlapping] the opening
@@ -67,68 +68,106 @@ type Alert struct {
 	Transition events.Transition
 }
 
-// AlertConfig configures [NewAlerter]. At least one of the two rules must be
-// set: flapping (MaxOpens and Window, both positive) or stuck open
-// (MaxOpenDuration positive); a rule whose fields are all zero is off.
-type AlertConfig struct {
-	// MaxOpens is how many times a breaker may open within Window without an
-	// alert: the opening that makes it MaxOpens+1 fires [AlertFlapping].
-	MaxOpens int
-	// Window is the length of the sliding window of the flapping rule.
-	Window time.Duration
-	// MaxOpenDuration is how long a breaker may stay open: when it has been
-	// open this long without a transition out of open, [AlertStuckOpen]
-	// fires.
-	MaxOpenDuration time.Duration
-	// Clock measures the window and times the stuck-open rule. Nil means
-	// [SystemClock].
-	Clock clock.Clock
-	// OnAlert is called for each alert. It is required.
-	OnAlert func(ctx context.Context, a Alert)
+// AlertOption configures [NewAlerter]. Options are applied in order, after
+// the defaults; an invalid value makes NewAlerter return an
+// [*events.OptionError] naming the option and the value.
+//
+// The defaults, all in one place. Each applies when its option is not
+// given; at least one of the two rules must be given.
+//
+//	option            default
+//	WithFlapping      off: no flapping rule
+//	WithStuckOpen     off: no stuck-open rule
+//	WithAlertClock    clock.System()
+type AlertOption interface {
+	applyAlert(*alertConfig) error
 }
 
-// validate returns an error naming the first field that is wrong.
-func (c AlertConfig) validate() error {
-	bad := func(field, value, reason string) error {
-		return &events.OptionError{Option: "hooks.AlertConfig." + field, Value: value, Reason: reason}
-	}
-	switch {
-	case c.MaxOpens < 0:
-		return bad("MaxOpens", fmt.Sprint(c.MaxOpens), "must not be negative")
-	case c.Window < 0:
-		return bad("Window", c.Window.String(), "must not be negative")
-	case c.MaxOpenDuration < 0:
-		return bad("MaxOpenDuration", c.MaxOpenDuration.String(), "must not be negative")
-	case c.MaxOpens > 0 && c.Window == 0:
-		return bad("Window", c.Window.String(), fmt.Sprintf("must be positive when MaxOpens is %d", c.MaxOpens))
-	case c.MaxOpens == 0 && c.Window > 0:
-		return bad("MaxOpens", fmt.Sprint(c.MaxOpens), fmt.Sprintf("must be positive when Window is %s", c.Window))
-	case c.MaxOpens == 0 && c.MaxOpenDuration == 0:
-		return bad("MaxOpens", "0", "no rule set: set MaxOpens and Window, or MaxOpenDuration, or both")
-	case c.OnAlert == nil:
-		return bad("OnAlert", "nil", "must be a function")
-	}
-	return nil
+type alertOptionFunc func(*alertConfig) error
+
+func (f alertOptionFunc) applyAlert(c *alertConfig) error { return f(c) }
+
+type alertConfig struct {
+	maxOpens        int           // 0: no flapping rule
+	window          time.Duration // the flapping rule's window
+	maxOpenDuration time.Duration // 0: no stuck-open rule
+	clock           clock.Clock
+	onAlert         func(ctx context.Context, a Alert)
 }
 
-// Alerter is a subscriber that calls [AlertConfig.OnAlert] when a breaker
-// flaps or stays open too long. One Alerter may be shared by many breakers:
-// it keeps its figures per breaker name. It is safe for concurrent use.
+func alertDefaults() alertConfig {
+	return alertConfig{clock: clock.System()}
+}
+
+// WithFlapping sets the flapping rule: a breaker may open maxOpens times
+// within a sliding window of the given length without an alert; the opening
+// that makes it maxOpens+1 fires [AlertFlapping]. Both must be positive.
+// Default off. Given twice, the last one counts.
+func WithFlapping(maxOpens int, window time.Duration) AlertOption {
+	return alertOptionFunc(func(c *alertConfig) error {
+		var reason string
+		switch {
+		case maxOpens <= 0 && window <= 0:
+			reason = "maxOpens and window must be positive"
+		case maxOpens <= 0:
+			reason = "maxOpens must be positive"
+		case window <= 0:
+			reason = "window must be positive"
+		}
+		if reason != "" {
+			return &events.OptionError{Option: "hooks.WithFlapping", Value: fmt.Sprintf("%d, %s", maxOpens, window), Reason: reason}
+		}
+		c.maxOpens, c.window = maxOpens, window
+		return nil
+	})
+}
+
+// WithStuckOpen sets the stuck-open rule: when a breaker has been open for
+// d without a transition out of open, [AlertStuckOpen] fires. d must be
+// positive. Default off. Given twice, the last one counts.
+func WithStuckOpen(d time.Duration) AlertOption {
+	return alertOptionFunc(func(c *alertConfig) error {
+		if d <= 0 {
+			return &events.OptionError{Option: "hooks.WithStuckOpen", Value: d.String(), Reason: "must be positive"}
+		}
+		c.maxOpenDuration = d
+		return nil
+	})
+}
+
+// WithAlertClock sets the clock that measures the flapping window and times
+// the stuck-open rule; tests pass a fake such as clocktest.Clock. Default
+// clock.System().
+func WithAlertClock(c clock.Clock) AlertOption {
+	return alertOptionFunc(func(cfg *alertConfig) error {
+		if c == nil {
+			return &events.OptionError{Option: "hooks.WithAlertClock", Value: "nil", Reason: "must be a clock"}
+		}
+		cfg.clock = c
+		return nil
+	})
+}
+
+// Alerter is a subscriber that calls the onAlert function given to
+// [NewAlerter] when a breaker flaps ([WithFlapping]) or stays open too long
+// ([WithStuckOpen]). One Alerter may be shared by many breakers: it keeps
+// its figures per breaker name. It is safe for concurrent use.
 //
 // # Flapping
 //
 // At each transition to open, the Alerter reads its clock's Now (when Notify
 // runs, not the transition's recorded Time, so that a test clock drives it)
 // and counts the transitions to open of that breaker within the window
-// (Now-Window, Now], this one included. It fires [AlertFlapping] when that
-// count goes from MaxOpens to MaxOpens+1: once per crossing. The rule re-arms
-// when the count falls back to MaxOpens or fewer, that is when earlier
-// openings leave the window; a breaker that keeps opening while the count
-// stays above MaxOpens does not fire again.
+// (Now-window, Now], this one included, where maxOpens and window are those
+// given to [WithFlapping]. It fires [AlertFlapping] when that count goes
+// from maxOpens to maxOpens+1: once per crossing. The rule re-arms when the
+// count falls back to maxOpens or fewer, that is when earlier openings leave
+// the window; a breaker that keeps opening while the count stays above
+// maxOpens does not fire again.
 //
 // # Memory
 //
-// To decide this the Alerter keeps, per breaker, at most the last MaxOpens+1
+// To decide this the Alerter keeps, per breaker, at most the last maxOpens+1
 // opening times that are within the window, and the transition that started
 // the current open period. At each transition out of open it forgets a
 // breaker that has no opening left within the window, so it holds an entry
@@ -137,38 +176,37 @@ func (c AlertConfig) validate() error {
 //
 // # Stuck open
 //
-// Each transition to open starts a timer of MaxOpenDuration on the clock, and
-// any other transition of that breaker stops it; a later transition to open
-// starts a new one. When the timer fires, the Alerter fires [AlertStuckOpen]
-// once for that open period. OnAlert is then called on the timer's goroutine
+// Each transition to open starts a timer on the clock, of the duration given
+// to [WithStuckOpen], and any other transition of that breaker stops it; a
+// later transition to open starts a new one. When the timer fires, the Alerter fires [AlertStuckOpen]
+// once for that open period. onAlert is then called on the timer's goroutine
 // (for a fake clock, the goroutine advancing it) with [context.Background],
 // since no call caused it.
 //
 // # Callbacks and locks
 //
 // A flapping alert is reported on the goroutine that called Notify, with
-// Notify's context, after the transition was recorded. OnAlert is never
+// Notify's context, after the transition was recorded. onAlert is never
 // called with the Alerter's lock held, so it may call Notify; it must not
-// call [Alerter.Close], which waits for OnAlert calls to return. The Alerter
+// call [Alerter.Close], which waits for onAlert calls to return. The Alerter
 // calls its clock's Now, AfterFunc and Timer.Stop while holding its lock, so
 // a Clock must not run a timer function inside AfterFunc or Stop.
 //
-// The Alerter runs on the [LaneQueued] lane, because OnAlert may page someone
+// The Alerter runs on the [LaneQueued] lane, because onAlert may page someone
 // or call a remote service.
 type Alerter struct {
-	cfg   AlertConfig
-	clock clock.Clock
+	cfg alertConfig
 
 	mu       sync.Mutex
 	closed   bool
 	periods  uint64 // open periods started so far, to tell stale timers apart
 	breakers map[string]*watch
-	calls    sync.WaitGroup // OnAlert calls in progress, for Close
+	calls    sync.WaitGroup // onAlert calls in progress, for Close
 }
 
 // watch is what an Alerter keeps about one breaker.
 type watch struct {
-	opens     []time.Time // the last MaxOpens+1 opening times at most, oldest first
+	opens     []time.Time // the last maxOpens+1 opening times at most, oldest first
 	openSince time.Time   // start of the current open period
 	openedBy  events.Transition
 	period    uint64      // the current open period, for the stuck-open timer
@@ -178,26 +216,36 @@ type watch struct {
 
 var _ Laned = (*Alerter)(nil)
 
-// NewAlerter returns an [Alerter] for cfg, or an error naming the field of
-// cfg that is invalid and its value: a negative figure, only one of MaxOpens
-// and Window set, neither rule set, or a nil OnAlert.
+// NewAlerter returns an [Alerter] that calls onAlert for each alert, with
+// the rules given by opts: [WithFlapping], [WithStuckOpen] or both. It
+// returns an [*events.OptionError] for a nil onAlert, a nil or invalid
+// option, or when neither rule is given.
 //
 // Call [Alerter.Close] when done with it to stop its pending timers.
-func NewAlerter(cfg AlertConfig) (*Alerter, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
+func NewAlerter(onAlert func(ctx context.Context, a Alert), opts ...AlertOption) (*Alerter, error) {
+	if onAlert == nil {
+		return nil, &events.OptionError{Option: "hooks.NewAlerter", Value: "onAlert=nil", Reason: "must be a function"}
 	}
-	a := &Alerter{cfg: cfg, clock: cfg.Clock, breakers: make(map[string]*watch)}
-	if a.clock == nil {
-		a.clock = clock.System()
+	cfg := alertDefaults()
+	for i, o := range opts {
+		if o == nil {
+			return nil, &events.OptionError{Option: fmt.Sprintf("hooks.NewAlerter option %d", i), Value: "nil", Reason: "must not be nil"}
+		}
+		if err := o.applyAlert(&cfg); err != nil {
+			return nil, err
+		}
 	}
-	return a, nil
+	if cfg.maxOpens == 0 && cfg.maxOpenDuration == 0 {
+		return nil, &events.OptionError{Option: "hooks.NewAlerter", Value: "no rule", Reason: "give WithFlapping, WithStuckOpen or both"}
+	}
+	cfg.onAlert = onAlert
+	return &Alerter{cfg: cfg, breakers: make(map[string]*watch)}, nil
 }
 
 // Lane returns LaneQueued.
 func (a *Alerter) Lane() Lane { return LaneQueued }
 
-// Notify records t and, if it makes the breaker flap, calls OnAlert with ctx
+// Notify records t and, if it makes the breaker flap, calls onAlert with ctx
 // before it returns. After [Alerter.Close] it does nothing.
 func (a *Alerter) Notify(ctx context.Context, t events.Transition) {
 	alert, fire := a.observe(t)
@@ -205,7 +253,7 @@ func (a *Alerter) Notify(ctx context.Context, t events.Transition) {
 		return
 	}
 	defer a.calls.Done()
-	a.cfg.OnAlert(ctx, alert)
+	a.cfg.onAlert(ctx, alert)
 }
 
 // observe updates the breaker's watch and reports a flapping alert to fire.
@@ -216,7 +264,7 @@ func (a *Alerter) observe(t events.Transition) (Alert, bool) {
 	if a.closed {
 		return Alert{}, false
 	}
-	now := a.clock.Now()
+	now := a.cfg.clock.Now()
 	w := a.breakers[t.Breaker]
 	if w == nil {
 		w = &watch{}
@@ -237,22 +285,22 @@ func (a *Alerter) observe(t events.Transition) (Alert, bool) {
 	}
 
 	w.openSince, w.openedBy = now, t
-	if a.cfg.MaxOpenDuration > 0 {
+	if a.cfg.maxOpenDuration > 0 {
 		a.periods++
 		period := a.periods
 		w.period = period
 		name := t.Breaker
-		w.timer = a.clock.AfterFunc(a.cfg.MaxOpenDuration, func() { a.stuck(name, period) })
+		w.timer = a.cfg.clock.AfterFunc(a.cfg.maxOpenDuration, func() { a.stuck(name, period) })
 	}
-	if a.cfg.MaxOpens == 0 {
+	if a.cfg.maxOpens == 0 {
 		return Alert{}, false
 	}
 	before := len(w.opens)
 	w.opens = append(w.opens, now)
-	if len(w.opens) > a.cfg.MaxOpens+1 {
-		w.opens = append(w.opens[:0], w.opens[len(w.opens)-(a.cfg.MaxOpens+1):]...)
+	if len(w.opens)-1 > a.cfg.maxOpens { // not maxOpens+1, which may overflow
+		w.opens = append(w.opens[:0], w.opens[len(w.opens)-(a.cfg.maxOpens+1):]...)
 	}
-	if before != a.cfg.MaxOpens {
+	if before != a.cfg.maxOpens {
 		return Alert{}, false
 	}
 	a.calls.Add(1)
@@ -260,20 +308,20 @@ func (a *Alerter) observe(t events.Transition) (Alert, bool) {
 		Kind:       AlertFlapping,
 		Breaker:    t.Breaker,
 		Opens:      len(w.opens),
-		Window:     a.cfg.Window,
+		Window:     a.cfg.window,
 		OpenSince:  now,
 		Transition: t,
 	}, true
 }
 
-// inWindow drops from opens the times that are not within (now-Window, now].
+// inWindow drops from opens the times that are not within (now-window, now].
 func (a *Alerter) inWindow(opens []time.Time, now time.Time) []time.Time {
-	if a.cfg.MaxOpens == 0 {
+	if a.cfg.maxOpens == 0 {
 		return opens[:0]
 	}
 	kept := opens[:0]
 	for _, at := range opens {
-		if age := now.Sub(at); age >= 0 && age < a.cfg.Window {
+		if age := now.Sub(at); age >= 0 && age < a.cfg.window {
 			kept = append(kept, at)
 		}
 	}
@@ -299,12 +347,12 @@ func (a *Alerter) stuck(name string, period uint64) {
 	a.calls.Add(1)
 	a.mu.Unlock()
 	defer a.calls.Done()
-	a.cfg.OnAlert(context.Background(), alert)
+	a.cfg.onAlert(context.Background(), alert)
 }
 
 // Close stops the Alerter's pending timers, forgets every breaker, and waits
-// for OnAlert calls in progress to return; after it returns, OnAlert is not
-// called again and Notify does nothing. It must not be called from OnAlert.
+// for onAlert calls in progress to return; after it returns, onAlert is not
+// called again and Notify does nothing. It must not be called from onAlert.
 // Calling it more than once is harmless.
 func (a *Alerter) Close() {
 	a.mu.Lock()

@@ -39,7 +39,7 @@ func (b *breaker) fire(t testing.TB, e events.Event) events.Transition {
 	return tr
 }
 
-// alerts collects what OnAlert receives.
+// alerts collects what onAlert receives.
 type alerts struct {
 	mu   sync.Mutex
 	got  []hooks.Alert
@@ -59,11 +59,10 @@ func (r *alerts) list() []hooks.Alert {
 	return slices.Clone(r.got)
 }
 
-func newAlerter(t *testing.T, cfg hooks.AlertConfig) (*hooks.Alerter, *alerts) {
+func newAlerter(t *testing.T, opts ...hooks.AlertOption) (*hooks.Alerter, *alerts) {
 	t.Helper()
 	r := &alerts{}
-	cfg.OnAlert = r.on
-	a, err := hooks.NewAlerter(cfg)
+	a, err := hooks.NewAlerter(r.on, opts...)
 	if err != nil {
 		t.Fatalf("NewAlerter: %v", err)
 	}
@@ -71,31 +70,42 @@ func newAlerter(t *testing.T, cfg hooks.AlertConfig) (*hooks.Alerter, *alerts) {
 	return a, r
 }
 
-func TestNewAlerterRejectsInvalidConfigNamingFieldAndValue(t *testing.T) {
+func TestNewAlerterRejectsInvalidOptionsNamingOptionAndValue(t *testing.T) {
 	on := func(context.Context, hooks.Alert) {}
 	tests := []struct {
-		name string
-		cfg  hooks.AlertConfig
-		want string
+		name    string
+		onAlert func(context.Context, hooks.Alert)
+		opts    []hooks.AlertOption
+		want    string
 	}{
-		{"negative MaxOpens", hooks.AlertConfig{MaxOpens: -1, Window: time.Minute, OnAlert: on},
-			"circuitry: hooks.AlertConfig.MaxOpens(-1): must not be negative"},
-		{"negative Window", hooks.AlertConfig{MaxOpens: 3, Window: -time.Second, OnAlert: on},
-			"circuitry: hooks.AlertConfig.Window(-1s): must not be negative"},
-		{"negative MaxOpenDuration", hooks.AlertConfig{MaxOpenDuration: -time.Minute, OnAlert: on},
-			"circuitry: hooks.AlertConfig.MaxOpenDuration(-1m0s): must not be negative"},
-		{"MaxOpens without Window", hooks.AlertConfig{MaxOpens: 3, OnAlert: on},
-			"circuitry: hooks.AlertConfig.Window(0s): must be positive when MaxOpens is 3"},
-		{"Window without MaxOpens", hooks.AlertConfig{Window: time.Minute, MaxOpenDuration: time.Hour, OnAlert: on},
-			"circuitry: hooks.AlertConfig.MaxOpens(0): must be positive when Window is 1m0s"},
-		{"no rule", hooks.AlertConfig{OnAlert: on},
-			"circuitry: hooks.AlertConfig.MaxOpens(0): no rule set: set MaxOpens and Window, or MaxOpenDuration, or both"},
-		{"nil OnAlert", hooks.AlertConfig{MaxOpenDuration: time.Minute},
-			"circuitry: hooks.AlertConfig.OnAlert(nil): must be a function"},
+		{"negative maxOpens", on, []hooks.AlertOption{hooks.WithFlapping(-1, time.Minute)},
+			"circuitry: hooks.WithFlapping(-1, 1m0s): maxOpens must be positive"},
+		{"negative window", on, []hooks.AlertOption{hooks.WithFlapping(3, -time.Second)},
+			"circuitry: hooks.WithFlapping(3, -1s): window must be positive"},
+		{"negative stuck-open duration", on, []hooks.AlertOption{hooks.WithStuckOpen(-time.Minute)},
+			"circuitry: hooks.WithStuckOpen(-1m0s): must be positive"},
+		{"zero stuck-open duration", on, []hooks.AlertOption{hooks.WithStuckOpen(0)},
+			"circuitry: hooks.WithStuckOpen(0s): must be positive"},
+		{"maxOpens without window", on, []hooks.AlertOption{hooks.WithFlapping(3, 0)},
+			"circuitry: hooks.WithFlapping(3, 0s): window must be positive"},
+		{"window without maxOpens", on, []hooks.AlertOption{hooks.WithFlapping(0, time.Minute), hooks.WithStuckOpen(time.Hour)},
+			"circuitry: hooks.WithFlapping(0, 1m0s): maxOpens must be positive"},
+		{"neither maxOpens nor window", on, []hooks.AlertOption{hooks.WithFlapping(0, 0)},
+			"circuitry: hooks.WithFlapping(0, 0s): maxOpens and window must be positive"},
+		{"no rule", on, nil,
+			"circuitry: hooks.NewAlerter(no rule): give WithFlapping, WithStuckOpen or both"},
+		{"no rule, a clock only", on, []hooks.AlertOption{hooks.WithAlertClock(clocktest.New(t0))},
+			"circuitry: hooks.NewAlerter(no rule): give WithFlapping, WithStuckOpen or both"},
+		{"nil clock", on, []hooks.AlertOption{hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(nil)},
+			"circuitry: hooks.WithAlertClock(nil): must be a clock"},
+		{"nil option", on, []hooks.AlertOption{hooks.WithStuckOpen(time.Minute), nil},
+			"circuitry: hooks.NewAlerter option 1(nil): must not be nil"},
+		{"nil onAlert", nil, []hooks.AlertOption{hooks.WithStuckOpen(time.Minute)},
+			"circuitry: hooks.NewAlerter(onAlert=nil): must be a function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := hooks.NewAlerter(tt.cfg)
+			a, err := hooks.NewAlerter(tt.onAlert, tt.opts...)
 			if err == nil || err.Error() != tt.want || !errors.Is(err, events.ErrInvalidOption) {
 				t.Fatalf("NewAlerter() error = %v, want %q matching ErrInvalidOption", err, tt.want)
 			}
@@ -110,20 +120,41 @@ func TestNewAlerterAcceptsEitherRuleOrBoth(t *testing.T) {
 	on := func(context.Context, hooks.Alert) {}
 	tests := []struct {
 		name string
-		cfg  hooks.AlertConfig
+		opts []hooks.AlertOption
 	}{
-		{"flapping only", hooks.AlertConfig{MaxOpens: 1, Window: time.Minute, OnAlert: on}},
-		{"stuck open only", hooks.AlertConfig{MaxOpenDuration: time.Minute, OnAlert: on}},
-		{"both", hooks.AlertConfig{MaxOpens: 1, Window: time.Minute, MaxOpenDuration: time.Minute, OnAlert: on}},
+		{"flapping only", []hooks.AlertOption{hooks.WithFlapping(1, time.Minute)}},
+		{"stuck open only", []hooks.AlertOption{hooks.WithStuckOpen(time.Minute)}},
+		{"both", []hooks.AlertOption{hooks.WithFlapping(1, time.Minute), hooks.WithStuckOpen(time.Minute)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := hooks.NewAlerter(tt.cfg)
+			a, err := hooks.NewAlerter(on, tt.opts...)
 			if err != nil {
 				t.Fatalf("NewAlerter() error = %v, want nil", err)
 			}
 			a.Close()
 		})
+	}
+}
+
+func TestAlertOptionGivenTwiceTheLastCounts(t *testing.T) {
+	clk := clocktest.New(t0)
+	a, r := newAlerter(t,
+		hooks.WithFlapping(5, time.Hour), hooks.WithFlapping(1, time.Minute),
+		hooks.WithStuckOpen(time.Hour), hooks.WithStuckOpen(time.Minute),
+		hooks.WithAlertClock(clock.System()), hooks.WithAlertClock(clk))
+	b := &breaker{name: "b"}
+	a.Notify(context.Background(), b.fire(t, events.Trip))
+	a.Notify(context.Background(), b.fire(t, events.ForceClose))
+	opened := b.fire(t, events.Trip)
+	a.Notify(context.Background(), opened)
+	clk.Advance(time.Minute)
+	want := []hooks.Alert{
+		{Kind: hooks.AlertFlapping, Breaker: "b", Opens: 2, Window: time.Minute, OpenSince: t0, Transition: opened},
+		{Kind: hooks.AlertStuckOpen, Breaker: "b", OpenSince: t0, Transition: opened},
+	}
+	if got := r.list(); !slices.EqualFunc(got, want, equalAlert) {
+		t.Errorf("alerts = %+v\nwant     %+v", got, want)
 	}
 }
 
@@ -156,12 +187,12 @@ func TestAlertFlappingFiresWhenOpensExceedMaxOpensWithinWindow(t *testing.T) {
 		steps     []step
 		wantAtOps []int // 1-based index among the trips that fired an alert
 	}{
-		{"MaxOpens opens within the window: no alert", opensEvery(3, time.Second), nil},
-		{"MaxOpens+1 opens within the window: one alert", opensEvery(4, time.Second), []int{4}},
-		{"MaxOpens+1 opens at the same instant: one alert", opensEvery(4, 0), []int{4}},
+		{"maxOpens opens within the window: no alert", opensEvery(3, time.Second), nil},
+		{"maxOpens+1 opens within the window: one alert", opensEvery(4, time.Second), []int{4}},
+		{"maxOpens+1 opens at the same instant: one alert", opensEvery(4, 0), []int{4}},
 		{"opens spread beyond the window: no alert", opensEvery(8, window/3), nil},
-		{"first open exactly Window before the last does not count", opensEvery(4, window/3), nil},
-		{"first open Window-1ns before the last counts", opensEvery(4, (window-time.Nanosecond)/3), []int{4}},
+		{"first open exactly window before the last does not count", opensEvery(4, window/3), nil},
+		{"first open window-1ns before the last counts", opensEvery(4, (window-time.Nanosecond)/3), []int{4}},
 		{"transitions other than to open do not count", []step{
 			{0, events.Trip}, {0, events.Probe}, {0, events.Recover},
 			{0, events.ForceOpen}, {0, events.ForceHalfOpen}, {0, events.ForceClose},
@@ -171,7 +202,7 @@ func TestAlertFlappingFiresWhenOpensExceedMaxOpensWithinWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clocktest.New(t0)
-			a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: maxOpens, Window: window, Clock: clk})
+			a, r := newAlerter(t, hooks.WithFlapping(maxOpens, window), hooks.WithAlertClock(clk))
 			b := &breaker{name: "payments"}
 			var opens []events.Transition
 			for _, s := range tt.steps {
@@ -211,24 +242,24 @@ func secs(ss ...float64) []time.Duration {
 }
 
 func TestAlertFlappingFiresOncePerCrossingAndRearms(t *testing.T) {
-	// MaxOpens 2 within 10s: the third open within 10s crosses.
+	// maxOpens 2 within 10s: the third open within 10s crosses.
 	tests := []struct {
 		name   string
 		opens  []time.Duration // times of the opens, since t0
 		wantAt []time.Duration // times of the flapping alerts, since t0
 	}{
 		{
-			name:   "keeps opening while above MaxOpens: no second alert",
+			name:   "keeps opening while above maxOpens: no second alert",
 			opens:  secs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20),
 			wantAt: secs(2),
 		},
 		{
-			name:   "count back at MaxOpens when the next open comes: fires again",
+			name:   "count back at maxOpens when the next open comes: fires again",
 			opens:  secs(0, 1, 2, 10.5),
 			wantAt: secs(2, 10.5),
 		},
 		{
-			name:   "count still above MaxOpens when the next open comes: no alert",
+			name:   "count still above maxOpens when the next open comes: no alert",
 			opens:  secs(0, 1, 2, 3, 10.5),
 			wantAt: secs(2),
 		},
@@ -241,7 +272,7 @@ func TestAlertFlappingFiresOncePerCrossingAndRearms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clocktest.New(t0)
-			a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: 2, Window: 10 * time.Second, Clock: clk})
+			a, r := newAlerter(t, hooks.WithFlapping(2, 10*time.Second), hooks.WithAlertClock(clk))
 			b := &breaker{name: "b"}
 			for _, at := range tt.opens {
 				if err := clk.Set(t0.Add(at)); err != nil {
@@ -271,7 +302,7 @@ func TestAlertStuckOpen(t *testing.T) {
 		wantAlert bool
 	}{
 		{
-			name: "fires at exactly MaxOpenDuration, not 1ns before",
+			name: "fires at exactly the stuck-open duration, not 1ns before",
 			script: func(t *testing.T, clk *clocktest.Clock, a *hooks.Alerter, r *alerts, b *breaker) (events.Transition, time.Time) {
 				clk.Advance(time.Second) // the period starts when Notify runs
 				tr := b.fire(t, events.Trip)
@@ -279,7 +310,7 @@ func TestAlertStuckOpen(t *testing.T) {
 				at := clk.Now()
 				clk.Advance(maxOpen - time.Nanosecond)
 				if n := len(r.list()); n != 0 {
-					t.Fatalf("%d alerts 1ns before MaxOpenDuration, want 0", n)
+					t.Fatalf("%d alerts 1ns before the stuck-open duration, want 0", n)
 				}
 				clk.Advance(time.Nanosecond)
 				return tr, at
@@ -319,7 +350,7 @@ func TestAlertStuckOpen(t *testing.T) {
 				at := clk.Now()
 				clk.Advance(maxOpen - time.Nanosecond)
 				if n := len(r.list()); n != 0 {
-					t.Fatalf("%d alerts 1ns before MaxOpenDuration after the retrip, want 0", n)
+					t.Fatalf("%d alerts 1ns before the stuck-open duration after the retrip, want 0", n)
 				}
 				clk.Advance(time.Nanosecond)
 				return tr, at
@@ -337,7 +368,7 @@ func TestAlertStuckOpen(t *testing.T) {
 				at := clk.Now()
 				clk.Advance(maxOpen - time.Nanosecond)
 				if n := len(r.list()); n != 0 {
-					t.Fatalf("%d alerts 1ns before MaxOpenDuration after the second open, want 0", n)
+					t.Fatalf("%d alerts 1ns before the stuck-open duration after the second open, want 0", n)
 				}
 				clk.Advance(time.Nanosecond)
 				return tr, at
@@ -348,7 +379,7 @@ func TestAlertStuckOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clocktest.New(t0)
-			a, r := newAlerter(t, hooks.AlertConfig{MaxOpenDuration: maxOpen, Clock: clk})
+			a, r := newAlerter(t, hooks.WithStuckOpen(maxOpen), hooks.WithAlertClock(clk))
 			tr, at := tt.script(t, clk, a, r, &breaker{name: "payments"})
 			var want []hooks.Alert
 			if tt.wantAlert {
@@ -368,7 +399,7 @@ type alertCtxKey struct{}
 
 func TestAlertContexts(t *testing.T) {
 	clk := clocktest.New(t0)
-	a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: 1, Window: time.Minute, MaxOpenDuration: time.Minute, Clock: clk})
+	a, r := newAlerter(t, hooks.WithFlapping(1, time.Minute), hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 	ctx := context.WithValue(context.Background(), alertCtxKey{}, "caller")
 	b := &breaker{name: "b"}
 	a.Notify(ctx, b.fire(t, events.Trip))
@@ -395,7 +426,7 @@ func TestAlertContexts(t *testing.T) {
 
 func TestAlertBreakersAreIndependent(t *testing.T) {
 	clk := clocktest.New(t0)
-	a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: 2, Window: time.Minute, MaxOpenDuration: time.Hour, Clock: clk})
+	a, r := newAlerter(t, hooks.WithFlapping(2, time.Minute), hooks.WithStuckOpen(time.Hour), hooks.WithAlertClock(clk))
 	x, y := &breaker{name: "x"}, &breaker{name: "y"}
 	// Each opens twice: four opens in all, but only two per breaker.
 	for range 2 {
@@ -436,15 +467,12 @@ func TestAlertOnAlertMayCallNotify(t *testing.T) {
 	var a *hooks.Alerter
 	var got []hooks.Alert
 	other := &breaker{name: "other"}
-	a, err := hooks.NewAlerter(hooks.AlertConfig{
-		MaxOpens: 1, Window: time.Minute, MaxOpenDuration: time.Minute, Clock: clk,
-		OnAlert: func(ctx context.Context, al hooks.Alert) {
-			got = append(got, al)
-			if al.Kind == hooks.AlertFlapping {
-				a.Notify(ctx, other.fire(t, events.Trip)) // would deadlock under the Alerter's lock
-			}
-		},
-	})
+	a, err := hooks.NewAlerter(func(ctx context.Context, al hooks.Alert) {
+		got = append(got, al)
+		if al.Kind == hooks.AlertFlapping {
+			a.Notify(ctx, other.fire(t, events.Trip)) // would deadlock under the Alerter's lock
+		}
+	}, hooks.WithFlapping(1, time.Minute), hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +480,7 @@ func TestAlertOnAlertMayCallNotify(t *testing.T) {
 	b := &breaker{name: "b"}
 	a.Notify(context.Background(), b.fire(t, events.Trip))
 	a.Notify(context.Background(), b.fire(t, events.ForceClose))
-	a.Notify(context.Background(), b.fire(t, events.Trip)) // flapping: OnAlert notifies "other"
+	a.Notify(context.Background(), b.fire(t, events.Trip)) // flapping: onAlert notifies "other"
 	clk.Advance(time.Minute)                               // stuck: b and other
 	var kinds []string
 	for _, al := range got {
@@ -466,7 +494,7 @@ func TestAlertOnAlertMayCallNotify(t *testing.T) {
 
 func TestAlertCloseStopsTimersAndSilencesTheAlerter(t *testing.T) {
 	clk := clocktest.New(t0)
-	a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: 1, Window: time.Minute, MaxOpenDuration: time.Minute, Clock: clk})
+	a, r := newAlerter(t, hooks.WithFlapping(1, time.Minute), hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 	for _, name := range []string{"a", "b", "c"} {
 		a.Notify(context.Background(), (&breaker{name: name}).fire(t, events.Trip))
 	}
@@ -495,8 +523,8 @@ func TestAlertCloseStopsTimersAndSilencesTheAlerter(t *testing.T) {
 func TestAlertCloseWaitsForOnAlertInProgress(t *testing.T) {
 	clk := clocktest.New(t0)
 	entered, release := make(chan struct{}), make(chan struct{})
-	a, err := hooks.NewAlerter(hooks.AlertConfig{MaxOpenDuration: time.Minute, Clock: clk,
-		OnAlert: func(context.Context, hooks.Alert) { close(entered); <-release }})
+	a, err := hooks.NewAlerter(func(context.Context, hooks.Alert) { close(entered); <-release },
+		hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,9 +536,9 @@ func TestAlertCloseWaitsForOnAlertInProgress(t *testing.T) {
 	go func() { a.Close(); close(closed) }()
 	select {
 	case <-closed:
-		t.Fatal("Close returned while OnAlert was running")
+		t.Fatal("Close returned while onAlert was running")
 	case <-advanced:
-		t.Fatal("Advance returned while OnAlert was running")
+		t.Fatal("Advance returned while onAlert was running")
 	default:
 	}
 	close(release)
@@ -525,7 +553,7 @@ func TestAlertConcurrentNotify(t *testing.T) {
 		maxOpens = 3
 	)
 	clk := clocktest.New(t0)
-	a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: maxOpens, Window: time.Hour, MaxOpenDuration: time.Minute, Clock: clk})
+	a, r := newAlerter(t, hooks.WithFlapping(maxOpens, time.Hour), hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 	var wg sync.WaitGroup
 	for i := range breakers {
 		wg.Go(func() {
@@ -568,8 +596,8 @@ func TestAlertConcurrentNotify(t *testing.T) {
 	}
 }
 
-func TestAlertNilClockUsesTheSystemClock(t *testing.T) {
-	a, r := newAlerter(t, hooks.AlertConfig{MaxOpens: 1, Window: time.Hour, MaxOpenDuration: time.Hour})
+func TestAlertDefaultClockIsTheSystemClock(t *testing.T) {
+	a, r := newAlerter(t, hooks.WithFlapping(1, time.Hour), hooks.WithStuckOpen(time.Hour))
 	b := &breaker{name: "b"}
 	before := time.Now()
 	a.Notify(context.Background(), b.fire(t, events.Trip))
@@ -587,7 +615,7 @@ func TestAlertNilClockUsesTheSystemClock(t *testing.T) {
 }
 
 func TestAlerterRunsOnTheQueuedLane(t *testing.T) {
-	a, _ := newAlerter(t, hooks.AlertConfig{MaxOpenDuration: time.Minute})
+	a, _ := newAlerter(t, hooks.WithStuckOpen(time.Minute))
 	if got := hooks.LaneOf(a); got != hooks.LaneQueued {
 		t.Errorf("LaneOf(alerter) = %s, want queued", got)
 	}
@@ -664,7 +692,7 @@ func TestAlertStuckTimerThatLostTheRaceDoesNotFire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &lateClock{Clock: clocktest.New(t0)}
-			a, r := newAlerter(t, hooks.AlertConfig{MaxOpenDuration: time.Minute, Clock: clk})
+			a, r := newAlerter(t, hooks.WithStuckOpen(time.Minute), hooks.WithAlertClock(clk))
 			b := &breaker{name: "b"}
 			a.Notify(context.Background(), b.fire(t, events.Trip))
 			tt.after(t, a, b)

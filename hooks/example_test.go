@@ -43,17 +43,16 @@ func ExampleSlog() {
 
 func ExampleNewAlerter() {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := clocktest.New(start) // a real service leaves Clock nil
-	alerter, err := hooks.NewAlerter(hooks.AlertConfig{
-		MaxOpens:        2,
-		Window:          10 * time.Minute,
-		MaxOpenDuration: 5 * time.Minute,
-		Clock:           clock,
-		OnAlert: func(ctx context.Context, a hooks.Alert) {
+	clock := clocktest.New(start) // a real service leaves out WithAlertClock
+	alerter, err := hooks.NewAlerter(
+		func(ctx context.Context, a hooks.Alert) {
 			fmt.Printf("+%s %s: %s (opens %d, open since +%s)\n",
 				clock.Now().Sub(start), a.Breaker, a.Kind, a.Opens, a.OpenSince.Sub(start))
 		},
-	})
+		hooks.WithFlapping(2, 10*time.Minute), // a third opening within 10 minutes
+		hooks.WithStuckOpen(5*time.Minute),    // open for 5 minutes
+		hooks.WithAlertClock(clock),
+	)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -75,10 +74,10 @@ func ExampleNewAlerter() {
 	// Then stays open: stuck open five minutes after the last open.
 	clock.Advance(time.Hour)
 
-	_, err = hooks.NewAlerter(hooks.AlertConfig{MaxOpens: 3, OnAlert: func(context.Context, hooks.Alert) {}})
+	_, err = hooks.NewAlerter(func(context.Context, hooks.Alert) {}, hooks.WithFlapping(3, 0))
 	fmt.Println(err)
 	// Output:
 	// +2m0s payments: flapping (opens 3, open since +2m0s)
 	// +7m0s payments: stuck_open (opens 0, open since +2m0s)
-	// circuitry: hooks.AlertConfig.Window(0s): must be positive when MaxOpens is 3
+	// circuitry: hooks.WithFlapping(3, 0s): window must be positive
 }

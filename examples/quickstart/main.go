@@ -97,13 +97,12 @@ func run(w io.Writer, outage, recovery, interval time.Duration, calls int) error
 			return a
 		},
 	}))
-	alerter, err := hooks.NewAlerter(hooks.AlertConfig{
-		MaxOpens: 2, // a third opening within the window is flapping
-		Window:   time.Minute,
-		OnAlert: func(_ context.Context, a hooks.Alert) {
+	alerter, err := hooks.NewAlerter(
+		func(_ context.Context, a hooks.Alert) {
 			fmt.Fprintf(logged, "%s ALERT %s: breaker %q opened %d times within %s\n", since(), a.Kind, a.Breaker, a.Opens, a.Window)
 		},
-	})
+		hooks.WithFlapping(2, time.Minute), // a third opening within a minute is flapping
+	)
 	if err != nil {
 		return err
 	}
