@@ -39,6 +39,23 @@ type model struct {
 
 	succ, fail, ign, rej, would uint64
 	recs                        []modelRec
+
+	// The journal, as the breaker sees it and as it is: recs[:acked] the
+	// breaker knows stored, recs[:stored] the journal holds; foreign are
+	// records another writer appended after them, not adopted yet.
+	acked, stored int
+	foreign       []events.Transition
+	failNext      bool // the next append fails and stores nothing
+	ambiguousNext bool // the next append stores and then fails
+	journalErrs   uint64
+	// The append-retry timer: armed at retryAt (armed in the order
+	// retrySeq among the breaker's timers) until it fires; retryDelay is
+	// the wait of the next one.
+	retryArmed            bool
+	retryAt               time.Time
+	retryDelay            time.Duration
+	seq, retrySeq, tmrSeq int // tmrSeq: when the state's timer was armed
+	reportedErrs          uint64
 }
 
 // modelConfig is a breaker's configuration, drawn by the property test.
@@ -199,16 +216,24 @@ func (m *model) period() time.Duration {
 	return d
 }
 
-func (m *model) transition(ev events.Event, openFor time.Duration, reason events.Reason) {
+// transition makes a move of the breaker's own and reports whether it was
+// applied: when another writer appended first, the breaker's append
+// conflicts, and it adopts the other writer's records instead.
+func (m *model) transition(ev events.Event, openFor time.Duration, reason events.Reason) bool {
 	to, ok := legal[m.state][ev]
 	if !ok {
 		panic(fmt.Sprintf("model: %s from %s", ev, m.state))
 	}
+	if to == events.Open && openFor == 0 {
+		openFor = m.period() // chosen (and jittered) before the append
+	}
+	if len(m.foreign) > 0 {
+		m.flush() // appends nothing new: the move's record conflicts
+		m.adopt()
+		return false
+	}
 	switch to {
 	case events.Open:
-		if openFor == 0 {
-			openFor = m.period()
-		}
 		m.openUntil = m.now.Add(openFor)
 		m.opens++
 	case events.Closed:
@@ -220,9 +245,105 @@ func (m *model) transition(ev events.Event, openFor time.Duration, reason events
 		m.halfOpenUntil = m.now.Add(m.cfg.halfOpenTimeout)
 	}
 	m.recs = append(m.recs, modelRec{step{ev, m.state, to}, openFor, m.now, reason})
+	m.flush() // before the state's timer is armed, as the breaker does
 	m.state = to
 	m.gen++
 	m.consec, m.probes, m.probeOK = 0, 0, 0
+	m.seq++
+	m.tmrSeq = m.seq
+	return true
+}
+
+// restart is a new breaker over the journal: it resumes the journal's
+// state with its counts from zero, and a new generation.
+func (m *model) restart() {
+	m.gen++
+	m.succ, m.fail, m.ign, m.rej, m.would, m.journalErrs = 0, 0, 0, 0, 0, 0
+	m.consec, m.probes, m.probeOK = 0, 0, 0
+	m.jitterCalls = 0 // the options, and so the jitter source, are made anew
+	m.retryArmed, m.retryDelay = false, 0
+	if m.state == events.Closed {
+		m.closedSince, m.calls = m.now, nil
+	}
+	m.seq++
+	m.tmrSeq = m.seq
+	m.reportedErrs = 0
+}
+
+// journalErrsSinceCheck returns the journal errors counted since it was
+// last called: what the error handler was told meanwhile.
+func (m *model) journalErrsSinceCheck() uint64 {
+	n := m.journalErrs - m.reportedErrs
+	m.reportedErrs = m.journalErrs
+	return n
+}
+
+// flush is the breaker appending the records the journal has not
+// acknowledged, in order, until one fails.
+func (m *model) flush() {
+	for m.acked < len(m.recs) {
+		switch {
+		case m.failNext:
+			m.failNext = false
+			m.journalErrs++
+			m.armRetry()
+			return
+		case m.ambiguousNext && m.acked == m.stored:
+			m.ambiguousNext = false
+			m.stored++
+			m.journalErrs++
+			m.armRetry()
+			return
+		case m.ambiguousNext:
+			// The record is in the journal already: the append conflicts,
+			// and the breaker recognises its own record.
+			m.ambiguousNext = false
+		}
+		// Stored, or already stored by an append that reported an
+		// error: the conflict names the breaker's own record.
+		m.acked++
+		m.stored = max(m.stored, m.acked)
+	}
+	m.retryDelay = 0
+}
+
+func (m *model) armRetry() {
+	if m.retryArmed {
+		return
+	}
+	d := max(m.retryDelay, time.Second)
+	m.retryDelay = min(2*d, 30*time.Second)
+	m.retryArmed, m.retryAt = true, m.now.Add(d)
+	m.seq++
+	m.retrySeq = m.seq
+}
+
+// adopt folds the other writer's records, as the breaker does when it
+// follows the journal: one new generation, its counts from zero, the open
+// period measured from the recorded time.
+func (m *model) adopt() {
+	for _, r := range m.foreign {
+		switch r.To {
+		case events.Open:
+			m.openUntil = r.Time.Add(r.OpenFor)
+			m.opens++
+		case events.Closed:
+			m.opens = 0
+		case events.HalfOpen:
+			m.halfOpenUntil = r.Time.Add(m.cfg.halfOpenTimeout)
+		}
+		m.recs = append(m.recs, modelRec{step{r.Event, r.From, r.To}, r.OpenFor, r.Time, r.Reason})
+		m.state = r.To
+	}
+	m.foreign = nil
+	m.acked, m.stored = len(m.recs), len(m.recs)
+	if m.state == events.Closed {
+		m.closedSince, m.calls = m.now, nil
+	}
+	m.gen++
+	m.consec, m.probes, m.probeOK = 0, 0, 0
+	m.seq++
+	m.tmrSeq = m.seq
 }
 
 // advance moves the time forward by d, firing the breaker's timers in
@@ -231,18 +352,34 @@ func (m *model) transition(ev events.Event, openFor time.Duration, reason events
 func (m *model) advance(d time.Duration) {
 	target := m.now.Add(d)
 	for {
+		// The state's timer, if it is due by target.
+		var stateAt time.Time
+		stateDue := false
 		switch {
 		case m.state == events.Open && m.cfg.probeOnTimer && !m.openUntil.After(target):
-			m.now = maxTime(m.now, m.openUntil)
-			m.transition(events.Probe, 0, events.Reason{Policy: events.PolicyOpenTimeout})
-			continue
+			stateAt, stateDue = m.openUntil, true
 		case m.state == events.HalfOpen && m.cfg.halfOpenTimeout > 0 && !m.halfOpenUntil.After(target):
-			m.now = maxTime(m.now, m.halfOpenUntil)
-			m.transition(events.Retrip, 0, events.Reason{Policy: events.PolicyHalfOpenTimeout,
-				Successes: uint64(m.probeOK), Threshold: uint64(m.cfg.succThresh)})
+			stateAt, stateDue = m.halfOpenUntil, true
+		}
+		retryDue := m.retryArmed && !m.retryAt.After(target)
+		if retryDue && (!stateDue || m.retryAt.Before(stateAt) || (m.retryAt.Equal(stateAt) && m.retrySeq < m.tmrSeq)) {
+			m.now = maxTime(m.now, m.retryAt)
+			m.retryArmed = false
+			if m.acked < len(m.recs) {
+				m.flush() // as Sync: nothing to adopt while records are pending
+			}
 			continue
 		}
-		break
+		if !stateDue {
+			break
+		}
+		m.now = maxTime(m.now, stateAt)
+		if m.state == events.Open {
+			m.transition(events.Probe, 0, events.Reason{Policy: events.PolicyOpenTimeout})
+		} else {
+			m.transition(events.Retrip, 0, events.Reason{Policy: events.PolicyHalfOpenTimeout,
+				Successes: uint64(m.probeOK), Threshold: uint64(m.cfg.succThresh)})
+		}
 	}
 	m.now = target
 }
@@ -263,7 +400,9 @@ func (m *model) admit() (ok, probe bool) {
 		if m.now.Before(m.openUntil) {
 			return m.wouldReject(), false
 		}
-		m.transition(events.Probe, 0, events.Reason{Policy: events.PolicyOpenTimeout})
+		if !m.transition(events.Probe, 0, events.Reason{Policy: events.PolicyOpenTimeout}) {
+			return m.admit() // another writer moved it first: admit from there
+		}
 	}
 	if m.probes >= m.cfg.probeLimit {
 		return m.wouldReject(), false
@@ -348,7 +487,8 @@ func (m *model) finish(gen int, probe bool, o machine.Outcome, took time.Duratio
 }
 
 func (m *model) countsNow() machine.Counts {
-	c := machine.Counts{Successes: m.succ, Failures: m.fail, Ignored: m.ign, Rejected: m.rej, WouldReject: m.would}
+	c := machine.Counts{Successes: m.succ, Failures: m.fail, Ignored: m.ign, Rejected: m.rej, WouldReject: m.would,
+		JournalErrors: m.journalErrs}
 	switch m.state {
 	case events.Closed:
 		c.ConsecutiveFailures = uint32(m.consec)
@@ -479,18 +619,24 @@ func TestBreakerAgainstModel(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
+		flaky := &flakyJournal{Journal: j} // the breaker's appends may fail
 		log := &recorder{}
 		var reported []error
-		opts := append([]machine.Option{
-			machine.WithClock(clk),
-			machine.WithJournal(j),
-			machine.WithSubscribers(hooks.Inline(log)),
-			machine.WithErrorHandler(func(err error) { reported = append(reported, err) }),
-		}, m.cfg.options()...)
-		b, err := machine.New("svc", opts...)
-		if err != nil {
-			rt.Fatal(err)
+		newBreaker := func() *machine.Breaker {
+			opts := append([]machine.Option{
+				machine.WithClock(clk),
+				machine.WithJournal(flaky),
+				machine.WithSubscribers(hooks.Inline(log)),
+				machine.WithErrorHandler(func(err error) { reported = append(reported, err) }),
+			}, m.cfg.options()...)
+			b, err := machine.New("svc", opts...)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return b
 		}
+		b := newBreaker()
+		var journalErrs uint64 // reported over every breaker of the run
 		ctx := context.Background()
 		var held []heldPermit
 		defer func() {
@@ -630,11 +776,76 @@ func TestBreakerAgainstModel(t *testing.T) {
 				manual(rt, m, events.ForceHalfOpen, operator, func() error { return b.ForceHalfOpen(ctx, operator) })
 			},
 			"sync": func(rt *rapid.T) {
-				if err := b.Sync(ctx); err != nil {
-					rt.Fatalf("Sync: %v", err)
+				err := b.Sync(ctx)
+				m.flush()
+				if len(m.foreign) > 0 {
+					m.adopt()
+				}
+				if unstored := m.acked < len(m.recs); unstored != errors.Is(err, machine.ErrUnstored) || (err != nil && !unstored) {
+					rt.Fatalf("Sync: %v; model: %d of %d records stored", err, m.acked, len(m.recs))
 				}
 			},
-			"": func(rt *rapid.T) { checkAgainstModel(rt, b, j, log, m, reported) },
+			"fail the next append": func(rt *rapid.T) {
+				if len(m.foreign) > 0 {
+					rt.Skip("another writer's records are pending")
+				}
+				flaky.set(1, 0)
+				m.failNext, m.ambiguousNext = true, false
+			},
+			"store the next append, then fail it": func(rt *rapid.T) {
+				if len(m.foreign) > 0 {
+					rt.Skip("another writer's records are pending")
+				}
+				flaky.set(0, 1)
+				m.failNext, m.ambiguousNext = false, true
+			},
+			"another writer": func(rt *rapid.T) {
+				if m.acked < len(m.recs) || m.failNext || m.ambiguousNext {
+					rt.Skip("the breaker's own records are pending")
+				}
+				head := m.state
+				if n := len(m.foreign); n > 0 {
+					head = m.foreign[n-1].To
+				}
+				var ev events.Event
+				for _, e := range []events.Event{events.ForceOpen, events.ForceClose, events.ForceHalfOpen} {
+					if _, ok := legal[head][e]; ok && rapid.Bool().Draw(rt, "pick "+e.String()) {
+						ev = e
+					}
+				}
+				if ev == 0 {
+					rt.Skip("no event drawn")
+				}
+				r := events.Transition{Breaker: "svc", Seq: uint64(len(m.recs) + len(m.foreign) + 1), Event: ev,
+					From: head, To: legal[head][ev], Time: m.now, ObserveOnly: m.cfg.observe,
+					Reason: events.Reason{Policy: events.PolicyManual, Operator: "replica-2", Note: "second writer"}}
+				if r.To == events.Open {
+					r.OpenFor = time.Minute
+				}
+				if err := j.Append(ctx, r); err != nil {
+					rt.Fatalf("the other writer's Append: %v", err)
+				}
+				m.foreign = append(m.foreign, r)
+			},
+			"restart": func(rt *rapid.T) {
+				if m.acked < len(m.recs) || len(m.foreign) > 0 || m.failNext || m.ambiguousNext {
+					rt.Skip("records are pending")
+				}
+				if m.cfg.probeOnTimer || m.cfg.halfOpenTimeout > 0 {
+					rt.Skip("the old breaker's timers would move the shared journal")
+				}
+				for _, h := range held {
+					h.cancel() // their breaker is gone: never finished
+				}
+				held = nil
+				journalErrs += m.journalErrsSinceCheck() // the old breaker's
+				b = newBreaker()
+				m.restart()
+			},
+			"": func(rt *rapid.T) {
+				journalErrs += m.journalErrsSinceCheck()
+				checkAgainstModel(rt, b, j, log, m, reported, journalErrs)
+			},
 		})
 	})
 }
@@ -656,15 +867,21 @@ func manual(rt *rapid.T, m *model, ev events.Event, o machine.Override, do func(
 		}
 		return
 	}
-	if err != nil {
-		rt.Fatalf("%s from %s: %v", ev, m.state, err)
+	conflict := len(m.foreign) > 0
+	if conflict != errors.Is(err, events.ErrConflict) || (err != nil && !conflict) {
+		rt.Fatalf("%s from %s: %v (another writer's records pending: %v)", ev, m.state, err, conflict)
 	}
 	m.transition(ev, o.OpenFor, events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note})
 }
 
-func checkAgainstModel(rt *rapid.T, b *machine.Breaker, j *events.Memory, log *recorder, m *model, reported []error) {
-	if len(reported) > 0 {
-		rt.Fatalf("error handler got %v", reported)
+func checkAgainstModel(rt *rapid.T, b *machine.Breaker, j *events.Memory, log *recorder, m *model, reported []error, journalErrs uint64) {
+	for _, err := range reported {
+		if !errors.As(err, new(*machine.JournalError)) {
+			rt.Fatalf("error handler got %v", err)
+		}
+	}
+	if uint64(len(reported)) != journalErrs {
+		rt.Fatalf("error handler got %d journal errors, model %d: %v", len(reported), journalErrs, reported)
 	}
 	if got := b.State(); got != m.state {
 		rt.Fatalf("State() = %s, model %s", got, m.state)
@@ -683,10 +900,17 @@ func checkAgainstModel(rt *rapid.T, b *machine.Breaker, j *events.Memory, log *r
 	if err != nil {
 		rt.Fatal(err)
 	}
-	if len(recs) != len(m.recs) {
-		rt.Fatalf("journal = %v, model %v", steps(recs), m.recs)
+	if len(recs) != m.stored+len(m.foreign) {
+		rt.Fatalf("journal = %v, model %v, stored %d, then another writer's %d", steps(recs), m.recs, m.stored, len(m.foreign))
 	}
-	for i, r := range recs {
+	if !slices.Equal(recs[m.stored:], m.foreign) {
+		rt.Fatalf("journal ends with %v, want the other writer's %v", recs[m.stored:], m.foreign)
+	}
+	seen := log.Records()
+	if len(seen) != len(m.recs) {
+		rt.Fatalf("subscriber saw %v, model %v", steps(seen), m.recs)
+	}
+	for i, r := range seen {
 		w := m.recs[i]
 		if r.Seq != uint64(i+1) || (step{r.Event, r.From, r.To}) != w.step || r.OpenFor != w.openFor || !r.Time.Equal(w.at) {
 			rt.Fatalf("journal record %d = %v (open for %v at %v), model %v (open for %v at %v)", i, r, r.OpenFor, r.Time, w.step, w.openFor, w.at)
@@ -698,15 +922,15 @@ func checkAgainstModel(rt *rapid.T, b *machine.Breaker, j *events.Memory, log *r
 			rt.Fatalf("journal record %d (%v) ObserveOnly = %v", i, r, r.ObserveOnly)
 		}
 	}
-	if got := log.Records(); !slices.Equal(got, recs) {
-		rt.Fatalf("subscriber saw %v, journal %v", steps(got), steps(recs))
+	if !slices.Equal(seen[:m.stored], recs[:m.stored]) {
+		rt.Fatalf("subscriber saw %v, journal %v", steps(seen), steps(recs))
 	}
-	snap, err := events.Replay("svc", recs)
+	snap, err := events.Replay("svc", seen)
 	if err != nil {
 		rt.Fatalf("Replay: %v", err)
 	}
 	if got := b.Snapshot(); got != snap {
-		rt.Fatalf("Snapshot() = %+v, Replay = %+v", got, snap)
+		rt.Fatalf("Snapshot() = %+v, Replay of what subscribers saw = %+v", got, snap)
 	}
 	if snap.Opens != m.opens {
 		rt.Fatalf("Snapshot().Opens = %d, model %d", snap.Opens, m.opens)
