@@ -201,11 +201,20 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	if ctx == nil {
 		return ErrNilContext
 	}
-	// Closed without call timing, inline: one atomic load.
+	// The two cases decided by one atomic load, inline: closed without call
+	// timing, and a rejection in open (a call through admit costs a
+	// rejection twice as much). Everything else is decided by admit.
 	s := b.snap.Load()
 	if s.state == events.Closed && !b.clocked {
 		p := Permit{b: b, ctx: ctx, tag: s.gen}
 		return b.call(&p, fn)
+	}
+	if s.state == events.Open && !s.due {
+		b.calls.add(kindRejected)
+		if b.onReject != nil {
+			b.observeRejected(ctx, s.reject)
+		}
+		return s.reject
 	}
 	p, err := b.admit(ctx)
 	if err != nil {
