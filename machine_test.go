@@ -312,7 +312,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatalf("EncodeLines: %v", err)
 	}
 	firstLine, _, _ := strings.Cut(enc.String(), "\n")
-	const wantFirstLine = `{"v":1,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-03-02T09:01:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`
+	const wantFirstLine = `{"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-03-02T09:01:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`
 	if firstLine != wantFirstLine {
 		t.Errorf("first JSON line:\n got %s\nwant %s", firstLine, wantFirstLine)
 	}

@@ -10,10 +10,19 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the JSON encoding written by
-// [Transition.MarshalJSON]. A record with a higher version is refused, never
-// guessed at.
-const FormatVersion = 1
+// FormatVersion is the major version of the JSON encoding written by
+// [Transition.MarshalJSON], its field "v". Readers refuse a record of a
+// higher major version, never guessing at it, and read every field they
+// know of a record of their own major version or an older one, ignoring
+// fields they do not know: fields added later without raising the major
+// version (a later minor format) do not stop older readers, so replicas of
+// two releases can share one journal during a rolling deploy.
+//
+// Version 2 added writer, id and prev_hash, and is the first whose readers
+// ignore unknown fields: readers of version 1 refuse every version 2
+// record, as a newer format. Upgrade every reader of a journal before its
+// first writer of version 2.
+const FormatVersion = 2
 
 // MaxRecordSize bounds the size of one encoded record read by [DecodeLines].
 const MaxRecordSize = 1 << 20
@@ -21,28 +30,24 @@ const MaxRecordSize = 1 << 20
 // ErrDecode is wrapped by every error of decoding a record.
 var ErrDecode = errors.New("undecodable record")
 
-// wireTransition is the JSON form, version 1. Field names and meanings are
+// wireTransition is the JSON form, version 2. Field names and meanings are
 // stable: a change that is not a pure addition raises FormatVersion.
 //
-//	{"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open",
+//	{"v":2,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open",
 //	 "time":"2026-11-27T10:00:00.123456789Z","open_for":"30s",
+//	 "writer":"api-7f9c:4242","id":"9f86d081884c7d65",
 //	 "reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 //
 // A trip by a rate policy of a breaker that only observes:
 //
-//	{"v":1,"breaker":"payments","seq":7,"event":"trip","from":"closed","to":"open",
+//	{"v":2,"breaker":"payments","seq":7,"event":"trip","from":"closed","to":"open",
 //	 "time":"2026-11-27T10:00:00Z","open_for":"1m0s","observe_only":true,
+//	 "writer":"api-7f9c:4242","id":"2c26b46b68ffc68f",
 //	 "reason":{"policy":"failure_rate","failures":12,"calls":20,"rate":60,
 //	 "rate_threshold":50,"min_calls":20,"last_error":"EOF"}}
 //
-// The fields observe_only and, in reason, calls, slow, rate,
-// rate_threshold, min_calls and slower_than were added to version 1 without
-// raising it: they are omitted when empty, so a record that does not use
-// them (every record of a breaker with the default policy that enforces) is
-// written byte for byte as before, and reads the same in any build. A build
-// from before them refuses a record that uses them, as it refuses every
-// unknown field: upgrade the readers of a journal before its writers start
-// using window policies or observe-only mode.
+// Optional fields are omitted when empty. Records of version 1 (without
+// writer, id and prev_hash) are read as before.
 type wireTransition struct {
 	V           *int            `json:"v"`
 	Breaker     *string         `json:"breaker"`
@@ -53,6 +58,9 @@ type wireTransition struct {
 	Time        *time.Time      `json:"time"`
 	OpenFor     string          `json:"open_for,omitempty"`
 	ObserveOnly bool            `json:"observe_only,omitempty"`
+	Writer      string          `json:"writer,omitempty"`
+	ID          string          `json:"id,omitempty"`
+	PrevHash    string          `json:"prev_hash,omitempty"`
 	Reason      json.RawMessage `json:"reason"` // see reasonSchema
 }
 
@@ -60,7 +68,8 @@ type wireTransition struct {
 // [FormatVersion]: an object with the fields v, breaker, seq, event, from, to
 // and time (RFC 3339 with nanoseconds, UTC) always present; open_for (a Go
 // duration string such as "30s") present exactly for transitions to open;
-// observe_only present (true) exactly when the record says so; and reason,
+// observe_only present (true) exactly when the record says so; writer, id
+// and prev_hash present when set; and reason,
 // whose fields policy, failures, successes, threshold, calls, slow, rate and
 // rate_threshold (numbers, in percent), min_calls, slower_than (a duration
 // string), last_error, operator and note are omitted when empty. A Rate or
@@ -88,7 +97,7 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 	ev, fr, tt := string(event), string(from), string(to)
 	w := wireTransition{
 		V: &v, Breaker: &t.Breaker, Seq: &t.Seq, Event: &ev, From: &fr, To: &tt, Time: &tm,
-		ObserveOnly: t.ObserveOnly, Reason: reason,
+		ObserveOnly: t.ObserveOnly, Writer: t.Writer, ID: t.ID, PrevHash: t.PrevHash, Reason: reason,
 	}
 	if t.OpenFor != 0 {
 		w.OpenFor = t.OpenFor.String()
@@ -96,15 +105,15 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON decodes a record written by [Transition.MarshalJSON]. It
-// refuses unknown fields, missing required fields, unknown states or events,
-// a version newer than [FormatVersion] and a malformed open_for or
-// reason.slower_than, with an error wrapping [ErrDecode] that names the
-// field.
+// UnmarshalJSON decodes a record written by [Transition.MarshalJSON], of
+// format version 1 or 2. It ignores fields it does not know (added by a later
+// minor format), and refuses missing required fields, unknown states or
+// events, a major version newer than [FormatVersion] and a malformed
+// open_for or reason.slower_than, with an error wrapping [ErrDecode] that
+// names the field.
 func (t *Transition) UnmarshalJSON(data []byte) error {
 	var w wireTransition
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
 		return fmt.Errorf("%w: %v", ErrDecode, err)
 	}
@@ -163,6 +172,7 @@ func (t *Transition) UnmarshalJSON(data []byte) error {
 	*t = Transition{
 		Breaker: *w.Breaker, Seq: *w.Seq, Event: event, From: from, To: to,
 		Time: tm, OpenFor: openFor, Reason: reason, ObserveOnly: w.ObserveOnly,
+		Writer: w.Writer, ID: w.ID, PrevHash: w.PrevHash,
 	}
 	return nil
 }

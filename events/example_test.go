@@ -48,7 +48,7 @@ func ExampleTransition_MarshalJSON() {
 	}
 	fmt.Println(string(b))
 	// Output:
-	// {"v":1,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+	// {"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 }
 
 func ExampleMemory() {

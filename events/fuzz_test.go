@@ -48,7 +48,7 @@ func fuzzSeeds(t testing.TB) []string {
 		one + one,
 		one + "{}\n" + one,
 		one + "not json\n",
-		strings.Replace(one, `"v":1`, `"v":2`, 1),
+		strings.Replace(one, `"v":2`, `"v":3`, 1),
 		strings.Replace(one, `"open_for":"10s"`, `"open_for":"-10s"`, 1),
 		strings.Replace(one, `"event":"trip"`, `"event":"trips"`, 1),
 		strings.Replace(one, `"time":"2026-11-27T10:00:01Z"`, `"time":"9999-12-31T23:59:59-01:00"`, 1),

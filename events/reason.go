@@ -195,8 +195,8 @@ func marshalReason(r Reason) (json.RawMessage, error) {
 	return append(b, '}'), nil
 }
 
-// unmarshalReason decodes a reason object, refusing a field the schema does
-// not declare.
+// unmarshalReason decodes a reason object. Fields the schema does not
+// declare (added by a later minor format) are ignored.
 func unmarshalReason(data json.RawMessage) (Reason, error) {
 	var r Reason
 	if len(data) == 0 || string(data) == "null" {
@@ -211,11 +211,7 @@ func unmarshalReason(data json.RawMessage) (Reason, error) {
 			if err := sf.unmarshal(&r, v); err != nil {
 				return Reason{}, err
 			}
-			delete(fields, sf.name)
 		}
 	}
-	for name := range fields {
-		return Reason{}, fmt.Errorf("%w: json: unknown field %q in reason", ErrDecode, name)
-	}
-	return r, nil
+	return r, nil // fields a later minor format added are ignored
 }

@@ -33,6 +33,20 @@ type Transition struct {
 	// fold ignores it, and a breaker resumed from the journal observes or
 	// enforces as it is configured to.
 	ObserveOnly bool
+	// Writer says which instance wrote the record (by default host:pid, see
+	// machine.WithWriter), so that the audit trail of a fleet answers
+	// "which replica, when, why". Empty in records written before format
+	// version 2. The fold ignores it.
+	Writer string
+	// ID identifies the record uniquely (16 hex digits, drawn at random by
+	// the writer): a breaker whose append failed after storing recognises
+	// its own record by it. Empty in records written before format version
+	// 2. The fold ignores it.
+	ID string
+	// PrevHash is reserved for a hash of the previous record of the
+	// journal, which a tamper-evident audit trail chains records with.
+	// Nothing sets it yet; readers keep it as they find it.
+	PrevHash string
 }
 
 // Reason says why a transition fired: the policy that decided, the figures it

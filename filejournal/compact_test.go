@@ -85,7 +85,7 @@ func TestFileCompactKeepsNewestRecordsAndTheFold(t *testing.T) {
 			t.Fatalf("%d lines, want 14:\n%s", len(lines), strings.Join(lines, "\n"))
 		}
 		for i, want := range []string{`"breaker":"a","seq":20,`, `"breaker":"b","seq":2,`} {
-			if !strings.HasPrefix(lines[i], `{"v":1,"kind":"snapshot",`) || !strings.Contains(lines[i], want) {
+			if !strings.HasPrefix(lines[i], `{"v":2,"kind":"snapshot",`) || !strings.Contains(lines[i], want) {
 				t.Fatalf("line %d = %s, want the snapshot record with %s", i+1, lines[i], want)
 			}
 		}
@@ -252,7 +252,7 @@ func TestFileCompactAfterCancelledContext(t *testing.T) {
 
 func TestFileRefusedOpenLeavesLeftoverAlone(t *testing.T) {
 	path := fjPath(t)
-	fjWrite(t, path, `{"v":2,"breaker":"a"}`+"\n")
+	fjWrite(t, path, `{"v":3,"breaker":"a"}`+"\n")
 	leftover := path + ".compact-99"
 	fjWrite(t, leftover, "partial")
 	if f, err := filejournal.Open(path); err == nil {

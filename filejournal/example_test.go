@@ -54,5 +54,5 @@ func ExampleOpenFile() {
 	fmt.Print(string(content))
 	// Output:
 	// payments is open since seq 1, until 10:00:30
-	// {"v":1,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+	// {"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 }

@@ -34,7 +34,7 @@ func FuzzFileOpen(f *testing.F) {
 		snap + after.String()[:len(after.String())-30],
 		valid.String() + strings.Repeat("\x00", 64),
 		strings.ReplaceAll(valid.String(), "\n", "\r\n"),
-		strings.Replace(valid.String(), `{"v":1,`, `{"v":2,`, 1),
+		strings.Replace(valid.String(), `{"v":2,`, `{"v":3,`, 1),
 		snap + snap,
 		`{"v":1,"kind":"snapshot"}` + "\n",
 		`{"v":9999999999999999999999}`,

@@ -292,9 +292,9 @@ func TestVerify(t *testing.T) {
 			return p
 		}, `line 3 (breaker "payments", seq 3): corrupt record: sequence gap: seq 3, want 2`},
 		{"a newer format", func(t *testing.T, p string) string {
-			appendTo(t, p, `{"v":2,"breaker":"payments","seq":5}`+"\n")
+			appendTo(t, p, `{"v":3,"breaker":"payments","seq":5}`+"\n")
 			return p
-		}, `line 6: newer journal format: format version 2, this build reads 1 to 1: the file was written by a newer circuitry`},
+		}, `line 6: newer journal format: format version 3, this build reads 1 to 2: the file was written by a newer circuitry`},
 		{"a missing file", func(t *testing.T, p string) string { return p + ".missing" }, `.missing: open: no such file or directory`},
 		{"a directory", func(t *testing.T, p string) string { return filepath.Dir(p) }, `: open: is a directory, not a journal file`},
 	} {
