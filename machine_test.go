@@ -131,6 +131,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	subscribers := []hooks.Subscriber{inlineSub, queuedSub, hooks.Slog(logger), bridge}
 
 	b, err := machine.New("payments",
+		machine.WithWriter("payments-1"),
 		machine.WithClock(clk),
 		machine.WithJournal(journal),
 		machine.WithSubscribers(subscribers...),
@@ -293,6 +294,21 @@ func TestOutageAndRecovery(t *testing.T) {
 			Time:   at(time.Hour + 7*time.Minute + 350*time.Millisecond),
 			Reason: events.Reason{Policy: events.PolicyManual, Operator: "alice@ops", Note: "maintenance done"}},
 	}
+	// Every record names its writer and carries an ID of its own.
+	history, err := journal.Read(ctx, "payments", 0)
+	if err != nil {
+		t.Fatalf("journal.Read: %v", err)
+	}
+	ids := map[string]bool{}
+	for i, r := range history {
+		if len(r.ID) != 16 || strings.Trim(r.ID, "0123456789abcdef") != "" || ids[r.ID] {
+			t.Errorf("record %d has ID %q, want 16 hex digits of its own", i+1, r.ID)
+		}
+		ids[r.ID] = true
+		if i < len(want) {
+			want[i].Writer, want[i].ID = "payments-1", r.ID
+		}
+	}
 	causes := []string{"fail-5", "probe-1", "probe-1", "probe-2", "probe-3", "operator", "operator"}
 	wantSeen := make([]delivery, len(want))
 	for i := range want {
@@ -300,10 +316,6 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 
 	// The journal holds them, in order.
-	history, err := journal.Read(ctx, "payments", 0)
-	if err != nil {
-		t.Fatalf("journal.Read: %v", err)
-	}
 	diffTransitions(t, "journal", history, want)
 
 	// Its JSON lines encoding decodes back to the same records.
@@ -312,7 +324,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatalf("EncodeLines: %v", err)
 	}
 	firstLine, _, _ := strings.Cut(enc.String(), "\n")
-	const wantFirstLine = `{"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-03-02T09:01:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`
+	wantFirstLine := `{"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-03-02T09:01:00Z","open_for":"30s","writer":"payments-1","id":"` + history[0].ID + `","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`
 	if firstLine != wantFirstLine {
 		t.Errorf("first JSON line:\n got %s\nwant %s", firstLine, wantFirstLine)
 	}
@@ -337,13 +349,13 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Errorf("queued subscriber saw\n%s\nwant\n%s", formatSeen(gotQueued), formatSeen(wantSeen))
 	}
 	checkSlogRecords(t, logs.Bytes(), []string{
-		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","open_for":30000000000,"reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`,
-		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":2,"event":"probe","from":"open","to":"half_open","reason":{"policy":"open_timeout"}}`,
-		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":3,"event":"retrip","from":"half_open","to":"open","open_for":30000000000,"reason":{"policy":"probe_failure","failures":1,"last_error":"payments API: 503 Service Unavailable"}}`,
-		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":4,"event":"probe","from":"open","to":"half_open","reason":{"policy":"open_timeout"}}`,
-		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":5,"event":"recover","from":"half_open","to":"closed","reason":{"policy":"probe_successes","successes":2,"threshold":2}}`,
-		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":6,"event":"force_open","from":"closed","to":"open","open_for":900000000000,"reason":{"policy":"manual","operator":"alice@ops","note":"maintenance window"}}`,
-		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":7,"event":"force_close","from":"open","to":"closed","reason":{"policy":"manual","operator":"alice@ops","note":"maintenance done"}}`,
+		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","open_for":30000000000,"writer":"payments-1","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"payments API: 503 Service Unavailable"}}`,
+		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":2,"event":"probe","from":"open","to":"half_open","writer":"payments-1","reason":{"policy":"open_timeout"}}`,
+		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":3,"event":"retrip","from":"half_open","to":"open","open_for":30000000000,"writer":"payments-1","reason":{"policy":"probe_failure","failures":1,"last_error":"payments API: 503 Service Unavailable"}}`,
+		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":4,"event":"probe","from":"open","to":"half_open","writer":"payments-1","reason":{"policy":"open_timeout"}}`,
+		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":5,"event":"recover","from":"half_open","to":"closed","writer":"payments-1","reason":{"policy":"probe_successes","successes":2,"threshold":2}}`,
+		`{"level":"WARN","msg":"circuit breaker transition","breaker":"payments","seq":6,"event":"force_open","from":"closed","to":"open","open_for":900000000000,"writer":"payments-1","reason":{"policy":"manual","operator":"alice@ops","note":"maintenance window"}}`,
+		`{"level":"INFO","msg":"circuit breaker transition","breaker":"payments","seq":7,"event":"force_close","from":"open","to":"closed","writer":"payments-1","reason":{"policy":"manual","operator":"alice@ops","note":"maintenance done"}}`,
 	})
 
 	// OpenTelemetry: each call's span carries the events of what that call

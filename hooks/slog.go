@@ -67,6 +67,9 @@ func (s slogSubscriber) Notify(ctx context.Context, t events.Transition) {
 	if t.To == events.Open {
 		attrs = append(attrs, slog.Duration("open_for", t.OpenFor))
 	}
+	if t.Writer != "" {
+		attrs = append(attrs, slog.String("writer", t.Writer))
+	}
 	if reason := reasonAttrs(t.Reason); len(reason) > 0 {
 		attrs = append(attrs, slog.GroupAttrs("reason", reason...))
 	}

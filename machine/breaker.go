@@ -130,6 +130,9 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	if cfg.probeLimit == 0 {
 		cfg.probeLimit = cfg.successThreshold
 	}
+	if cfg.writer == "" {
+		cfg.writer = DefaultWriter()
+	}
 	if cfg.backoff.base > 0 && cfg.recoveryGiven {
 		return nil, &events.OptionError{Option: "WithBackoff", Value: fmt.Sprintf("%s, %v, %s", cfg.backoff.base, cfg.backoff.factor, cfg.backoff.max),
 			Reason: "cannot be given with WithRecoveryTimeout: its base is the first open period"}

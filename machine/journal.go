@@ -121,8 +121,9 @@ func (b *Breaker) flushLocked(ctx context.Context) error {
 
 // storedLocked reports whether the journal holds p, a record folded in
 // memory whose append now conflicts: it reads the journal's record of p's
-// sequence number and compares it with p as encoded, which is how every
-// journal stores it (a time in UTC, invalid UTF-8 replaced). When the
+// sequence number and compares its ID with p's (or, for a journal that drops
+// IDs, the records as encoded, which is how every journal stores them: a
+// time in UTC, invalid UTF-8 replaced). When the
 // journal cannot be read, the conflict stays unresolved and the error is a
 // transient one, so the record is tried again later.
 func (b *Breaker) storedLocked(ctx context.Context, p events.Transition, conflict error) (bool, error) {
@@ -138,6 +139,9 @@ func (b *Breaker) storedLocked(ctx context.Context, p events.Transition, conflic
 		return false, fmt.Errorf("circuitry: breaker %q: seq %d conflicts, and reading the journal to see whether it holds it failed: %w", b.name, p.Seq, err)
 	case len(recs) == 0 || recs[0].Seq != p.Seq:
 		return false, conflict
+	}
+	if p.ID != "" && recs[0].ID != "" {
+		return p.ID == recs[0].ID, conflict
 	}
 	want, err1 := p.MarshalJSON()
 	got, err2 := recs[0].MarshalJSON()

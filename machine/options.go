@@ -2,6 +2,9 @@ package machine
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/circuitry-go/circuitry/clock"
@@ -29,6 +32,7 @@ import (
 //	WithSubscribers         none
 //	WithQueueCapacity       DefaultQueueCapacity (1024) transitions for queued subscribers
 //	WithErrorHandler        log through slog.Default at level Error
+//	WithWriter              the host name and process id, "host:pid"
 //
 // With the defaults a call in closed or open reads no clock and takes no
 // lock; each policy or option that needs more says what it costs.
@@ -73,6 +77,7 @@ type config struct {
 	subscribers      []hooks.Subscriber
 	queueCapacity    int
 	onError          func(error)
+	writer           string // "": DefaultWriter()
 }
 
 func defaults() config {
@@ -323,3 +328,36 @@ func WithErrorHandler(f func(error)) Option {
 		return nil
 	})
 }
+
+// WithWriter names the instance that writes the breaker's records: every
+// record carries it (events.Transition.Writer), so that the audit trail of
+// a fleet sharing one journal answers which replica moved a breaker. It
+// follows the rules of a breaker name ([events.CheckName]). Default
+// [DefaultWriter]: the host name and the process id.
+func WithWriter(id string) Option {
+	return optionFunc(func(c *config) error {
+		if err := events.CheckName(id); err != nil {
+			te := err.(*events.TextError)
+			return &events.OptionError{Option: "WithWriter", Value: fmt.Sprintf("%q", te.Value), Reason: te.Reason}
+		}
+		c.writer = id
+		return nil
+	})
+}
+
+// DefaultWriter returns the writer identity of a breaker not given
+// [WithWriter]: "host:pid", the host name (cut to fit, "unknown-host" when
+// the system does not say) and the process id.
+func DefaultWriter() string { return defaultWriter() }
+
+var defaultWriter = sync.OnceValue(func() string {
+	host, err := os.Hostname()
+	if err != nil || events.CheckName(host) != nil {
+		host = "unknown-host"
+	}
+	pid := strconv.Itoa(os.Getpid())
+	if len(host)+1+len(pid) > events.MaxNameLen {
+		host = host[:events.MaxNameLen-1-len(pid)]
+	}
+	return host + ":" + pid
+})

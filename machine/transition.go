@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/circuitry-go/circuitry/clock"
@@ -88,6 +91,8 @@ func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket
 		OpenFor:     openFor,
 		Reason:      reason,
 		ObserveOnly: b.observe,
+		Writer:      b.cfg.writer,
+		ID:          newRecordID(),
 	}
 	if err := b.appendLocked(ctx, rec); err != nil {
 		t, cerr := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
@@ -108,6 +113,14 @@ func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket
 	}
 	b.publishLocked(to, now, left, false)
 	return b.dispatch.Publish(ctx, rec), nil
+}
+
+// newRecordID returns a record ID: 16 hex digits drawn at random, so that a
+// breaker recognises its own record in a journal that many write to.
+func newRecordID() string {
+	var b [16]byte
+	id := strconv.AppendUint(b[:0], rand.Uint64(), 16)
+	return strings.Repeat("0", 16-len(id)) + string(id)
 }
 
 // noteErr reports a transition error that has no caller to go to, except a

@@ -43,14 +43,18 @@ const (
 	TransitionEvent = "circuitry.breaker.transition"
 	RejectedEvent   = "circuitry.breaker.rejected"
 
-	KeyName       = attribute.Key("circuitry.breaker.name")
-	KeyState      = attribute.Key("circuitry.breaker.state")
-	KeyOutcome    = attribute.Key("circuitry.breaker.outcome")
-	KeyFrom       = attribute.Key("circuitry.breaker.from")
-	KeyTo         = attribute.Key("circuitry.breaker.to")
-	KeyEvent      = attribute.Key("circuitry.breaker.event")
-	KeySeq        = attribute.Key("circuitry.breaker.seq")
-	KeyOpenFor    = attribute.Key("circuitry.breaker.open_for")
+	KeyName    = attribute.Key("circuitry.breaker.name")
+	KeyState   = attribute.Key("circuitry.breaker.state")
+	KeyOutcome = attribute.Key("circuitry.breaker.outcome")
+	KeyFrom    = attribute.Key("circuitry.breaker.from")
+	KeyTo      = attribute.Key("circuitry.breaker.to")
+	KeyEvent   = attribute.Key("circuitry.breaker.event")
+	KeySeq     = attribute.Key("circuitry.breaker.seq")
+	KeyOpenFor = attribute.Key("circuitry.breaker.open_for")
+	// KeyWriter is the instance that wrote the record (events.Transition.
+	// Writer), on transition span events only: one value per replica is
+	// too many for a metric label.
+	KeyWriter     = attribute.Key("circuitry.breaker.writer")
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
 
 	// KeyMode is "enforcing" or "observe_only" (machine.Mode's names): an
@@ -269,6 +273,9 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	}
 	if t.To == events.Open {
 		ev = append(ev, KeyOpenFor.Float64(t.OpenFor.Seconds()))
+	}
+	if t.Writer != "" {
+		ev = append(ev, KeyWriter.String(t.Writer))
 	}
 	if t.ObserveOnly {
 		ev = append(ev, KeyMode.String(machine.ObserveOnly.String()))

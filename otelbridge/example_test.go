@@ -161,6 +161,7 @@ func Example_spanEvents() {
 	b, err := machine.New("quotes",
 		machine.WithFailureThreshold(1),
 		machine.WithClock(clock),
+		machine.WithWriter("quotes-api-1"),
 		machine.WithSubscribers(bridge))
 	if err != nil {
 		panic(err)
@@ -184,7 +185,7 @@ func Example_spanEvents() {
 	}
 	// Output:
 	// GET /quote #1
-	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.policy=consecutive_failures reason.threshold=1 seq=1 to=open
+	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.policy=consecutive_failures reason.threshold=1 seq=1 to=open writer=quotes-api-1
 	// GET /quote #2
 	//   circuitry.breaker.rejected: name=quotes retry_after=25 state=open
 }

@@ -453,6 +453,8 @@ func transitionEvent(breaker string, seq int64, from, to, event, policy string, 
 	for _, d := range openFor {
 		attrs = append(attrs, attribute.Float64("circuitry.breaker.open_for", d))
 	}
+	// The rigs' breakers write as this process.
+	attrs = append(attrs, attribute.String("circuitry.breaker.writer", machine.DefaultWriter()))
 	return wantEvent{name: "circuitry.breaker.transition", attrs: attrs}
 }
 

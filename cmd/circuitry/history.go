@@ -67,7 +67,7 @@ func history(args []string, stdout, stderr io.Writer, now time.Time) error {
 
 func printTable(w io.Writer, es []entry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tBREAKER\tSEQ\tEVENT\tFROM\tTO\tLASTED\tOPEN FOR\tREASON")
+	fmt.Fprintln(tw, "TIME (UTC)\tBREAKER\tSEQ\tEVENT\tFROM\tTO\tLASTED\tOPEN FOR\tWRITER\tREASON")
 	for _, e := range es {
 		lasted := duration(e.lasted)
 		if e.current {
@@ -81,8 +81,12 @@ func printTable(w io.Writer, es []entry) {
 		if e.ObserveOnly {
 			event += " (observe-only)" // it would have happened in an enforcing breaker
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			tableTime(e.Time), e.Breaker, e.Seq, event, e.From, e.To, lasted, openFor, reasonText(e.Reason))
+		writer := e.Writer
+		if writer == "" {
+			writer = "-" // a record of format version 1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			tableTime(e.Time), e.Breaker, e.Seq, event, e.From, e.To, lasted, openFor, writer, reasonText(e.Reason))
 	}
 	tw.Flush()
 }

@@ -28,15 +28,15 @@ var day = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 func fixture() []events.Transition {
 	at := func(s int) time.Time { return day.Add(time.Duration(s) * time.Second) }
 	return []events.Transition{
-		{Breaker: "payments", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(1), OpenFor: 30 * time.Second,
+		{Breaker: "payments", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(1), OpenFor: 30 * time.Second, Writer: "api-1",
 			Reason: events.Reason{Policy: events.PolicyConsecutiveFailures, Failures: 5, Threshold: 5, LastError: "EOF"}},
-		{Breaker: "quotes", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(5), OpenFor: time.Minute,
+		{Breaker: "quotes", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: at(5), OpenFor: time.Minute, Writer: "api-2",
 			Reason: events.Reason{Policy: events.PolicyConsecutiveFailures, Failures: 5, Threshold: 5, LastError: "timeout"}},
 		{Breaker: "payments", Seq: 2, Event: events.Probe, From: events.Open, To: events.HalfOpen, Time: at(31),
 			Reason: events.Reason{Policy: events.PolicyOpenTimeout}},
 		{Breaker: "payments", Seq: 3, Event: events.Retrip, From: events.HalfOpen, To: events.Open, Time: at(32), OpenFor: 30 * time.Second,
 			Reason: events.Reason{Policy: events.PolicyProbeFailure, Failures: 1, LastError: "EOF"}},
-		{Breaker: "payments", Seq: 4, Event: events.ForceClose, From: events.Open, To: events.Closed, Time: at(40),
+		{Breaker: "payments", Seq: 4, Event: events.ForceClose, From: events.Open, To: events.Closed, Time: at(40), Writer: "api-2",
 			Reason: events.Reason{Policy: events.PolicyManual, Operator: "ops", Note: "maintenance over"}},
 	}
 }
@@ -92,14 +92,14 @@ func cells(table string) string {
 
 var wideSpace = regexp.MustCompile(` {2,}`)
 
-const historyHeader = "TIME (UTC)               BREAKER   SEQ  EVENT        FROM       TO         LASTED   OPEN FOR  REASON\n"
+const historyHeader = "TIME (UTC)               BREAKER   SEQ  EVENT        FROM       TO         LASTED   OPEN FOR  WRITER  REASON\n"
 
 var historyRows = []string{
-	`2026-11-24 10:00:01.000  payments  1    trip         closed     open       30s      30s       consecutive_failures failures=5 threshold=5 last_error="EOF"`,
-	`2026-11-24 10:00:05.000  quotes    1    trip         closed     open       current  1m0s      consecutive_failures failures=5 threshold=5 last_error="timeout"`,
-	`2026-11-24 10:00:31.000  payments  2    probe        open       half_open  1s       -         open_timeout`,
-	`2026-11-24 10:00:32.000  payments  3    retrip       half_open  open       8s       30s       probe_failure failures=1 last_error="EOF"`,
-	`2026-11-24 10:00:40.000  payments  4    force_close  open       closed     current  -         manual operator="ops" note="maintenance over"`,
+	`2026-11-24 10:00:01.000  payments  1    trip         closed     open       30s      30s       api-1   consecutive_failures failures=5 threshold=5 last_error="EOF"`,
+	`2026-11-24 10:00:05.000  quotes    1    trip         closed     open       current  1m0s      api-2   consecutive_failures failures=5 threshold=5 last_error="timeout"`,
+	`2026-11-24 10:00:31.000  payments  2    probe        open       half_open  1s       -         -       open_timeout`,
+	`2026-11-24 10:00:32.000  payments  3    retrip       half_open  open       8s       30s       -       probe_failure failures=1 last_error="EOF"`,
+	`2026-11-24 10:00:40.000  payments  4    force_close  open       closed     current  -         api-2   manual operator="ops" note="maintenance over"`,
 }
 
 func rows(idx ...int) string {
