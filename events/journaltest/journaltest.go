@@ -1,0 +1,334 @@
+// Package journaltest is the conformance suite of the journal contract:
+// every implementation of [events.Journal] runs [Run] against itself, as a
+// file system runs testing/fstest. It checks what a breaker relies on:
+// appends at the expected sequence number and conflicts otherwise, refusals
+// for good, reading after a sequence number, records read back as they were
+// appended (writer and ID included), compaction that keeps the fold,
+// concurrent writers of which exactly one wins each sequence number, and
+// done contexts.
+//
+//	func TestConformance(t *testing.T) {
+//		journaltest.Run(t, func(t *testing.T) events.Journal { return newJournal(t) })
+//	}
+package journaltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// Run runs the conformance suite against the journals newJournal makes, one
+// new, empty journal per subtest. newJournal should register its own
+// cleanup (closing the journal) with t.
+func Run(t *testing.T, newJournal func(t *testing.T) events.Journal) {
+	t.Helper()
+	for _, c := range []struct {
+		name string
+		test func(t *testing.T, j events.Journal)
+	}{
+		{"EmptyJournal", emptyJournal},
+		{"AppendThenRead", appendThenRead},
+		{"ReadAfter", readAfter},
+		{"ConflictStoresNothing", conflictStoresNothing},
+		{"RefusedForGood", refusedForGood},
+		{"BreakersAreIndependent", breakersAreIndependent},
+		{"ReadReturnsACopy", readReturnsACopy},
+		{"LongHistoryKeepsTheFold", longHistoryKeepsTheFold},
+		{"ConcurrentWriters", concurrentWriters},
+		{"DoneContext", doneContext},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.test(t, newJournal(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// cycle is a legal walk through every state: trip, probe, retrip, probe,
+// recover, and again.
+var cycle = []struct {
+	e        events.Event
+	from, to events.State
+}{
+	{events.Trip, events.Closed, events.Open},
+	{events.Probe, events.Open, events.HalfOpen},
+	{events.Retrip, events.HalfOpen, events.Open},
+	{events.ForceHalfOpen, events.Open, events.HalfOpen},
+	{events.Recover, events.HalfOpen, events.Closed},
+	{events.ForceOpen, events.Closed, events.Open},
+	{events.ForceClose, events.Open, events.Closed},
+}
+
+// record returns the legal record seq of breaker (1-based), with every
+// field a breaker sets.
+func record(breaker string, seq uint64) events.Transition {
+	s := cycle[(seq-1)%uint64(len(cycle))]
+	r := events.Transition{
+		Breaker: breaker, Seq: seq, Event: s.e, From: s.from, To: s.to,
+		Time:   t0.Add(time.Duration(seq) * time.Second),
+		Writer: "journaltest", ID: fmt.Sprintf("%016x", seq*2654435761+uint64(len(breaker))),
+		Reason: events.Reason{Policy: "journaltest", Failures: seq, LastError: "EOF"},
+	}
+	if s.to == events.Open {
+		r.OpenFor = time.Duration(seq) * time.Second
+	}
+	if s.e.Manual() {
+		r.Reason = events.Reason{Policy: events.PolicyManual, Operator: "ops", Note: "journaltest: ünïcode"}
+	}
+	return r
+}
+
+func appendAll(t *testing.T, j events.Journal, recs ...events.Transition) {
+	t.Helper()
+	for _, r := range recs {
+		if err := j.Append(context.Background(), r); err != nil {
+			t.Fatalf("Append(%v): %v", r, err)
+		}
+	}
+}
+
+func history(breaker string, n int) []events.Transition {
+	out := make([]events.Transition, n)
+	for i := range out {
+		out[i] = record(breaker, uint64(i+1))
+	}
+	return out
+}
+
+func read(t *testing.T, j events.Journal, breaker string, after uint64) []events.Transition {
+	t.Helper()
+	recs, err := j.Read(context.Background(), breaker, after)
+	if err != nil {
+		t.Fatalf("Read(%q, %d): %v", breaker, after, err)
+	}
+	return recs
+}
+
+// same reports whether got is want as a journal must read it back: every
+// field equal, the time as the same instant.
+func same(got, want events.Transition) bool {
+	g, w := got, want
+	g.Time, w.Time = time.Time{}, time.Time{}
+	return g == w && got.Time.Equal(want.Time)
+}
+
+func requireRecords(t *testing.T, what string, got, want []events.Transition) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d records %v, want %d %v", what, len(got), got, len(want), want)
+	}
+	for i := range got {
+		if !same(got[i], want[i]) {
+			t.Fatalf("%s: record %d\n got %+v\nwant %+v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func emptyJournal(t *testing.T, j events.Journal) {
+	if recs := read(t, j, "nothing", 0); len(recs) != 0 {
+		t.Fatalf("Read of a breaker with no records = %v", recs)
+	}
+	s, err := events.Load(context.Background(), j, "nothing")
+	if err != nil || s != events.Initial("nothing") {
+		t.Fatalf("Load of a breaker with no records = %+v, %v; want the initial snapshot", s, err)
+	}
+}
+
+func appendThenRead(t *testing.T, j events.Journal) {
+	want := history("payments", len(cycle))
+	appendAll(t, j, want...)
+	requireRecords(t, "Read(0)", read(t, j, "payments", 0), want)
+	s, err := events.Load(context.Background(), j, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fold, _ := events.Replay("payments", want); s != fold {
+		t.Fatalf("Load = %+v, want the fold %+v", s, fold)
+	}
+}
+
+func readAfter(t *testing.T, j events.Journal) {
+	recs := history("payments", 5)
+	appendAll(t, j, recs...)
+	for after := uint64(0); after <= 7; after++ {
+		want := recs[min(after, 5):]
+		requireRecords(t, fmt.Sprintf("Read(%d)", after), read(t, j, "payments", after), want)
+	}
+}
+
+func conflictStoresNothing(t *testing.T, j events.Journal) {
+	ctx := context.Background()
+	appendAll(t, j, history("payments", 2)...)
+	for _, seq := range []uint64{1, 2, 4, 100} {
+		r := record("payments", seq)
+		r.ID = "ffffffffffffffff"
+		err := j.Append(ctx, r)
+		if !errors.Is(err, events.ErrConflict) {
+			t.Fatalf("Append of seq %d after seq 2 = %v, want an error matching ErrConflict", seq, err)
+		}
+		if errors.Is(err, events.ErrRefused) {
+			t.Fatalf("Append of seq %d after seq 2 = %v: a conflict is not a refusal for good", seq, err)
+		}
+		var ce *events.ConflictError
+		if errors.As(err, &ce) && (ce.Seq != seq || ce.Last != 2 || ce.Breaker != "payments") {
+			t.Fatalf("ConflictError = %+v, want breaker payments, seq %d, last 2", ce, seq)
+		}
+	}
+	requireRecords(t, "after the conflicts", read(t, j, "payments", 0), history("payments", 2))
+}
+
+func refusedForGood(t *testing.T, j events.Journal) {
+	ctx := context.Background()
+	appendAll(t, j, history("payments", 1)...)
+	next := record("payments", 2)
+	for _, c := range []struct {
+		name string
+		rec  events.Transition
+	}{
+		{"illegal transition", func() events.Transition { r := next; r.From = events.Closed; return r }()},
+		{"undeclared event", func() events.Transition { r := next; r.Event = 0; return r }()},
+		{"open without an open period", func() events.Transition { r := record("payments", 2); r.Event, r.To, r.OpenFor = events.Retrip, events.Open, 0; r.From = events.Open; return r }()},
+		{"name not UTF-8", func() events.Transition { r := record("bad\xffname", 1); return r }()},
+		{"1 MiB name", func() events.Transition { r := record(strings.Repeat("n", 1<<20), 1); return r }()},
+	} {
+		err := j.Append(ctx, c.rec)
+		if !errors.Is(err, events.ErrRefused) {
+			t.Fatalf("%s: Append = %v, want an error matching ErrRefused", c.name, err)
+		}
+	}
+	requireRecords(t, "after the refusals", read(t, j, "payments", 0), history("payments", 1))
+	appendAll(t, j, next) // the journal goes on
+}
+
+func breakersAreIndependent(t *testing.T, j events.Journal) {
+	a, b := history("a", 4), history("b", 2)
+	appendAll(t, j, a[0], b[0], a[1], a[2], b[1], a[3])
+	requireRecords(t, "a", read(t, j, "a", 0), a)
+	requireRecords(t, "b", read(t, j, "b", 0), b)
+}
+
+func readReturnsACopy(t *testing.T, j events.Journal) {
+	want := history("payments", 3)
+	appendAll(t, j, want...)
+	got := read(t, j, "payments", 0)
+	for i := range got {
+		got[i].Breaker, got[i].Reason.Note = "changed", "changed"
+	}
+	requireRecords(t, "Read after changing what an earlier Read returned", read(t, j, "payments", 0), want)
+}
+
+// longHistoryKeepsTheFold appends enough records that a bounded journal
+// compacts, and checks that Load still gives the fold of everything, and
+// that what Read no longer returns is in the journal's snapshot.
+func longHistoryKeepsTheFold(t *testing.T, j events.Journal) {
+	const n = 3000
+	recs := history("payments", n)
+	appendAll(t, j, recs...)
+	fold, _ := events.Replay("payments", recs)
+	s, err := events.Load(context.Background(), j, "payments")
+	if err != nil || s != fold {
+		t.Fatalf("Load after %d records = %+v, %v; want %+v", n, s, err, fold)
+	}
+	got, err := j.Read(context.Background(), "payments", 0)
+	if errors.Is(err, events.ErrCompacted) {
+		sn, ok := j.(events.Snapshotter)
+		if !ok {
+			t.Fatal("Read reports records compacted away, but the journal is not a Snapshotter")
+		}
+		base, err := sn.Snapshot(context.Background(), "payments")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := events.Replay("payments", recs[:base.Seq]); base != want {
+			t.Fatalf("Snapshot = %+v, want the fold of the records before it %+v", base, want)
+		}
+		got = read(t, j, "payments", base.Seq)
+		requireRecords(t, "Read after the snapshot", got, recs[base.Seq:])
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireRecords(t, "Read(0)", got, recs)
+}
+
+// concurrentWriters: writers race to append each next record of one
+// breaker; for every sequence number exactly one wins, the others get a
+// conflict, and the history stays legal.
+func concurrentWriters(t *testing.T, j events.Journal) {
+	const writers, seqs = 4, 40
+	var mu sync.Mutex
+	won := map[uint64]int{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			ctx := context.Background()
+			for {
+				recs, err := j.Read(ctx, "shared", 0)
+				if err != nil {
+					t.Errorf("writer %d: Read: %v", w, err)
+					return
+				}
+				next := uint64(len(recs)) + 1
+				if next > seqs {
+					return
+				}
+				r := record("shared", next)
+				r.Writer, r.ID = fmt.Sprintf("writer-%d", w), fmt.Sprintf("%08x%08x", w, next)
+				switch err := j.Append(ctx, r); {
+				case err == nil:
+					mu.Lock()
+					won[next]++
+					mu.Unlock()
+				case !errors.Is(err, events.ErrConflict):
+					t.Errorf("writer %d: Append of seq %d: %v, want nil or a conflict", w, next, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	recs := read(t, j, "shared", 0)
+	if len(recs) != seqs {
+		t.Fatalf("%d records, want %d", len(recs), seqs)
+	}
+	if _, err := events.Replay("shared", recs); err != nil {
+		t.Fatalf("the history is not legal: %v", err)
+	}
+	for seq := uint64(1); seq <= seqs; seq++ {
+		if won[seq] != 1 {
+			t.Fatalf("seq %d was appended %d times", seq, won[seq])
+		}
+		want := fmt.Sprintf("%08x", seq)
+		if !strings.HasSuffix(recs[seq-1].ID, want) || !strings.HasPrefix(recs[seq-1].Writer, "writer-") {
+			t.Fatalf("record %d = %+v is not a winner's", seq, recs[seq-1])
+		}
+	}
+}
+
+// doneContext: given a context that is already done, Append and Read return
+// promptly; an Append that returns an error matching the context's stored
+// nothing, and one that returns nil stored its record.
+func doneContext(t *testing.T, j events.Journal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := record("payments", 1)
+	err := j.Append(ctx, r)
+	switch {
+	case err == nil:
+		requireRecords(t, "after an Append that returned nil", read(t, j, "payments", 0), []events.Transition{r})
+	case errors.Is(err, context.Canceled):
+		requireRecords(t, "after an Append that returned the context's error", read(t, j, "payments", 0), nil)
+	default:
+		t.Fatalf("Append with a cancelled context = %v, want nil or context.Canceled", err)
+	}
+	if _, err := j.Read(ctx, "payments", 0); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read with a cancelled context = %v, want nil or context.Canceled", err)
+	}
+}
