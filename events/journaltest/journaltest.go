@@ -193,7 +193,12 @@ func refusedForGood(t *testing.T, j events.Journal) {
 	}{
 		{"illegal transition", func() events.Transition { r := next; r.From = events.Closed; return r }()},
 		{"undeclared event", func() events.Transition { r := next; r.Event = 0; return r }()},
-		{"open without an open period", func() events.Transition { r := record("payments", 2); r.Event, r.To, r.OpenFor = events.Retrip, events.Open, 0; r.From = events.Open; return r }()},
+		{"open without an open period", func() events.Transition {
+			r := record("payments", 2)
+			r.Event, r.To, r.OpenFor = events.Retrip, events.Open, 0
+			r.From = events.Open
+			return r
+		}()},
 		{"name not UTF-8", func() events.Transition { r := record("bad\xffname", 1); return r }()},
 		{"1 MiB name", func() events.Transition { r := record(strings.Repeat("n", 1<<20), 1); return r }()},
 	} {
