@@ -68,6 +68,7 @@ type Breaker struct {
 	// when none failed.
 	retryDelay time.Duration
 	toReport   []error // reported after the lock is released
+	closing    bool    // Close was called
 
 	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
 }
@@ -84,10 +85,11 @@ type snapshot struct {
 	// due, in open: a call is not rejected on the fast path, because the
 	// open period is over (over) or the breaker only observes.
 	due    bool
-	over   bool       // in open: the open period is over: the next call probes
-	reject *OpenError // the rejection of this open or half-open period
-	win    *windowSet // in closed, with window policies: this period's windows
-	_      [cacheLine - 32]byte
+	over   bool         // in open: the open period is over: the next call probes
+	reject *OpenError   // the rejection of this open or half-open period
+	win    *windowSet   // in closed, with window policies: this period's windows
+	last   events.State // in stateShut: the state the breaker was closed in
+	_      [cacheLine - 33]byte
 }
 
 // sinceClock is what times calls: the clock itself when it has a Since
@@ -241,7 +243,13 @@ func (b *Breaker) Journal() events.Journal { return b.cfg.journal }
 
 // State returns the current state. It reads the snapshot calls read, without
 // a lock.
-func (b *Breaker) State() events.State { return b.snap.Load().state }
+func (b *Breaker) State() events.State {
+	s := b.snap.Load()
+	if s.state == stateShut {
+		return s.last
+	}
+	return s.state
+}
 
 // Snapshot returns the fold of the breaker's transitions so far: what
 // [events.Replay] of its journal gives, when every append succeeded.
@@ -375,6 +383,9 @@ func (b *Breaker) Flush(ctx context.Context) error {
 func (b *Breaker) Sync(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
+	}
+	if b.snap.Load().state == stateShut {
+		return ErrClosed
 	}
 	t, err := b.syncLocked(ctx)
 	b.dispatch.Deliver(ctx, t)

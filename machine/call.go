@@ -59,6 +59,8 @@ func (b *Breaker) admit(ctx context.Context) (Permit, error) {
 	for attempt := 0; ; attempt++ {
 		s := b.snap.Load()
 		switch {
+		case s.state == stateShut:
+			return Permit{}, ErrClosed
 		case s.state == events.Closed:
 			return b.permit(ctx, s.gen), nil
 		case s.state == events.Open && !s.due:

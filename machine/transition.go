@@ -44,7 +44,11 @@ func (b *Breaker) transition(ctx context.Context, decide func(*snapshot) (move, 
 func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (dispatch.Ticket, error) {
 	b.mu.Lock()
 	defer b.release()
-	m, ok := decide(b.snap.Load())
+	s := b.snap.Load()
+	if s.state == stateShut {
+		return 0, ErrClosed
+	}
+	m, ok := decide(s)
 	if !ok {
 		return 0, nil
 	}
@@ -143,7 +147,7 @@ func (b *Breaker) noteLocked(err error) {
 }
 
 func reportable(err error) bool {
-	return err != nil && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged))
+	return err != nil && !errors.Is(err, ErrClosed) && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged))
 }
 
 // fire fires ev on the fsm with a context that cannot be cancelled (a

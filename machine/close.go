@@ -1,0 +1,77 @@
+package machine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// ErrClosed is returned by every call, manual control and Sync on a breaker
+// after [Breaker.Close]: the protected function is not called and nothing
+// is counted.
+var ErrClosed = errors.New("circuitry: breaker is closed")
+
+// stateShut is the state a closed breaker publishes to calls: neither
+// closed nor open, so that both inline paths of Do and Allow fall through
+// to admit, which refuses the call with ErrClosed. State reports the state
+// the breaker was in when it was closed.
+const stateShut = events.State(events.NumStates)
+
+// Close shuts the breaker down: it stops its timers (the open period, the
+// half-open timeout, the append retry), appends the transitions its journal
+// has not stored yet, and waits until its queued subscribers have been given
+// every transition, each within ctx. It returns an [*UnstoredError] for the
+// transitions it could not store (they are then reported nowhere else), and
+// ctx's error when the queued subscribers did not finish in time.
+//
+// After Close, Do, Execute and Allow return [ErrClosed] without calling the
+// function or counting anything, as do the manual controls and Sync; a call
+// admitted before Close may still report its outcome with Done, which is
+// counted and moves nothing. State, Snapshot, Counts and Windows go on
+// answering. Close may be called again, for instance after ctx expired: a
+// later call waits for the queued subscribers again, and returns nil once
+// they are done.
+func (b *Breaker) Close(ctx context.Context) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
+	b.shut(ctx)
+	var errs []error
+	if u := b.backlog.unstored(b.name); u != nil {
+		errs = append(errs, u)
+		b.backlog.mu.Lock()
+		b.backlog.recs, b.backlog.refused = nil, false // returned here, not reported again
+		b.backlog.mu.Unlock()
+	}
+	if err := b.dispatch.Flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// shut stops the timers, makes a last attempt to store the backlog, and
+// publishes the snapshot that refuses every call, once.
+func (b *Breaker) shut(ctx context.Context) {
+	b.mu.Lock()
+	defer b.release()
+	if b.closing {
+		return
+	}
+	b.closing = true
+	if b.retry != nil {
+		b.retry.Stop()
+		b.retry = nil
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.noteLocked(b.flushLocked(ctx))
+	if b.retry != nil { // the last attempt failed: nothing retries after Close
+		b.retry.Stop()
+		b.retry = nil
+	}
+	b.gen++
+	b.snap.Store(&snapshot{gen: b.gen, state: stateShut, last: b.fold.State})
+}
