@@ -29,9 +29,12 @@ func TestClose(t *testing.T) {
 		called := false
 		fn := func(context.Context) error { called = true; return nil }
 		for name, err := range map[string]error{
-			"Do":            f.b.Do(ctx, fn),
-			"Allow":         func() error { _, err := f.b.Allow(ctx); return err }(),
-			"Execute":       func() error { _, err := machine.Execute(ctx, f.b, func(context.Context) (int, error) { called = true; return 0, nil }); return err }(),
+			"Do":    f.b.Do(ctx, fn),
+			"Allow": func() error { _, err := f.b.Allow(ctx); return err }(),
+			"Execute": func() error {
+				_, err := machine.Execute(ctx, f.b, func(context.Context) (int, error) { called = true; return 0, nil })
+				return err
+			}(),
 			"ForceClose":    f.b.ForceClose(ctx, operator),
 			"ForceHalfOpen": f.b.ForceHalfOpen(ctx, operator),
 			"Sync":          f.b.Sync(ctx),
