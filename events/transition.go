@@ -47,6 +47,11 @@ type Transition struct {
 	// journal, which a tamper-evident audit trail chains records with.
 	// Nothing sets it yet; readers keep it as they find it.
 	PrevHash string
+	// Adopted is set on delivery to subscribers, never stored: the breaker
+	// did not make this transition but folded it from its journal, where
+	// another writer (Writer) appended it. A subscriber that saw a record
+	// of the same Seq before learns that this one replaced it.
+	Adopted bool
 }
 
 // Reason says why a transition fired: the policy that decided, the figures it

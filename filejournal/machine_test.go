@@ -32,7 +32,11 @@ func fjBreaker(t testing.TB, j events.Journal, now time.Time, errs *fjWarnings) 
 	return b, clk
 }
 
+// fjCall runs a call through b and returns its error, once the breaker's
+// journal writer has done what it could (Sync waits for it), so that the
+// test reads the file as the breaker left it.
 func fjCall(b *machine.Breaker, err error) error {
+	defer func() { _ = b.Sync(context.Background()) }()
 	return b.Do(context.Background(), func(context.Context) error { return err })
 }
 

@@ -2,7 +2,6 @@ package machine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -62,8 +61,11 @@ type Breaker struct {
 	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
 	probeOK atomic.Uint32 // probe successes, in half-open; likewise
 	timer   clock.Timer
-	backlog *backlog    // what the journal has not stored
-	retry   clock.Timer // appends the backlog again; nil when not armed
+	backlog *backlog      // what the journal has not stored
+	retry   clock.Timer   // starts the writer again; nil when not armed
+	writing bool          // the journal writer runs
+	again   bool          // a transition was made while the writer appended
+	drained chan struct{} // closed when the writer stops; nil while it does not run
 	// retryDelay is the wait before the next retry of the backlog; 0
 	// when none failed.
 	retryDelay time.Duration
@@ -175,7 +177,9 @@ func New(name string, opts ...Option) (*Breaker, error) {
 				err = fmt.Errorf("the journal (%T) panicked: %v", cfg.journal, v)
 			}
 		}()
-		fold, err = events.Load(context.Background(), cfg.journal, name)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.journalTimeout)
+		defer cancel()
+		fold, err = events.Load(ctx, cfg.journal, name)
 		return err
 	}()
 	if err != nil {
@@ -387,24 +391,12 @@ func (b *Breaker) Sync(ctx context.Context) error {
 	if b.snap.Load().state == stateShut {
 		return ErrClosed
 	}
-	t, err := b.syncLocked(ctx)
+	if err := b.waitWriter(ctx); err != nil {
+		return err
+	}
+	t, err := b.catchUp(ctx)
 	b.dispatch.Deliver(ctx, t)
 	return err
-}
-
-func (b *Breaker) syncLocked(ctx context.Context) (dispatch.Ticket, error) {
-	b.mu.Lock()
-	defer b.release()
-	err := b.flushLocked(ctx)
-	b.noteLocked(err) // a divergence loses transitions: report it
-	t, err := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
-	if err != nil {
-		return t, err
-	}
-	if u := b.backlog.unstored(b.name); u != nil {
-		return t, u
-	}
-	return t, nil
 }
 
 // release is deferred by every function that takes the transition lock,

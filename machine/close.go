@@ -36,8 +36,11 @@ func (b *Breaker) Close(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
 	}
-	b.shut(ctx)
+	b.shut()
 	var errs []error
+	if err := b.waitWriter(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if u := b.backlog.unstored(b.name); u != nil {
 		errs = append(errs, u)
 		b.backlog.mu.Lock()
@@ -50,9 +53,9 @@ func (b *Breaker) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// shut stops the timers, makes a last attempt to store the backlog, and
-// publishes the snapshot that refuses every call, once.
-func (b *Breaker) shut(ctx context.Context) {
+// shut stops the timers and publishes the snapshot that refuses every call,
+// once; Close then lets the writer make a last attempt at the backlog.
+func (b *Breaker) shut() {
 	b.mu.Lock()
 	defer b.release()
 	if b.closing {
@@ -66,11 +69,6 @@ func (b *Breaker) shut(ctx context.Context) {
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
-	}
-	b.noteLocked(b.flushLocked(ctx))
-	if b.retry != nil { // the last attempt failed: nothing retries after Close
-		b.retry.Stop()
-		b.retry = nil
 	}
 	b.gen++
 	b.snap.Store(&snapshot{gen: b.gen, state: stateShut, last: b.fold.State})

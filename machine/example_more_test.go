@@ -70,6 +70,7 @@ func ExampleCustomPolicy() {
 		})
 	}
 	fmt.Println(b.State())
+	_ = b.Sync(ctx) // the journal writer has stored every transition
 	recs, _ := b.Journal().Read(ctx, "search", 0)
 	r := recs[0].Reason
 	fmt.Printf("%s: %d failures in %d calls\n", r.Policy, r.Failures, r.Calls)
@@ -94,6 +95,7 @@ func ExampleLastCalls() {
 			return nil
 		})
 		if b.State() != events.Closed {
+			_ = b.Sync(ctx) // the journal writer has stored every transition
 			recs, _ := b.Journal().Read(ctx, "inventory", 0)
 			r := recs[0].Reason
 			fmt.Printf("%-5t %s, %s: %d of %d calls failed\n", fails, r.Policy, b.State(), r.Failures, r.Calls)
@@ -170,6 +172,9 @@ func ExampleWithJournal_resume() {
 	b, _ := machine.New("payments", machine.WithJournal(j), machine.WithClock(clk), machine.WithFailureThreshold(1))
 	_ = b.Do(ctx, down)
 	fmt.Println("first run:", b.State(), "at seq", b.Snapshot().Seq)
+	if err := b.Close(ctx); err != nil { // stores what the journal writer has not yet
+		panic(err)
+	}
 	if err := j.Close(); err != nil {
 		panic(err)
 	}
@@ -190,6 +195,7 @@ func ExampleWithJournal_resume() {
 
 	clk.Advance(20 * time.Second)
 	_ = b.Do(ctx, func(context.Context) error { return nil }) // probes
+	_ = b.Sync(ctx)
 	recs, _ := j.Read(ctx, "payments", 0)
 	for _, r := range recs {
 		fmt.Println(r)

@@ -150,6 +150,7 @@ func ExampleFailureRate() {
 		})
 	}
 	fmt.Println(b.State())
+	_ = b.Sync(ctx) // the journal writer has stored every transition
 	recs, _ := b.Journal().Read(ctx, "search", 0)
 	r := recs[0].Reason
 	fmt.Printf("%s: %d of %d calls failed (%v%%, threshold %v%%)\n", r.Policy, r.Failures, r.Calls, r.Rate, r.RateThreshold)
@@ -174,6 +175,7 @@ func ExampleWithBackoff() {
 		clk.Advance(b.Snapshot().OpenFor)
 		_ = b.Do(ctx, down) // the probe fails: re-trips
 	}
+	_ = b.Sync(ctx) // the journal writer has stored every transition
 	recs, _ := b.Journal().Read(ctx, "inventory", 0)
 	for _, r := range recs {
 		if r.To == events.Open {
@@ -198,6 +200,7 @@ func ExampleWithObserveOnly() {
 	err := b.Do(ctx, func(context.Context) error { return nil }) // runs
 	fmt.Println(err, b.Counts().WouldReject)
 
+	_ = b.Sync(ctx) // the journal writer has stored every transition
 	recs, _ := b.Journal().Read(ctx, "ledger", 0)
 	fmt.Println(recs[0].Event, "observe_only:", recs[0].ObserveOnly)
 	// Output:

@@ -70,3 +70,16 @@ func TimeWindowStripes(n int) (stripes int, c WindowCounts) {
 func StripeOf(addr uintptr, stripes int) int {
 	return int(stripeOf(addr, uint32(32-bits.TrailingZeros(uint(stripes)))))
 }
+
+// Settle waits until the breaker's journal writer, if it runs, has done
+// what it could with the backlog, without starting it: tests that read the
+// journal after a transition call it, as the writer appends on a goroutine
+// of its own.
+func Settle(b *Breaker) {
+	b.mu.Lock()
+	drained := b.drained
+	b.mu.Unlock()
+	if drained != nil {
+		<-drained
+	}
+}

@@ -87,8 +87,8 @@ func TestOwnRecordByID(t *testing.T) {
 		t.Fatal(err)
 	}
 	flaky.set(1, 0)
-	if err := a.ForceOpen(ctx, operator); err != nil {
-		t.Fatalf("a.ForceOpen: %v", err)
+	if err := a.ForceOpen(ctx, operator); !errors.As(err, new(*machine.JournalError)) {
+		t.Fatalf("a.ForceOpen with its append failing = %v, want a JournalError", err)
 	}
 	if err := b.ForceOpen(ctx, operator); err != nil {
 		t.Fatalf("b.ForceOpen: %v", err)

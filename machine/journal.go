@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/internal/dispatch"
 )
 
 // backlog holds what the journal has not stored of a breaker's transitions.
@@ -28,6 +29,9 @@ type backlog struct {
 	refused     bool
 	first, last uint64
 	err         error // the journal's last error
+	// waiters are the manual controls waiting for their record to be
+	// stored, by record ID.
+	waiters map[string]chan<- error
 }
 
 // unstored returns what is not stored, or nil.
@@ -43,90 +47,278 @@ func (q *backlog) unstored(breaker string) *UnstoredError {
 	return nil
 }
 
-// appendLocked appends rec to the journal, after any records the journal
-// has not stored yet, in order (see flushLocked).
-func (b *Breaker) appendLocked(ctx context.Context, rec events.Transition) error {
+// enqueueLocked hands rec, a transition already folded, to the journal
+// writer (see write and writeAfter). A journal that refused a
+// record for good gets nothing more: the transition is reported as unstored.
+func (b *Breaker) enqueueLocked(rec events.Transition, wait chan<- error) {
 	q := b.backlog
 	q.mu.Lock()
 	if q.refused {
 		q.last = rec.Seq
-		err := q.err
+		err := &JournalError{Breaker: b.name, Seq: rec.Seq, Refused: true, Err: q.err}
 		q.mu.Unlock()
 		b.journErr.Add(1)
-		b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: rec.Seq, Refused: true, Err: err})
-		return nil
+		b.toReport = append(b.toReport, err)
+		if wait != nil {
+			wait <- err
+		}
+		return
 	}
 	q.recs = append(q.recs, rec)
+	if wait != nil {
+		if q.waiters == nil {
+			q.waiters = make(map[string]chan<- error)
+		}
+		q.waiters[rec.ID] = wait
+	}
 	q.mu.Unlock()
-	return b.flushLocked(ctx)
 }
 
-// flushLocked appends the records the journal has not stored yet, in order.
-//
-// A conflict is returned (the caller adopts the journal's history), wrapped
-// in errDiverged when the refused record was already folded in memory,
-// unless the journal holds that very record: an earlier append stored it
-// and then reported an error (a network journal's timeout after its
-// commit), and it counts as stored. A refusal for good stops the appends
-// (see [JournalError]). Any other failure is reported and counted, and the
-// records are kept to be appended again (by the retry timer, before the
-// next transition, or by Sync), while the transition goes ahead in memory.
-func (b *Breaker) flushLocked(ctx context.Context) error {
+// writeAfter runs the journal writer once a transition is made: on a
+// goroutine of its own for a call, so that no call waits on journal I/O;
+// on the calling goroutine for a timer, which waits for nobody (and so
+// that a test clock that fires it sees the outcome when it returns).
+func (b *Breaker) writeAfter(inline bool) {
+	b.mu.Lock()
+	run := b.claimWriterLocked()
+	b.mu.Unlock()
+	switch {
+	case !run:
+	case inline:
+		b.write()
+	default:
+		go b.write()
+	}
+}
+
+// kickLocked starts the journal writer on a goroutine of its own, unless
+// it runs or has nothing to append.
+func (b *Breaker) kickLocked() {
+	if b.claimWriterLocked() {
+		go b.write()
+	}
+}
+
+// claimWriterLocked marks the writer running, and reports whether the
+// caller is to run it: false when it runs already or has nothing to append.
+func (b *Breaker) claimWriterLocked() bool {
+	if b.writing {
+		b.again = true // a transition made while it appends: try once more after a failure
+		return false
+	}
+	if len(b.backlog.recs) == 0 {
+		return false
+	}
+	b.writing = true
+	b.drained = make(chan struct{})
+	return true
+}
+
+// write is the journal writer: a goroutine that appends the backlog, in
+// order, while it is not empty, and then exits, so that no call ever waits
+// on journal I/O and an idle breaker holds no goroutine. It appends outside
+// the transition lock, with the journal timeout (WithJournalTimeout). A
+// transient failure is reported and arms the retry timer, which starts the
+// writer again (so do the next transition, Sync and Close). A conflict
+// whose record is not the breaker's own means that another writer's history
+// replaced transitions the breaker had published: it adopts that history
+// and delivers its records, marked adopted, to the subscribers.
+func (b *Breaker) write() {
+	ctx := context.Background()
+	for {
+		b.mu.Lock()
+		p, ok := b.backlog.head()
+		if !ok {
+			drained := b.drained
+			b.writing, b.again = false, false
+			b.unlock()
+			b.writerDone(drained)
+			return
+		}
+		b.mu.Unlock()
+
+		err := b.journalAppend(p)
+		var stored bool
+		var theirs *history
+		if errors.Is(err, events.ErrConflict) {
+			if stored, err = b.holdsOwn(p, err); !stored && errors.Is(err, events.ErrConflict) {
+				theirs = b.readHistory(p.Seq - 1)
+			}
+		}
+
+		b.mu.Lock()
+		t, stop := b.appendedLocked(p, err, stored, theirs)
+		if stop && b.again && !b.backlog.refused {
+			// A transition was made during the append: its record is
+			// tried at once, as if this writer had been started by it.
+			stop = false
+		}
+		b.again = false
+		drained := b.drained
+		if stop {
+			b.writing = false
+		}
+		b.unlock()
+		b.dispatch.Deliver(ctx, t)
+		if stop {
+			b.writerDone(drained)
+			return
+		}
+	}
+}
+
+// writerDone tells who waits for the writer that it stopped, once its
+// reports are made and its deliveries done: drained stays published until
+// it is closed, so that no waiter returns before.
+func (b *Breaker) writerDone(drained chan struct{}) {
+	close(drained)
+	b.mu.Lock()
+	if b.drained == drained {
+		b.drained = nil
+	}
+	b.mu.Unlock()
+}
+
+// head returns the first record not stored yet.
+func (q *backlog) head() (events.Transition, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recs) == 0 || q.refused {
+		return events.Transition{}, false
+	}
+	return q.recs[0], true
+}
+
+// notify tells the manual control waiting for the record id, if any.
+func (q *backlog) notify(id string, err error) {
+	if w, ok := q.waiters[id]; ok {
+		w <- err
+		delete(q.waiters, id)
+	}
+}
+
+// appendedLocked applies the outcome of the append of p, under the
+// transition lock: it returns the ticket of adopted records to deliver, and
+// whether the writer stops (a transient failure waits for the retry).
+func (b *Breaker) appendedLocked(p events.Transition, err error, stored bool, theirs *history) (dispatch.Ticket, bool) {
 	q := b.backlog
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.recs) > 0 {
-		p := q.recs[0]
-		err := b.journalAppend(ctx, p)
-		if errors.Is(err, events.ErrConflict) && p.Seq <= b.fold.Seq {
-			var stored bool
-			if stored, err = b.storedLocked(ctx, p, err); stored {
-				err = nil
-			}
-		}
-		switch {
-		case err == nil:
-			q.recs[0] = events.Transition{}
-			q.recs = q.recs[1:]
-			continue
-		case errors.Is(err, events.ErrConflict):
+	if len(q.recs) == 0 || q.recs[0].ID != p.ID {
+		return 0, false // the backlog changed meanwhile (adopted by Sync)
+	}
+	switch {
+	case err == nil || stored:
+		q.recs[0] = events.Transition{}
+		q.recs = q.recs[1:]
+		q.notify(p.ID, nil)
+		if len(q.recs) == 0 {
 			q.recs, q.err = nil, nil
 			b.retryDelay = 0
-			if p.Seq <= b.fold.Seq {
-				return fmt.Errorf("%w: transitions from seq %d never reached the journal, and another writer has appended since: %w", errDiverged, p.Seq, err)
-			}
-			return err
-		case errors.Is(err, events.ErrRefused):
-			b.journErr.Add(1)
-			q.refused, q.first, q.last, q.err = true, p.Seq, q.recs[len(q.recs)-1].Seq, err
-			q.recs = nil
-			if b.retry != nil {
-				b.retry.Stop()
-				b.retry = nil
-			}
-			b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: p.Seq, Refused: true, Err: err})
-			return nil
-		default:
-			q.err = err
-			b.journErr.Add(1)
-			b.toReport = append(b.toReport, &JournalError{Breaker: b.name, Seq: p.Seq, Err: err})
-			b.armRetryLocked()
-			return nil
 		}
+		return 0, false
+	case errors.Is(err, events.ErrConflict) && theirs != nil && theirs.err == nil:
+		// Two writers moved the breaker at once, and the other's record
+		// came first: how a shared journal works, not a fault. After an
+		// outage of the journal, transitions are lost: that is reported.
+		return b.divergedLocked(p, err, theirs, q.err != nil), false
+	case errors.Is(err, events.ErrRefused):
+		b.journErr.Add(1)
+		je := &JournalError{Breaker: b.name, Seq: p.Seq, Refused: true, Err: err}
+		q.refused, q.first, q.last, q.err = true, p.Seq, q.recs[len(q.recs)-1].Seq, err
+		for _, r := range q.recs {
+			q.notify(r.ID, je)
+		}
+		q.recs = nil
+		if b.retry != nil {
+			b.retry.Stop()
+			b.retry = nil
+		}
+		b.toReport = append(b.toReport, je)
+		return 0, true
 	}
-	q.recs, q.err = nil, nil
-	b.retryDelay = 0
-	return nil
+	if theirs != nil && theirs.err != nil {
+		err = fmt.Errorf("%w; and reading the journal to follow it failed: %w", err, theirs.err)
+	}
+	q.err = err
+	b.journErr.Add(1)
+	je := &JournalError{Breaker: b.name, Seq: p.Seq, Err: err}
+	b.toReport = append(b.toReport, je)
+	for _, r := range q.recs { // none of them is stored before the retry
+		q.notify(r.ID, je)
+	}
+	b.armRetryLocked()
+	return 0, true
 }
 
-// storedLocked reports whether the journal holds p, a record folded in
-// memory whose append now conflicts: it reads the journal's record of p's
-// sequence number and compares its ID with p's (or, for a journal that drops
-// IDs, the records as encoded, which is how every journal stores them: a
-// time in UTC, invalid UTF-8 replaced). When the
-// journal cannot be read, the conflict stays unresolved and the error is a
-// transient one, so the record is tried again later.
-func (b *Breaker) storedLocked(ctx context.Context, p events.Transition, conflict error) (bool, error) {
+// divergedLocked adopts theirs, another writer's history, in place of the
+// transitions from p on that the breaker published but the journal never
+// got: the manual controls waiting for them get the conflict, they are
+// reported as lost when report says so, and the journal's records after the
+// last one both agree on are delivered to the subscribers, marked adopted.
+func (b *Breaker) divergedLocked(p events.Transition, conflict error, theirs *history, report bool) dispatch.Ticket {
+	q := b.backlog
+	lost := q.recs
+	q.recs, q.err = nil, nil
+	b.retryDelay = 0
+	err := fmt.Errorf("circuitry: breaker %q: transitions seq %d to %d never reached the journal, another writer's history replaced them: %w",
+		b.name, lost[0].Seq, lost[len(lost)-1].Seq, conflict)
+	for _, r := range lost {
+		q.notify(r.ID, err)
+	}
+	if report {
+		b.toReport = append(b.toReport, fmt.Errorf("%w: %w", errDiverged, err))
+	}
+	b.machine = nil // rebuilt from the adopted fold
+	b.adoptLocked(theirs.fold)
+	var t dispatch.Ticket
+	for _, r := range theirs.recs {
+		r.Adopted = true
+		t = b.dispatch.Publish(context.Background(), r)
+	}
+	return t
+}
+
+// history is what readHistory read of the journal: the fold of the
+// breaker's history, the records after a position, or why it could not.
+type history struct {
+	fold events.Snapshot
+	recs []events.Transition
+	err  error
+}
+
+// readHistory reads the journal's history of the breaker, outside the
+// transition lock: its fold, and the records after seq (none when the
+// journal compacted them away).
+func (b *Breaker) readHistory(after uint64) *history {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
+	defer cancel()
+	h := &history{}
+	h.err = b.journalDo(func() (err error) {
+		h.fold, err = events.Load(ctx, b.cfg.journal, b.name)
+		if err != nil {
+			return err
+		}
+		h.recs, err = b.cfg.journal.Read(ctx, b.name, after)
+		if errors.Is(err, events.ErrCompacted) {
+			h.recs, err = nil, nil
+		}
+		return err
+	})
+	return h
+}
+
+// holdsOwn reports whether the journal holds p, a record whose append now
+// conflicts: an earlier append of it stored it and then reported an error
+// (a network journal's timeout after its commit). It reads the journal's
+// record of p's sequence number and compares its ID with p's (or, for a
+// journal that drops IDs, the records as encoded, which is how every
+// journal stores them: a time in UTC, invalid UTF-8 replaced). When the
+// journal cannot be read, the error is a transient one, so that the record
+// is tried again later.
+func (b *Breaker) holdsOwn(p events.Transition, conflict error) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
+	defer cancel()
 	var recs []events.Transition
 	err := b.journalDo(func() (err error) {
 		recs, err = b.cfg.journal.Read(ctx, b.name, p.Seq-1)
@@ -134,7 +326,7 @@ func (b *Breaker) storedLocked(ctx context.Context, p events.Transition, conflic
 	})
 	switch {
 	case errors.Is(err, events.ErrCompacted):
-		return false, conflict // cannot be told: refold the journal
+		return false, conflict // cannot be told: follow the journal
 	case err != nil:
 		return false, fmt.Errorf("circuitry: breaker %q: seq %d conflicts, and reading the journal to see whether it holds it failed: %w", b.name, p.Seq, err)
 	case len(recs) == 0 || recs[0].Seq != p.Seq:
@@ -148,17 +340,17 @@ func (b *Breaker) storedLocked(ctx context.Context, p events.Transition, conflic
 	return err1 == nil && err2 == nil && bytes.Equal(want, got), conflict
 }
 
-// journalAppend appends rec with a context that cannot be cancelled (the
-// record is part of a transition that already happened), turning a panic of
+// journalAppend appends rec with the journal timeout, turning a panic of
 // the journal into an error.
-func (b *Breaker) journalAppend(ctx context.Context, rec events.Transition) error {
-	jctx := context.WithoutCancel(ctx)
-	return b.journalDo(func() error { return b.cfg.journal.Append(jctx, rec) })
+func (b *Breaker) journalAppend(rec events.Transition) error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
+	defer cancel()
+	return b.journalDo(func() error { return b.cfg.journal.Append(ctx, rec) })
 }
 
 // journalDo calls f, which calls the journal, and returns its error, or an
 // error holding the value a panicking journal panicked with: a faulty
-// journal must not take the transition lock down with it.
+// journal must not take the breaker down with it.
 func (b *Breaker) journalDo(f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -166,6 +358,24 @@ func (b *Breaker) journalDo(f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// waitWriter waits until the journal writer has done what it could with
+// the backlog (stored it, or met a failure), or until ctx is done.
+func (b *Breaker) waitWriter(ctx context.Context) error {
+	b.mu.Lock()
+	b.kickLocked()
+	drained := b.drained
+	b.mu.Unlock()
+	if drained == nil {
+		return nil
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // The kept records are appended again by a timer as well as before the next
@@ -181,7 +391,7 @@ const (
 // The timer holds the breaker weakly, so a breaker dropped by its owner is
 // collected all the same.
 func (b *Breaker) armRetryLocked() {
-	if b.retry != nil {
+	if b.retry != nil || b.closing {
 		return
 	}
 	d := max(b.retryDelay, firstAppendRetry)
@@ -194,24 +404,21 @@ func (b *Breaker) armRetryLocked() {
 	})
 }
 
-// retryAppends runs on the retry timer: it appends the kept records, as Sync
-// does, and follows the journal if another writer appended meanwhile. A
-// failed append was reported as it happened; other errors are reported here.
+// retryAppends runs on the retry timer: it runs the journal writer again,
+// on the timer's goroutine (so that a test clock that fires it sees the
+// outcome when it returns).
 func (b *Breaker) retryAppends() {
 	b.mu.Lock()
 	b.retry = nil
+	run := b.claimWriterLocked()
 	b.mu.Unlock()
-	if b.backlog.unstored(b.name) == nil {
-		return
-	}
-	if err := b.Sync(context.Background()); err != nil && !errors.Is(err, ErrUnstored) {
-		b.report(err)
+	if run {
+		b.write()
 	}
 }
 
-// errDiverged marks a conflict after records the journal never accepted:
-// the breaker's own history and the journal's differ, and it must refold the
-// journal from the start.
+// errDiverged marks transitions the breaker published that the journal
+// never got, replaced by another writer's history.
 var errDiverged = errors.New("circuitry: history diverged from the journal")
 
 // reportCollected is the cleanup of a breaker that was garbage collected:

@@ -218,8 +218,9 @@ func TestJournalAmbiguousAppend(t *testing.T) {
 		ctx := context.Background()
 		f, j := newAmbiguous(t)
 		j.set(0, 1)
-		if err := f.b.ForceOpen(ctx, operator); err != nil {
-			t.Fatal(err)
+		// Stored, and reported as failed: the operator is told so.
+		if err := f.b.ForceOpen(ctx, operator); !errors.As(err, new(*machine.JournalError)) {
+			t.Fatalf("ForceOpen with an ambiguous append = %v, want the JournalError", err)
 		}
 		f.wantState(events.Open)
 		err := f.b.ForceClose(ctx, operator)

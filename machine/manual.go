@@ -75,6 +75,15 @@ func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error
 	if err := events.CheckOverride(o.Operator, o.Note); err != nil {
 		return fmt.Errorf("%w: %s: Override: %w", ErrInvalidOverride, ev, err)
 	}
-	m := move{ev: ev, reason: events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, openFor: o.OpenFor}
-	return b.transition(ctx, func(*snapshot) (move, bool) { return m, true })
+	stored := make(chan error, 1)
+	m := move{ev: ev, reason: events.Reason{Policy: events.PolicyManual, Operator: o.Operator, Note: o.Note}, openFor: o.OpenFor, wait: stored}
+	if err := b.transition(ctx, func(*snapshot) (move, bool) { return m, true }); err != nil {
+		return err
+	}
+	select {
+	case err := <-stored:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("circuitry: breaker %q: %s is made, and its record not stored yet: %w", b.name, ev, ctx.Err())
+	}
 }

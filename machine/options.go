@@ -33,6 +33,7 @@ import (
 //	WithQueueCapacity       DefaultQueueCapacity (1024) transitions for queued subscribers
 //	WithErrorHandler        log through slog.Default at level Error
 //	WithWriter              the host name and process id, "host:pid"
+//	WithJournalTimeout      DefaultJournalTimeout (5s) for each append, read and the load in New
 //
 // With the defaults a call in closed or open reads no clock and takes no
 // lock; each policy or option that needs more says what it costs.
@@ -43,6 +44,9 @@ const (
 	// DefaultQueueCapacity is how many transitions may wait for a
 	// breaker's queued subscribers.
 	DefaultQueueCapacity = dispatch.DefaultQueueCapacity
+	// DefaultJournalTimeout bounds each journal append and read, and the
+	// load of the journal in New.
+	DefaultJournalTimeout = 5 * time.Second
 )
 
 // maxThreshold bounds the thresholds so that counts fit the packed atomic
@@ -78,12 +82,14 @@ type config struct {
 	queueCapacity    int
 	onError          func(error)
 	writer           string // "": DefaultWriter()
+	journalTimeout   time.Duration
 }
 
 func defaults() config {
 	return config{
 		recoveryTimeout:  DefaultRecoveryTimeout,
 		successThreshold: DefaultSuccessThreshold,
+		journalTimeout:   DefaultJournalTimeout,
 		clock:            clock.System(),
 	}
 }
@@ -361,3 +367,19 @@ var defaultWriter = sync.OnceValue(func() string {
 	}
 	return host + ":" + pid
 })
+
+// WithJournalTimeout bounds each call to the journal: every append and read
+// the breaker makes, and the load in [New]. The journal writer appends on a
+// goroutine of its own, so no call waits on the journal however long it
+// takes; the timeout is what lets the writer give up on an engine that
+// hangs, report it and try again later. d must be positive. Default
+// [DefaultJournalTimeout].
+func WithJournalTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return &events.OptionError{Option: "WithJournalTimeout", Value: d.String(), Reason: "must be positive"}
+		}
+		c.journalTimeout = d
+		return nil
+	})
+}

@@ -24,6 +24,9 @@ type move struct {
 	ev      events.Event
 	reason  events.Reason
 	openFor time.Duration
+	// wait, when set, is told when the journal stored the move's record,
+	// or why it did not (see the manual controls).
+	wait chan<- error
 }
 
 // transition is the one path every transition takes, end to end. It takes
@@ -36,23 +39,41 @@ type move struct {
 // the caller returns to its own caller or reports with noteErr; none when
 // decide makes no move.
 func (b *Breaker) transition(ctx context.Context, decide func(*snapshot) (move, bool)) error {
-	t, err := b.transitionGuarded(ctx, decide)
+	t, made, err := b.transitionGuarded(ctx, decide)
 	b.dispatch.Deliver(ctx, t)
+	if made {
+		b.writeAfter(false)
+	}
 	return err
 }
 
-func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (dispatch.Ticket, error) {
+// transitionOnTimer is transition for a timer's goroutine: the journal
+// writer runs there too.
+func (b *Breaker) transitionOnTimer(decide func(*snapshot) (move, bool)) error {
+	ctx := context.Background()
+	t, made, err := b.transitionGuarded(ctx, decide)
+	b.dispatch.Deliver(ctx, t)
+	if made {
+		b.writeAfter(true)
+	}
+	return err
+}
+
+// transitionGuarded is the locked part of transition; made says that a
+// transition was made, whose record waits for the writer.
+func (b *Breaker) transitionGuarded(ctx context.Context, decide func(*snapshot) (move, bool)) (t dispatch.Ticket, made bool, err error) {
 	b.mu.Lock()
 	defer b.release()
 	s := b.snap.Load()
 	if s.state == stateShut {
-		return 0, ErrClosed
+		return 0, false, ErrClosed
 	}
 	m, ok := decide(s)
 	if !ok {
-		return 0, nil
+		return 0, false, nil
 	}
-	return b.transitionLocked(ctx, m)
+	t, err = b.transitionLocked(ctx, m)
+	return t, err == nil, err
 }
 
 // inGen returns a decide function for transition that makes m while the
@@ -98,19 +119,14 @@ func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket
 		Writer:      b.cfg.writer,
 		ID:          newRecordID(),
 	}
-	if err := b.appendLocked(ctx, rec); err != nil {
-		t, cerr := b.catchUpLocked(ctx, errors.Is(err, errDiverged))
-		if cerr != nil {
-			// Not a conflict error: the breaker could not follow the journal.
-			return t, fmt.Errorf("circuitry: breaker %q: %s not applied (%v), and %w", b.name, ev, err, cerr)
-		}
-		return t, fmt.Errorf("circuitry: breaker %q: %s not applied, the breaker follows the journal: %w", b.name, ev, err)
-	}
 	fold, err := b.fold.Apply(rec)
 	if err != nil { // not reached: the fsm and the table agree
 		return 0, fmt.Errorf("circuitry: breaker %q: record %v does not fold: %w", b.name, rec, err)
 	}
 	b.fold = fold
+	// To the writer first: a record folded is a record stored, even if what
+	// follows panics (a clock's AfterFunc).
+	b.enqueueLocked(rec, m.wait)
 	left := openFor
 	if to == events.HalfOpen {
 		left = b.cfg.halfOpenTimeout
@@ -169,55 +185,51 @@ func (b *Breaker) fire(ctx context.Context, ev events.Event, from events.State) 
 	return &TransitionError{Breaker: b.name, Event: ev, State: from, Err: err}
 }
 
-// catchUpLocked folds the records other writers appended after the
-// breaker's last one, publishes the resulting state and enqueues the records
-// for the subscribers. With full, the breaker's own fold is not trusted and
-// the journal is folded from the start (its records are not redelivered).
-func (b *Breaker) catchUpLocked(ctx context.Context, full bool) (dispatch.Ticket, error) {
-	jctx := context.WithoutCancel(ctx)
+// catchUp folds the records other writers appended after the breaker's
+// last one, when the journal holds all of the breaker's own, and delivers
+// them to the subscribers, marked adopted. It reads the journal outside the
+// transition lock, bounded by ctx and the journal timeout.
+func (b *Breaker) catchUp(ctx context.Context) (dispatch.Ticket, error) {
+	if u := b.backlog.unstored(b.name); u != nil {
+		return 0, u
+	}
+	b.mu.Lock()
+	seq := b.fold.Seq
+	b.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.journalTimeout)
+	defer cancel()
 	var recs []events.Transition
-	var err error
-	if full {
-		err = events.ErrCompacted
-	} else {
-		err = b.journalDo(func() (err error) {
-			recs, err = b.cfg.journal.Read(jctx, b.name, b.fold.Seq)
-			return err
-		})
-	}
 	var fold events.Snapshot
-	switch {
-	case errors.Is(err, events.ErrCompacted):
-		// Too far behind to see each record: take the journal's fold.
-		recs = nil
-		err = b.journalDo(func() (err error) {
-			fold, err = events.Load(jctx, b.cfg.journal, b.name)
-			return err
-		})
-	case err == nil:
-		fold, err = events.ReplayFrom(b.fold, recs)
-	}
+	err := b.journalDo(func() (err error) {
+		recs, err = b.cfg.journal.Read(rctx, b.name, seq)
+		if errors.Is(err, events.ErrCompacted) {
+			// Too far behind to see each record: take the journal's fold.
+			recs = nil
+			fold, err = events.Load(rctx, b.cfg.journal, b.name)
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("circuitry: breaker %q: following the journal: %w", b.name, err)
 	}
-	if fold == b.fold {
-		// Nothing to adopt (after a conflict, the journal held this
-		// breaker's own history: a kept record had been stored after all).
-		// Put the fsm back in the fold's state: the caller may have fired
-		// an event on it that was not applied. An fsm not built yet is
-		// built from the fold when first used.
-		if b.machine != nil {
-			b.machine.SetState(fold.State.String())
+	b.mu.Lock()
+	defer b.release()
+	if b.fold.Seq != seq || b.snap.Load().state == stateShut {
+		return 0, nil // the breaker moved meanwhile: its writer will meet what it missed
+	}
+	if recs != nil || fold.Breaker == "" {
+		if fold, err = events.ReplayFrom(b.fold, recs); err != nil {
+			return 0, fmt.Errorf("circuitry: breaker %q: following the journal: %w", b.name, err)
 		}
+	}
+	if fold == b.fold {
 		return 0, nil
 	}
-	b.backlog.mu.Lock()
-	b.backlog.recs = nil // the journal's history replaces them
-	b.backlog.mu.Unlock()
-	b.fsmLocked().SetState(fold.State.String())
+	b.machine = nil // rebuilt from the adopted fold
 	b.adoptLocked(fold)
 	var t dispatch.Ticket
 	for _, r := range recs {
+		r.Adopted = true
 		t = b.dispatch.Publish(ctx, r)
 	}
 	return t, nil
@@ -313,7 +325,7 @@ func (b *Breaker) openElapsed(gen uint64) {
 // the breaker moved on. If the event cannot be applied, the snapshot stays
 // flagged, and the next call probes.
 func (b *Breaker) probeOnTimer(gen uint64) {
-	b.noteErr(b.transition(context.Background(), inGen(gen, events.Open, move{
+	b.noteErr(b.transitionOnTimer(inGen(gen, events.Open, move{
 		ev: events.Probe, reason: events.Reason{Policy: events.PolicyOpenTimeout},
 	})))
 }
@@ -321,7 +333,7 @@ func (b *Breaker) probeOnTimer(gen uint64) {
 // halfOpenExpired re-opens the breaker when half-open generation gen has
 // lasted its longest allowed time (WithHalfOpenTimeout).
 func (b *Breaker) halfOpenExpired(gen uint64) {
-	b.noteErr(b.transition(context.Background(), func(s *snapshot) (move, bool) {
+	b.noteErr(b.transitionOnTimer(func(s *snapshot) (move, bool) {
 		return move{ev: events.Retrip, reason: events.Reason{
 			Policy:    events.PolicyHalfOpenTimeout,
 			Successes: uint64(b.probeOK.Load()),

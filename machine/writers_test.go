@@ -35,6 +35,29 @@ func writers(t *testing.T) (a, b *fixture) {
 	return mk(), mk()
 }
 
+// adopted checks that seen ends with the journal's records from seq on,
+// each delivered marked adopted.
+func adopted(t *testing.T, who string, seen, journal []events.Transition, from int) {
+	t.Helper()
+	tail := journal[from-1:]
+	if len(seen) < len(tail) {
+		t.Fatalf("%s's subscriber saw %v, want it to end with %v", who, seen, tail)
+	}
+	got := seen[len(seen)-len(tail):]
+	for i := range got {
+		if !got[i].Adopted {
+			t.Fatalf("%s's subscriber got %v unmarked, want it marked adopted", who, got[i])
+		}
+	}
+	if !slices.Equal(stored(got), tail) {
+		t.Fatalf("%s's subscriber saw %v, want it to end with %v", who, seen, tail)
+	}
+}
+
+// Two writers trip at once. A publishes its trip (its subscribers hear of
+// it) while its writer appends; the journal already holds B's trip at that
+// seq, so A adopts B's record, and its subscribers hear of it, marked
+// adopted: the same state, B's open period.
 func TestManyWritersTripConflict(t *testing.T) {
 	a, b := writers(t)
 	a.failN(4) // A is one failure from tripping
@@ -42,19 +65,21 @@ func TestManyWritersTripConflict(t *testing.T) {
 	b.wantState(events.Open)
 	a.wantState(events.Closed) // A has not looked at the journal yet
 
-	a.mustFail() // A's trip conflicts: it adopts B's record instead
+	a.mustFail() // A trips; its append conflicts; it adopts B's record
 	a.wantState(events.Open)
 	if got, want := a.b.Snapshot(), b.b.Snapshot(); got != want {
 		t.Fatalf("A.Snapshot() = %+v, want B's %+v", got, want)
 	}
 	recs := a.journal()
-	if len(recs) != 1 {
+	if len(recs) != 1 || recs[0].ID != b.journal()[0].ID {
 		t.Fatalf("journal = %v, want only B's trip", recs)
 	}
-	if got := a.log.Records(); !slices.Equal(got, recs) {
-		t.Fatalf("A's subscriber saw %v, want B's record %v", got, recs)
+	seen := a.log.Records()
+	if len(seen) != 2 || seen[0].Adopted || seen[0].ID == recs[0].ID {
+		t.Fatalf("A's subscriber saw %v, want A's own trip first", seen)
 	}
-	// Adopting another writer's history is how a shared journal works,
+	adopted(t, "A", seen, recs, 1)
+	// Two writers moving a breaker at once is how a shared journal works,
 	// not a fault: nothing goes to the error handler.
 	if errs := a.errs.Errors(); len(errs) != 0 {
 		t.Fatalf("A's error handler got %v, want nothing", errs)
@@ -66,6 +91,9 @@ func TestManyWritersTripConflict(t *testing.T) {
 	}
 }
 
+// A manual control waits for its record to be stored: when another writer's
+// record took its seq, it returns the conflict, and the breaker follows the
+// other writer.
 func TestManyWritersManualConflict(t *testing.T) {
 	ctx := context.Background()
 	a, b := writers(t)
@@ -82,19 +110,25 @@ func TestManyWritersManualConflict(t *testing.T) {
 	if got, want := a.b.Snapshot(), b.b.Snapshot(); got != want {
 		t.Fatalf("A.Snapshot() = %+v, want B's %+v", got, want)
 	}
-	if got := a.log.Records(); !slices.Equal(got, a.journal()) {
-		t.Fatalf("A's subscriber saw %v, want B's record", got)
+	recs := a.journal()
+	if len(recs) != 1 || recs[0].Event != events.Trip {
+		t.Fatalf("journal = %v, want B's trip only", recs)
 	}
-	if got := a.journal(); len(got) != 1 || got[0].Event != events.Trip {
-		t.Fatalf("journal = %v, want B's trip only", got)
-	}
+	adopted(t, "A", a.log.Records(), recs, 1)
 	// Now that A follows, its own manual control applies on top.
 	if err := a.b.ForceClose(ctx, operator); err != nil {
 		t.Fatal(err)
 	}
-	a.wantSteps(tripStep, step{events.ForceClose, events.Open, events.Closed})
+	if got := steps(a.journal()); !slices.Equal(got, []step{tripStep, {events.ForceClose, events.Open, events.Closed}}) {
+		t.Fatalf("journal = %v", got)
+	}
+	a.noErrors()
 }
 
+// Two writers probe at once: A's call fires its own probe and is admitted
+// as a probe; its append conflicts with B's probe, and A adopts B's
+// half-open period (A's probe belongs to the replaced one: its outcome
+// counts and moves nothing).
 func TestManyWritersProbeConflict(t *testing.T) {
 	a, b := writers(t)
 	b.failN(5)
@@ -104,8 +138,6 @@ func TestManyWritersProbeConflict(t *testing.T) {
 	a.wantState(events.Open)
 	a.clk.Advance(machine.DefaultRecoveryTimeout)
 	b.mustSucceed() // B probes: seq 2
-	// A's probe conflicts; A adopts half-open and admits its call as a
-	// probe of that period.
 	called := false
 	if err := a.do(func(context.Context) error { called = true; return nil }); err != nil || !called {
 		t.Fatalf("A's call after the open period: err %v, called %v", err, called)
@@ -114,9 +146,11 @@ func TestManyWritersProbeConflict(t *testing.T) {
 	if got, want := a.b.Snapshot(), b.b.Snapshot(); got != want {
 		t.Fatalf("A.Snapshot() = %+v, want %+v", got, want)
 	}
-	if got := a.log.Records(); !slices.Equal(got, a.journal()) {
-		t.Fatalf("A's subscriber saw %v, want the journal %v", got, a.journal())
+	if c := a.b.Counts(); c.Probes != 0 || c.ProbeSuccesses != 0 {
+		t.Fatalf("A's counts = %+v: the adopted half-open period starts from zero", c)
 	}
+	adopted(t, "A", a.log.Records(), a.journal(), 2)
+	a.noErrors()
 }
 
 func TestSync(t *testing.T) {
@@ -143,6 +177,7 @@ func TestSync(t *testing.T) {
 	}
 	a.wantState(events.Open)
 	a.wantSteps(tripStep, probeStep, recoverStep, step{events.ForceOpen, events.Closed, events.Open})
+	adopted(t, "A", a.log.Records(), a.journal(), 1)
 	if got, want := a.b.Snapshot(), b.b.Snapshot(); got != want {
 		t.Fatalf("A.Snapshot() = %+v, want %+v", got, want)
 	}
@@ -155,9 +190,7 @@ func TestSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.wantState(events.Closed)
-	if got := b.log.Records(); !slices.Equal(got, b.journal()) {
-		t.Fatalf("B's subscriber saw %v, want the journal", got)
-	}
+	adopted(t, "B", b.log.Records(), b.journal(), 5)
 	a.noErrors()
 	b.noErrors()
 }

@@ -99,28 +99,37 @@ func TestJournalErrorsMetric(t *testing.T) {
 		stored      []uint64                      // seq of each record the journal holds
 	}{
 		{
-			name:        "the trip's append fails",
-			down:        true,
-			do:          func(t *testing.T) { r.call(t, b, "trips", failure) },
+			// The writer appends on a goroutine of its own: Sync waits for
+			// it (and, the journal still down, tries once more).
+			name: "the trip's append fails",
+			down: true,
+			do: func(t *testing.T) {
+				r.call(t, b, "trips", failure)
+				if err := b.Sync(ctx); !errors.Is(err, machine.ErrUnstored) {
+					t.Fatalf("Sync with the journal down = %v, want ErrUnstored", err)
+				}
+			},
 			state:       events.Open,
 			failures:    1,
 			transitions: []metricdata.DataPoint[int64]{trip(1)},
-			failed:      1,
-			reported:    []uint64{1},
+			failed:      2,
+			reported:    []uint64{1, 1},
 		},
 		{
 			name: "the kept record fails again before a force close",
 			down: true,
 			do: func(t *testing.T) {
-				if err := b.ForceClose(ctx, override); err != nil {
-					t.Fatalf("ForceClose: %v", err)
+				// Made, and its record (behind the kept one) not stored:
+				// the manual control says so.
+				if err := b.ForceClose(ctx, override); !errors.As(err, new(*machine.JournalError)) {
+					t.Fatalf("ForceClose with the journal down = %v, want a JournalError", err)
 				}
 			},
 			state:       events.Closed,
 			failures:    1,
 			transitions: []metricdata.DataPoint[int64]{trip(1), forceClose},
-			failed:      2,
-			reported:    []uint64{1, 1},
+			failed:      3,
+			reported:    []uint64{1, 1, 1},
 		},
 		{
 			name: "Sync appends both kept records once the journal is back",
@@ -132,18 +141,23 @@ func TestJournalErrorsMetric(t *testing.T) {
 			state:       events.Closed,
 			failures:    1,
 			transitions: []metricdata.DataPoint[int64]{trip(1), forceClose},
-			failed:      2,
-			reported:    []uint64{1, 1},
+			failed:      3,
+			reported:    []uint64{1, 1, 1},
 			stored:      []uint64{1, 2},
 		},
 		{
-			name:        "the next trip appends at once",
-			do:          func(t *testing.T) { r.call(t, b, "trips again", failure) },
+			name: "the next trip appends at once",
+			do: func(t *testing.T) {
+				r.call(t, b, "trips again", failure)
+				if err := b.Sync(ctx); err != nil {
+					t.Fatalf("Sync: %v", err)
+				}
+			},
 			state:       events.Open,
 			failures:    2,
 			transitions: []metricdata.DataPoint[int64]{trip(2), forceClose},
-			failed:      2,
-			reported:    []uint64{1, 1},
+			failed:      3,
+			reported:    []uint64{1, 1, 1},
 			stored:      []uint64{1, 2, 3},
 		},
 	}
@@ -189,8 +203,8 @@ func TestJournalErrorsMetric(t *testing.T) {
 
 	t.Run("unregistered", func(t *testing.T) {
 		unregisterAll(t, r, reg)
-		if got := b.Counts().JournalErrors; got != 2 {
-			t.Errorf("Counts().JournalErrors = %d, want 2 (still counted, no longer reported)", got)
+		if got := b.Counts().JournalErrors; got != 3 {
+			t.Errorf("Counts().JournalErrors = %d, want 3 (still counted, no longer reported)", got)
 		}
 	})
 }

@@ -160,11 +160,19 @@ func trip(path string, recovery time.Duration, stdinEOF bool) error {
 		err := svc.breaker.Do(ctx, func(context.Context) error { return errUnavailable })
 		fmt.Printf("call %d: %v\n", i, err)
 	}
+	// The journal writer stores the trip on a goroutine of its own: wait
+	// for it before saying the service may be killed.
+	if err := svc.breaker.Sync(ctx); err != nil {
+		return err
+	}
 	s := svc.breaker.Snapshot()
 	fmt.Printf("tripped breaker=%s seq=%d at=%s open_for=%s\n", s.Breaker, s.Seq, s.Since.Format(time.RFC3339Nano), s.OpenFor)
 	fmt.Printf("serving with the breaker open; kill -9 %d to crash\n", os.Getpid())
 	<-ctx.Done()
 	fmt.Println("stopping cleanly")
+	if err := svc.breaker.Close(context.Background()); err != nil {
+		return err
+	}
 	return svc.journal.Close()
 }
 
@@ -203,6 +211,9 @@ func resume(path string, recovery time.Duration) error {
 	}
 	if open != nil {
 		fmt.Printf("recovered breaker=%s seq=%d\n", breakerName, b.Snapshot().Seq)
+	}
+	if err := b.Close(ctx); err != nil { // stores what the writer has not yet
+		return err
 	}
 
 	recs, err := svc.journal.Read(ctx, breakerName, 0)
