@@ -115,3 +115,24 @@ func BenchmarkAllow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDoWhileAppendHangs is BenchmarkDo/closed-success with the
+// journal writer stuck in an append that does not return: calls do not
+// notice (compare the two in one run).
+func BenchmarkDoWhileAppendHangs(b *testing.B) {
+	h := newHangingJournal(newMemory(b))
+	defer h.unblock()
+	br := newBenchBreaker(b, machine.WithJournal(h), machine.WithJournalTimeout(time.Hour))
+	for _, control := range []func(context.Context, machine.Override) error{br.ForceOpen, br.ForceClose} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		if err := control(ctx, machine.Override{Operator: "bench", Note: "a record the journal never takes"}); !errors.Is(err, context.DeadlineExceeded) {
+			b.Fatalf("manual control with a hanging journal: %v", err)
+		}
+		cancel()
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = br.Do(ctx, succeed)
+	}
+}
