@@ -274,9 +274,10 @@ type Counts struct {
 	// Failures and Ignored. Always 0 for an enforcing breaker.
 	WouldReject uint64
 	// ConsecutiveFailures is the number of failures since the last
-	// success in the current closed period, else 0. It is counted whatever
-	// the trip policies; only [ConsecutiveFailures] (the default policy)
-	// trips on it. The window policies' counts are read with
+	// success in the current closed period, else 0. It is kept by the
+	// [ConsecutiveFailures] policy (the default), and is 0 for a breaker
+	// without it: counting failures for nothing costs a compare-and-swap
+	// per failure. The window policies' counts are read with
 	// [Breaker.Windows].
 	ConsecutiveFailures uint32
 	// Probes is the number of probes in flight and ProbeSuccesses the

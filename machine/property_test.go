@@ -448,14 +448,15 @@ func (m *model) finish(gen int, probe bool, o machine.Outcome, took time.Duratio
 	if m.state != events.Closed {
 		return // admitted by a breaker that only observes: moves nothing
 	}
-	// The consecutive failures are counted whatever the policies; only
-	// the consecutive-failures policy trips on them.
-	switch o {
-	case machine.Success:
+	// The consecutive failures are counted for the consecutive-failures
+	// policy only.
+	switch {
+	case m.cfg.consec == 0:
+	case o == machine.Success:
 		m.consec = 0
-	case machine.Failure:
+	case o == machine.Failure:
 		m.consec++
-		if m.cfg.consec > 0 && m.consec >= m.cfg.consec {
+		if m.consec >= m.cfg.consec {
 			m.transition(events.Trip, 0, events.Reason{Policy: events.PolicyConsecutiveFailures,
 				Failures: uint64(m.consec), Threshold: uint64(m.cfg.consec), LastError: lastError})
 			return
