@@ -130,3 +130,28 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrRefused) true.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+// Watcher is implemented by journals that push records as they are stored,
+// so that a breaker follows the other writers of its journal without
+// polling. One watch serves every breaker of a journal: positions are the
+// journal's own, across breakers, and resumable.
+//
+// Watch returns, in the order they were stored, the records of every
+// breaker stored after position after (0: from the oldest the journal
+// still tells of), waiting until there is at least one or ctx is done
+// (then returning ctx's error). Each comes with its position; the last one
+// is where the next Watch resumes. A position older than the journal still
+// tells of returns an error matching [ErrCompacted]: the watcher reads each
+// breaker's history instead, and resumes from [Watcher.Head].
+type Watcher interface {
+	Watch(ctx context.Context, after uint64) ([]Stored, error)
+	// Head returns the position of the last record stored, 0 for none.
+	Head(ctx context.Context) (uint64, error)
+}
+
+// Stored is a record as a [Watcher] returns it: with its position in the
+// journal, across breakers.
+type Stored struct {
+	Pos uint64
+	Transition
+}

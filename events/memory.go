@@ -23,7 +23,17 @@ type Memory struct {
 
 	mu   sync.RWMutex
 	logs map[string]*held
+	// What Watch tells: the records stored lately, across breakers, with
+	// their positions (at most watchWindow), the last position, and a
+	// channel closed (and replaced) at every append.
+	recent  []Stored
+	pos     uint64
+	changed chan struct{}
 }
+
+// watchWindow bounds how many records, across breakers, a Memory journal
+// keeps for Watch; a watcher further behind reads each breaker's history.
+const watchWindow = 4096
 
 // NewMemory returns an empty journal that keeps at least capacity records
 // per breaker. capacity must be positive.
@@ -31,7 +41,7 @@ func NewMemory(capacity int) (*Memory, error) {
 	if capacity <= 0 {
 		return nil, &OptionError{Option: "NewMemory", Value: fmt.Sprint(capacity), Reason: "capacity must be positive"}
 	}
-	return &Memory{capacity: capacity, logs: make(map[string]*held)}, nil
+	return &Memory{capacity: capacity, logs: make(map[string]*held), changed: make(chan struct{})}, nil
 }
 
 // Append stores t if it directly follows the last record of t.Breaker;
@@ -58,6 +68,13 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	m.logs[t.Breaker] = l
 	l.head = head
 	l.recs = append(l.recs, t)
+	m.pos++
+	m.recent = append(m.recent, Stored{Pos: m.pos, Transition: t})
+	if len(m.recent) >= 2*watchWindow {
+		m.recent = slices.Clone(m.recent[len(m.recent)-watchWindow:])
+	}
+	close(m.changed)
+	m.changed = make(chan struct{})
 	if len(l.recs) >= 2*m.capacity {
 		drop := len(l.recs) - m.capacity
 		// The dropped records were validated on the way in.
@@ -94,4 +111,39 @@ func (m *Memory) Breakers() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return sortedNames(m.logs)
+}
+
+// Watch returns the records stored after position after, across breakers,
+// waiting until there is one or ctx is done (see [Watcher]). Memory keeps
+// the last 4096 to 8191 of them for watchers.
+func (m *Memory) Watch(ctx context.Context, after uint64) ([]Stored, error) {
+	for {
+		m.mu.RLock()
+		pos, changed := m.pos, m.changed
+		var out []Stored
+		if after < pos {
+			oldest := pos - uint64(len(m.recent)) // the position before the first kept
+			if after < oldest {
+				m.mu.RUnlock()
+				return nil, &CompactedError{Breaker: "", After: after, Base: oldest}
+			}
+			out = slices.Clone(m.recent[after-oldest:])
+		}
+		m.mu.RUnlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Head returns the position of the last record stored.
+func (m *Memory) Head(context.Context) (uint64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.pos, nil
 }

@@ -211,9 +211,22 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	b.clocked = b.timers != nil || (pol != nil && pol.start)
 	b.clockEnd = b.clocked || (pol != nil && pol.end)
 	b.plain = b.classify == nil && !b.clocked && pol == nil
-	b.mu.Lock()
-	defer b.release()
-	b.adoptLocked(fold)
+	func() {
+		b.mu.Lock()
+		defer b.release()
+		b.adoptLocked(fold)
+	}()
+	if cfg.follow > 0 {
+		if err := b.follow(); err != nil {
+			return nil, err
+		}
+		// What other writers stored between the load and the watch.
+		t, err := b.catchUp(context.Background())
+		b.dispatch.Deliver(context.Background(), t)
+		if err != nil {
+			b.report(err)
+		}
+	}
 	return b, nil
 }
 

@@ -37,6 +37,9 @@ func (b *Breaker) Close(ctx context.Context) error {
 		return ErrNilContext
 	}
 	b.shut()
+	if b.cfg.follow > 0 {
+		b.unfollow()
+	}
 	var errs []error
 	if err := b.waitWriter(ctx); err != nil {
 		errs = append(errs, err)

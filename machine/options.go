@@ -34,6 +34,7 @@ import (
 //	WithErrorHandler        log through slog.Default at level Error
 //	WithWriter              the host name and process id, "host:pid"
 //	WithJournalTimeout      DefaultJournalTimeout (5s) for each append, read and the load in New
+//	WithFollow              off: other writers are met at the next append or Sync
 //
 // With the defaults a call in closed or open reads no clock and takes no
 // lock; each policy or option that needs more says what it costs.
@@ -83,6 +84,7 @@ type config struct {
 	onError          func(error)
 	writer           string // "": DefaultWriter()
 	journalTimeout   time.Duration
+	follow           time.Duration // 0: WithFollow not given
 }
 
 func defaults() config {
