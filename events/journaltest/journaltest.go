@@ -5,7 +5,7 @@
 // for good, reading after a sequence number, records read back as they were
 // appended (writer and ID included), compaction that keeps the fold,
 // concurrent writers of which exactly one wins each sequence number, and
-// done contexts.
+// done contexts, and, for a journal that is an [events.Watcher], the watch.
 //
 //	func TestConformance(t *testing.T) {
 //		journaltest.Run(t, func(t *testing.T) events.Journal { return newJournal(t) })
@@ -43,6 +43,7 @@ func Run(t *testing.T, newJournal func(t *testing.T) events.Journal) {
 		{"LongHistoryKeepsTheFold", longHistoryKeepsTheFold},
 		{"ConcurrentWriters", concurrentWriters},
 		{"DoneContext", doneContext},
+		{"Watch", watch},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newJournal(t)) })
 	}
@@ -335,5 +336,64 @@ func doneContext(t *testing.T, j events.Journal) {
 	}
 	if _, err := j.Read(ctx, "payments", 0); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read with a cancelled context = %v, want nil or context.Canceled", err)
+	}
+}
+
+// watch checks a journal that pushes its records ([events.Watcher]):
+// records of every breaker, in the order stored, with rising positions,
+// the last of which is the head; a Watch that waits returns the next record
+// stored; a done context ends it. Journals that are not Watchers skip it.
+func watch(t *testing.T, j events.Journal) {
+	w, ok := j.(events.Watcher)
+	if !ok {
+		t.Skip("the journal is not an events.Watcher")
+	}
+	ctx := context.Background()
+	head0, err := w.Head(ctx)
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	a, b := history("a", 2), history("b", 1)
+	order := []events.Transition{a[0], b[0], a[1]}
+	appendAll(t, j, order...)
+	got, err := w.Watch(ctx, head0)
+	if err != nil {
+		t.Fatalf("Watch(%d): %v", head0, err)
+	}
+	if len(got) != len(order) {
+		t.Fatalf("Watch(%d) = %d records, want %d", head0, len(got), len(order))
+	}
+	last := head0
+	for i, s := range got {
+		if s.Pos <= last || !same(s.Transition, order[i]) {
+			t.Fatalf("Watch record %d = %+v at %d, want %+v after position %d", i, s.Transition, s.Pos, order[i], last)
+		}
+		last = s.Pos
+	}
+	if head, err := w.Head(ctx); err != nil || head != last {
+		t.Fatalf("Head() = %d, %v; want %d, the last position", head, err, last)
+	}
+	more := make(chan []events.Stored, 1)
+	go func() {
+		recs, err := w.Watch(ctx, last)
+		if err != nil {
+			t.Errorf("a waiting Watch: %v", err)
+		}
+		more <- recs
+	}()
+	next := record("b", 2)
+	appendAll(t, j, next)
+	select {
+	case recs := <-more:
+		if len(recs) != 1 || !same(recs[0].Transition, next) || recs[0].Pos <= last {
+			t.Fatalf("a waiting Watch returned %+v, want %+v after %d", recs, next, last)
+		}
+	case <-time.After(20 * time.Second): // a watchdog, not a timing assertion
+		t.Fatal("a waiting Watch did not return the record stored")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := w.Watch(cctx, last+1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch with a cancelled context = %v, want context.Canceled", err)
 	}
 }
