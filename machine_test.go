@@ -140,11 +140,13 @@ func TestOutageAndRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := bridge.Observe(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
+	// The bridge as a subscriber is the one step: its instruments read the
+	// breaker until Close.
+	defer func() {
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
 
 	// do runs one call through Do and reports whether fn ran.
 	do := func(call string, result error, latency time.Duration) (ran bool, err error) {

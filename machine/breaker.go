@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -73,6 +74,8 @@ type Breaker struct {
 	closing    bool    // Close was called
 
 	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
+
+	unobserve []func() error // the stop functions of the BreakerObservers, for Close
 }
 
 // snapshot is what a call reads: immutable once published. It fills a
@@ -216,8 +219,17 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		defer b.release()
 		b.adoptLocked(fold)
 	}()
+	for _, o := range breakerObservers(cfg.subscribers) {
+		stop, err := o.ObserveBreaker(b)
+		if err != nil {
+			b.stopObserving()
+			return nil, fmt.Errorf("circuitry: New(%q): %T.ObserveBreaker: %w", name, o, err)
+		}
+		b.unobserve = append(b.unobserve, stop)
+	}
 	if cfg.follow > 0 {
 		if err := b.follow(); err != nil {
+			b.stopObserving()
 			return nil, err
 		}
 		// What other writers stored between the load and the watch.
@@ -462,4 +474,19 @@ func (b *Breaker) unlock() {
 func (b *Breaker) report(err error) {
 	defer func() { _ = recover() }() // a panicking error handler must not break a call
 	b.cfg.onError(err)
+}
+
+// stopObserving undoes what the BreakerObservers did at New, once.
+func (b *Breaker) stopObserving() error {
+	b.mu.Lock()
+	stops := b.unobserve
+	b.unobserve = nil
+	b.mu.Unlock()
+	var errs []error
+	for _, stop := range stops {
+		if err := stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

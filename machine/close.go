@@ -19,7 +19,9 @@ var ErrClosed = errors.New("circuitry: breaker is closed")
 const stateShut = events.State(events.NumStates)
 
 // Close shuts the breaker down: it stops its timers (the open period, the
-// half-open timeout, the append retry), appends the transitions its journal
+// half-open timeout, the append retry), stops following its journal
+// ([WithFollow]) and being observed ([BreakerObserver], such as the
+// OpenTelemetry bridge's instruments), appends the transitions its journal
 // has not stored yet, and waits until its queued subscribers have been given
 // every transition, each within ctx. It returns an [*UnstoredError] for the
 // transitions it could not store (they are then reported nowhere else), and
@@ -41,6 +43,9 @@ func (b *Breaker) Close(ctx context.Context) error {
 		b.unfollow()
 	}
 	var errs []error
+	if err := b.stopObserving(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := b.waitWriter(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -34,6 +34,36 @@ type CallTimer interface {
 	CallFinished(ctx context.Context, breaker string, o Outcome, d time.Duration)
 }
 
+// BreakerObserver is implemented by a subscriber that also reads the
+// breaker itself, such as the OpenTelemetry bridge, whose observable
+// instruments read each breaker's counts and state when metrics are
+// collected. [New] calls ObserveBreaker once the breaker is made (also
+// through wrappers that implement hooks.Unwrapper), and [Breaker.Close]
+// calls the stop function it returned, so that a subscriber given to
+// [WithSubscribers] is the one step that wires it. An error fails New.
+type BreakerObserver interface {
+	ObserveBreaker(b *Breaker) (stop func() error, err error)
+}
+
+// breakerObservers returns the subscribers that observe the breaker itself.
+func breakerObservers(subs []hooks.Subscriber) []BreakerObserver {
+	var out []BreakerObserver
+	for _, s := range subs {
+		for x := s; x != nil; {
+			if o, ok := x.(BreakerObserver); ok {
+				out = append(out, o)
+				break
+			}
+			u, ok := x.(hooks.Unwrapper)
+			if !ok {
+				break
+			}
+			x = u.Unwrap()
+		}
+	}
+	return out
+}
+
 // observers returns the subscribers that observe rejections and those that
 // time calls, looking through wrappers ([hooks.Unwrapper]): the outermost
 // subscriber of a chain that has the capability is the one called.

@@ -2,6 +2,7 @@ package machine_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -160,5 +161,49 @@ func TestWrappedObserversKeepTheirCapabilities(t *testing.T) {
 	_ = f.do(okCall)
 	if rejected, finished := obs.lists(); len(rejected) != 1 || len(finished) != 1 {
 		t.Fatalf("the observer behind a filter saw rejections %q and calls %q, want one of each", rejected, finished)
+	}
+}
+
+// selfObserver observes the breakers it is given to.
+type selfObserver struct {
+	recorder
+	fail    error
+	started []string
+	stopped []string
+}
+
+func (o *selfObserver) ObserveBreaker(b *machine.Breaker) (func() error, error) {
+	if o.fail != nil {
+		return nil, o.fail
+	}
+	o.started = append(o.started, b.Name())
+	return func() error { o.stopped = append(o.stopped, b.Name()); return nil }, nil
+}
+
+func TestBreakerObserver(t *testing.T) {
+	ctx := context.Background()
+	o := &selfObserver{}
+	b, err := machine.New("svc", machine.WithSubscribers(hooks.Inline(o))) // through the wrapper
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.started, []string{"svc"}) || len(o.stopped) != 0 {
+		t.Fatalf("after New: started %v, stopped %v", o.started, o.stopped)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.stopped, []string{"svc"}) {
+		t.Fatalf("after Close twice: stopped %v, want once", o.stopped)
+	}
+	bad := &selfObserver{fail: errors.New("no meter")}
+	if _, err := machine.New("svc", machine.WithSubscribers(o, bad)); err == nil || !strings.Contains(err.Error(), "no meter") {
+		t.Fatalf("New with an observer that fails = %v, want its error", err)
+	}
+	if !slices.Equal(o.stopped, []string{"svc", "svc"}) {
+		t.Fatalf("the observer that started before the failing one was not stopped: %v", o.stopped)
 	}
 }

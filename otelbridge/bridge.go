@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -177,6 +178,9 @@ type Bridge struct {
 	subscriberErrors metric.Int64ObservableCounter
 	duration         metric.Float64Histogram
 	extra            []attribute.KeyValue
+
+	omu       sync.Mutex
+	observing map[*machine.Breaker]bool // the breakers this bridge observes
 }
 
 // New returns a bridge. Instrument creation errors are sent to otel.Handle

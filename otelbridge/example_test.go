@@ -58,8 +58,9 @@ func printMetrics(rm metricdata.ResourceMetrics, names ...string) {
 	}
 }
 
-// A bridge subscribed to a breaker counts its transitions; Observe reports
-// its state (and calls) at each collection.
+// A bridge given to a breaker as a subscriber is the one step that wires
+// it: span events and transitions as they happen, and the breaker's state
+// and calls read at each collection, until the breaker is closed.
 func ExampleNew() {
 	ctx := context.Background()
 	reader := sdkmetric.NewManualReader()
@@ -74,11 +75,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	reg, err := bridge.Observe(b)
-	if err != nil {
-		panic(err)
-	}
-	defer reg.Unregister()
+	defer b.Close(ctx) // stops its metrics too
 
 	refused := func(context.Context) error { return errors.New("connection refused") }
 	for range 3 { // two failures trip the breaker; the third call is rejected
@@ -97,8 +94,10 @@ func ExampleNew() {
 	// circuitry.breaker.transitions event=trip from=closed name=payments to=open: 1
 }
 
-// One registration may observe many breakers; Unregister stops reporting
-// them, so that a removed breaker leaves no callback behind.
+// Observe reports the state and calls of breakers that do not have the
+// bridge as a subscriber (made elsewhere, say). One registration may
+// observe many breakers; Unregister stops reporting them, so that a removed
+// breaker leaves no callback behind.
 func ExampleBridge_Observe() {
 	ctx := context.Background()
 	reader := sdkmetric.NewManualReader()
@@ -109,8 +108,8 @@ func ExampleBridge_Observe() {
 	if err != nil {
 		panic(err)
 	}
-	quotes, _ := machine.New("quotes", machine.WithSubscribers(bridge))
-	ledger, _ := machine.New("ledger", machine.WithSubscribers(bridge))
+	quotes, _ := machine.New("quotes")
+	ledger, _ := machine.New("ledger")
 	reg, err := bridge.Observe(quotes, ledger)
 	if err != nil {
 		panic(err)

@@ -72,7 +72,7 @@ func TestJournalErrorsMetric(t *testing.T) {
 	var rep reports
 	b, err := machine.New("ledger",
 		machine.WithClock(r.clock),
-		machine.WithSubscribers(r.bridge),
+		machine.WithSubscribers(observedApart{r.bridge}),
 		machine.WithJournal(j),
 		machine.WithFailureThreshold(1),
 		machine.WithErrorHandler(rep.handle))
@@ -237,7 +237,7 @@ func TestSubscriberErrorsMetric(t *testing.T) {
 		machine.WithClock(r.clock),
 		machine.WithFailureThreshold(1),
 		machine.WithQueueCapacity(1),
-		machine.WithSubscribers(r.bridge, hooks.Inline(panicking), panicking, blocking),
+		machine.WithSubscribers(observedApart{r.bridge}, hooks.Inline(panicking), panicking, blocking),
 		machine.WithErrorHandler(rep.handle))
 	if err != nil {
 		t.Fatal(err)

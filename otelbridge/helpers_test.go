@@ -16,6 +16,7 @@ import (
 
 	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/hooks"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
@@ -98,11 +99,26 @@ func newRig(t testing.TB, sampler sdktrace.Sampler, opts ...otelbridge.Option) *
 
 // newBreaker returns a breaker on the rig's clock with the bridge
 // subscribed; any error the breaker reports fails the test.
+// observedApart is the bridge as a subscriber that does not observe the
+// breaker itself (it hides ObserveBreaker), for the tests of Observe and
+// Unregister, which register breakers themselves.
+type observedApart struct{ b *otelbridge.Bridge }
+
+func (o observedApart) Notify(ctx context.Context, t events.Transition) { o.b.Notify(ctx, t) }
+func (o observedApart) Lane() hooks.Lane                                { return o.b.Lane() }
+func (o observedApart) CallRejected(ctx context.Context, err *machine.OpenError) {
+	o.b.CallRejected(ctx, err)
+}
+func (o observedApart) TimesCalls() bool { return o.b.TimesCalls() }
+func (o observedApart) CallFinished(ctx context.Context, name string, out machine.Outcome, d time.Duration) {
+	o.b.CallFinished(ctx, name, out, d)
+}
+
 func (r *rig) newBreaker(t testing.TB, name string, opts ...machine.Option) *machine.Breaker {
 	t.Helper()
 	all := []machine.Option{
 		machine.WithClock(r.clock),
-		machine.WithSubscribers(r.bridge),
+		machine.WithSubscribers(observedApart{r.bridge}),
 		machine.WithErrorHandler(func(err error) { t.Errorf("breaker %s reported: %v", name, err) }),
 	}
 	b, err := machine.New(name, append(all, opts...)...)

@@ -15,17 +15,49 @@ import (
 
 // Registration undoes an [Bridge.Observe].
 type Registration struct {
-	once sync.Once
-	reg  metric.Registration
-	err  error
+	once     sync.Once
+	reg      metric.Registration
+	err      error
+	bridge   *Bridge
+	breakers []*machine.Breaker
 }
 
 // Unregister stops the collection of the observed breakers' call counts,
 // state and error counts, so that a removed breaker leaks no callback. It is
 // safe to call more than once; later calls return the first call's result.
 func (r *Registration) Unregister() error {
-	r.once.Do(func() { r.err = r.reg.Unregister() })
+	r.once.Do(func() {
+		r.err = r.reg.Unregister()
+		r.bridge.forget(r.breakers)
+	})
 	return r.err
+}
+
+// claim marks breakers as observed by this bridge, refusing any that is
+// already: its streams would be reported twice.
+func (b *Bridge) claim(breakers []*machine.Breaker) error {
+	b.omu.Lock()
+	defer b.omu.Unlock()
+	for _, br := range breakers {
+		if b.observing[br] {
+			return fmt.Errorf("circuitry: Observe: breaker %q is observed by this bridge already (a breaker that has the bridge as a subscriber is observed from New until Close)", br.Name())
+		}
+	}
+	if b.observing == nil {
+		b.observing = make(map[*machine.Breaker]bool)
+	}
+	for _, br := range breakers {
+		b.observing[br] = true
+	}
+	return nil
+}
+
+func (b *Bridge) forget(breakers []*machine.Breaker) {
+	b.omu.Lock()
+	defer b.omu.Unlock()
+	for _, br := range breakers {
+		delete(b.observing, br)
+	}
 }
 
 // observed holds a breaker and its attribute sets, built once.
@@ -47,9 +79,11 @@ type observed struct {
 // tells an open breaker that rejects from one that would. The error counters
 // report the failures the breaker otherwise only sends to its error handler:
 // journal appends that failed, and subscriber panics and queue overflows
-// (error.type panic or queue_full). Undo it with [Registration.Unregister]. A
-// breaker should be observed by one registration at a time, or its streams
-// are reported twice.
+// (error.type panic or queue_full). Undo it with [Registration.Unregister].
+// A breaker that has the bridge as a subscriber is observed already, from
+// New until Close (see [Bridge.ObserveBreaker]); Observe refuses it, and any
+// breaker another registration of this bridge observes, since its streams
+// would be reported twice.
 func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 	if len(breakers) == 0 {
 		return nil, errors.New("circuitry: Observe: no breakers given")
@@ -72,6 +106,9 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 			o.subErrs[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyErrorType.String(typ))...))
 		}
 		obs[i] = o
+	}
+	if err := b.claim(breakers); err != nil {
+		return nil, err
 	}
 	reg, err := b.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
 		for i := range obs {
@@ -96,7 +133,25 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		return nil
 	}, b.calls, b.state, b.journalErrors, b.subscriberErrors)
 	if err != nil {
+		b.forget(breakers)
 		return nil, fmt.Errorf("circuitry: Observe: %w", err)
 	}
-	return &Registration{reg: reg}, nil
+	return &Registration{reg: reg, bridge: b, breakers: breakers}, nil
 }
+
+// ObserveBreaker registers b as [Bridge.Observe] does, and returns the
+// Unregister of the registration. A breaker calls it when the bridge is
+// one of its subscribers ([machine.BreakerObserver]), and calls the
+// function it returned at Close: giving the bridge to
+// machine.WithSubscribers is the one step that wires a breaker's span
+// events, transitions and the call, state and error metrics. Do not also
+// call Observe for such a breaker, or its streams are reported twice.
+func (b *Bridge) ObserveBreaker(br *machine.Breaker) (func() error, error) {
+	reg, err := b.Observe(br)
+	if err != nil {
+		return nil, err
+	}
+	return reg.Unregister, nil
+}
+
+var _ machine.BreakerObserver = (*Bridge)(nil)

@@ -3,6 +3,7 @@ package otelbridge_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -207,7 +208,7 @@ func TestManyBreakers(t *testing.T) {
 				}
 				var brs []*machine.Breaker
 				for _, name := range group {
-					br, err := machine.New(name, machine.WithClock(r.clock), machine.WithSubscribers(bridge),
+					br, err := machine.New(name, machine.WithClock(r.clock), machine.WithSubscribers(observedApart{bridge}),
 						machine.WithFailureThreshold(1))
 					if err != nil {
 						t.Fatal(err)
@@ -246,4 +247,38 @@ func TestObserveWithoutSubscribing(t *testing.T) {
 		stateMetric(statePoints("solo", events.Open)...),
 	}, noFaults("solo")...)}
 	metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp())
+}
+
+// TestOneStep: a breaker that has the bridge as a subscriber is observed
+// from New, without Observe, and no longer once closed; Observe refuses it
+// meanwhile, as its streams would be reported twice.
+func TestOneStep(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, nil)
+	b, err := machine.New("payments", machine.WithClock(r.clock), machine.WithSubscribers(r.bridge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, b, []step{{span: "c-1", outcome: success}, {span: "c-2", outcome: failure}})
+	got, ok := metricNamed(r.collect(t), "circuitry.breaker.calls")
+	if !ok {
+		t.Fatal("no circuitry.breaker.calls metric for a breaker with the bridge as a subscriber")
+	}
+	metricdatatest.AssertEqual(t, callsMetric(callPoints("payments", 1, 1, 0, 0)...), got, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	if _, err := r.bridge.Observe(b); err == nil || !strings.Contains(err.Error(), "observed by this bridge already") {
+		t.Fatalf("Observe of a breaker the bridge observes from New = %v, want a refusal", err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := metricNamed(r.collect(t), "circuitry.breaker.calls"); ok && len(got.Data.(metricdata.Sum[int64]).DataPoints) > 0 {
+		t.Fatalf("calls reported after Close: %+v", got)
+	}
+	reg, err := r.bridge.Observe(b) // closed, and no longer observed: allowed
+	if err != nil {
+		t.Fatalf("Observe after Close: %v", err)
+	}
+	if err := reg.Unregister(); err != nil {
+		t.Fatal(err)
+	}
 }

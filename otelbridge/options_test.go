@@ -101,7 +101,7 @@ func TestDefaultMeterProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := machine.New("global", machine.WithSubscribers(bridge))
+	b, err := machine.New("global", machine.WithSubscribers(observedApart{bridge}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestInstrumentErrors(t *testing.T) {
 	}
 
 	r := newRig(t, nil)
-	b, err := machine.New("broken", machine.WithClock(r.clock), machine.WithSubscribers(bridge), machine.WithFailureThreshold(1))
+	b, err := machine.New("broken", machine.WithClock(r.clock), machine.WithSubscribers(observedApart{bridge}), machine.WithFailureThreshold(1))
 	if err != nil {
 		t.Fatal(err)
 	}

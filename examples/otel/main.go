@@ -157,20 +157,22 @@ func run(w io.Writer, c config) (err error) {
 	}
 	reader := sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(every))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
-	var reg *otelbridge.Registration
+	var b *machine.Breaker
 	defer func() {
 		metricExp.quiet.Store(true)              // the last export was printed before the summary
 		err = errors.Join(err, mp.Shutdown(ctx)) // exports once more
-		// A service that removes a breaker unregisters it, so that no
-		// callback is left behind; here the last export comes first.
-		if reg != nil {
-			err = errors.Join(err, reg.Unregister())
+		// A service that removes a breaker closes it, which unregisters its
+		// instruments, so that no callback is left behind; here the last
+		// export comes first.
+		if b != nil {
+			err = errors.Join(err, b.Close(ctx))
 		}
 	}()
 	tracer := tp.Tracer("github.com/circuitry-go/circuitry/examples/otel")
 
-	// 2. The bridge, the breaker it is subscribed to, and the observable
-	// instruments that read the breaker's counts at each export.
+	// 2. The bridge, and the breaker it is subscribed to: one step wires
+	// the span events, the transitions, and the observable instruments
+	// that read the breaker's counts at each export.
 	bridge, err := otelbridge.New(
 		otelbridge.WithMeterProvider(mp),
 		otelbridge.WithCallDuration(c.duration),
@@ -178,16 +180,13 @@ func run(w io.Writer, c config) (err error) {
 	if err != nil {
 		return err
 	}
-	b, err := machine.New("quotes",
+	b, err = machine.New("quotes",
 		machine.WithFailureThreshold(5),
 		machine.WithRecoveryTimeout(c.recovery),
 		machine.WithSuccessThreshold(2),
 		machine.WithSubscribers(bridge),
 	)
 	if err != nil {
-		return err
-	}
-	if reg, err = bridge.Observe(b); err != nil {
 		return err
 	}
 
