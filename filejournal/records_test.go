@@ -104,18 +104,6 @@ func requireSameSnapshot(t fataler, got, want events.Snapshot) {
 
 // requireRecordError asserts that err is a *events.RecordError naming
 // position, breaker and seq, and returns it.
-func requireRecordError(t fataler, err error, position int, breaker string, seq uint64) *events.RecordError {
-	t.Helper()
-	var re *events.RecordError
-	if !errors.As(err, &re) {
-		t.Fatalf("error %v (%T) is not a *events.RecordError", err, err)
-	}
-	if re.Position != position || re.Breaker != breaker || re.Seq != seq {
-		t.Fatalf("RecordError names position %d breaker %q seq %d, want position %d breaker %q seq %d (%v)",
-			re.Position, re.Breaker, re.Seq, position, breaker, seq, err)
-	}
-	return re
-}
 
 func requireConflict(t testing.TB, err error, breaker string, seq, last uint64) {
 	t.Helper()

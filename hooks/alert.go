@@ -211,7 +211,6 @@ type watch struct {
 	openedBy  events.Transition
 	period    uint64      // the current open period, for the stuck-open timer
 	timer     clock.Timer // the stuck-open timer, while it may still fire
-	open      bool
 }
 
 var _ Laned = (*Alerter)(nil)

@@ -94,13 +94,6 @@ func observers(subs []hooks.Subscriber) (rejected []CallObserver, timed []CallTi
 	return rejected, timed
 }
 
-func (b *Breaker) rejected(ctx context.Context, err *OpenError) {
-	b.calls.add(kindRejected)
-	if b.onReject != nil {
-		b.observeRejected(ctx, err)
-	}
-}
-
 func (b *Breaker) observeRejected(ctx context.Context, err *OpenError) {
 	for _, o := range b.onReject {
 		o.CallRejected(ctx, err)

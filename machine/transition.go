@@ -154,14 +154,6 @@ func (b *Breaker) noteErr(err error) {
 	}
 }
 
-// noteLocked is noteErr under the transition lock: the error is reported
-// once the lock is released.
-func (b *Breaker) noteLocked(err error) {
-	if reportable(err) {
-		b.toReport = append(b.toReport, err)
-	}
-}
-
 func reportable(err error) bool {
 	return err != nil && !errors.Is(err, ErrClosed) && (!errors.Is(err, events.ErrConflict) || errors.Is(err, errDiverged))
 }

@@ -26,7 +26,7 @@ func formatAttrs(kvs []attribute.KeyValue) string {
 	var parts []string
 	for it := s.Iter(); it.Next(); {
 		kv := it.Attribute()
-		parts = append(parts, strings.TrimPrefix(string(kv.Key), "circuitry.breaker.")+"="+kv.Value.Emit())
+		parts = append(parts, strings.TrimPrefix(string(kv.Key), "circuitry.breaker.")+"="+kv.Value.String())
 	}
 	return strings.Join(parts, " ")
 }

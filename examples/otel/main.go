@@ -301,7 +301,7 @@ func (d *digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) err
 			var kv []string
 			for _, p := range points {
 				v, _ := p.Attributes.Value(key)
-				kv = append(kv, fmt.Sprintf("%s=%d", v.Emit(), p.Value))
+				kv = append(kv, fmt.Sprintf("%s=%d", v.String(), p.Value))
 			}
 			slices.Sort(kv)
 			parts = append(parts, fmt.Sprintf("%s{%s}", m.Name, strings.Join(kv, " ")))
@@ -335,7 +335,7 @@ func (p spanLines) OnEnd(s sdktrace.ReadOnlySpan) {
 				continue
 			}
 			k := strings.TrimPrefix(string(a.Key), "circuitry.breaker.")
-			kv = append(kv, k+"="+a.Value.Emit())
+			kv = append(kv, k+"="+a.Value.String())
 		}
 		evs = append(evs, strings.Join(kv, " "))
 	}
