@@ -80,12 +80,12 @@ func leadsTo(e events.Event, to events.State) bool {
 	return false
 }
 
-// unmarshalSnapshot decodes a snapshot record, refusing unknown or missing
-// fields and values a legal history cannot fold to.
+// unmarshalSnapshot decodes a snapshot record, ignoring fields a later
+// minor format added, and refusing missing fields and values a legal
+// history cannot fold to.
 func unmarshalSnapshot(data []byte) (events.Snapshot, error) {
 	var w wireSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
 		return events.Snapshot{}, fmt.Errorf("%w: %v", events.ErrDecode, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // Replicas of two releases share one journal file during a rolling deploy:
@@ -25,5 +27,24 @@ func TestFileMixedFormats(t *testing.T) {
 	}
 	if got := fjLoad(t, f, "a"); got.Seq != 4 {
 		t.Fatalf("Load = %+v, want seq 4", got)
+	}
+}
+
+// A snapshot record of a later minor format reads too.
+func TestFileSnapshotOfALaterMinorFormat(t *testing.T) {
+	path := fjPath(t)
+	f := fjOpen(t, path, nil, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+	fjAppend(t, f, history("a", 3)...) // compacts: a snapshot record, then the kept record
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	content := fjRead(t, path)
+	if !strings.Contains(content, `"kind":"snapshot"`) {
+		t.Fatalf("no snapshot record in %s", content)
+	}
+	fjWrite(t, path, strings.Replace(content, `"kind":"snapshot",`, `"kind":"snapshot","checkpoint_of":"x",`, 1))
+	g := fjOpen(t, path, nil)
+	if got := fjLoad(t, g, "a"); got.Seq != 3 {
+		t.Fatalf("Load = %+v, want seq 3", got)
 	}
 }
