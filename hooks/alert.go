@@ -211,6 +211,8 @@ type watch struct {
 	openedBy  events.Transition
 	period    uint64      // the current open period, for the stuck-open timer
 	timer     clock.Timer // the stuck-open timer, while it may still fire
+	lastSeq   uint64      // the last record's seq
+	openSeq   uint64      // the seq of the last opening counted
 }
 
 var _ Laned = (*Alerter)(nil)
@@ -269,6 +271,13 @@ func (a *Alerter) observe(t events.Transition) (Alert, bool) {
 		w = &watch{}
 		a.breakers[t.Breaker] = w
 	}
+	if t.Adopted && t.Seq <= w.lastSeq && w.openSeq >= t.Seq && len(w.opens) > 0 {
+		// t replaces a record seen before (the breaker adopted another
+		// writer's history): the opening counted for it did not happen.
+		w.opens = w.opens[:len(w.opens)-1]
+		w.openSeq = 0
+	}
+	w.lastSeq = t.Seq
 	// Any transition ends the open period that was being timed: either the
 	// breaker left open, or (if a transition was missed) a new one starts.
 	if w.timer != nil {
@@ -296,6 +305,7 @@ func (a *Alerter) observe(t events.Transition) (Alert, bool) {
 	}
 	before := len(w.opens)
 	w.opens = append(w.opens, now)
+	w.openSeq = t.Seq
 	if len(w.opens)-1 > a.cfg.maxOpens { // not maxOpens+1, which may overflow
 		w.opens = append(w.opens[:0], w.opens[len(w.opens)-(a.cfg.maxOpens+1):]...)
 	}

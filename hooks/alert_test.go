@@ -703,3 +703,25 @@ func TestAlertStuckTimerThatLostTheRaceDoesNotFire(t *testing.T) {
 		})
 	}
 }
+
+// A breaker that adopts another writer's history delivers a record of a seq
+// it delivered before: the opening of the replaced record did not happen,
+// and does not count toward flapping.
+func TestAlertReplacedOpeningIsNotCountedTwice(t *testing.T) {
+	clk := clocktest.New(t0)
+	a, got := newAlerter(t, hooks.WithFlapping(1, time.Hour), hooks.WithAlertClock(clk))
+	ctx := context.Background()
+	trip := events.Transition{Breaker: "svc", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open, Time: t0, OpenFor: time.Minute}
+	a.Notify(ctx, trip) // the breaker's own trip
+	replaced := trip
+	replaced.Adopted, replaced.Writer = true, "replica-2"
+	a.Notify(ctx, replaced) // another writer's trip of the same seq replaces it
+	if n := len(got.list()); n != 0 {
+		t.Fatalf("alerts %v: one opening, replaced, is not flapping", got.list())
+	}
+	a.Notify(ctx, events.Transition{Breaker: "svc", Seq: 2, Event: events.ForceClose, From: events.Open, To: events.Closed, Time: t0})
+	a.Notify(ctx, events.Transition{Breaker: "svc", Seq: 3, Event: events.Trip, From: events.Closed, To: events.Open, Time: t0, OpenFor: time.Minute})
+	if n := len(got.list()); n != 1 {
+		t.Fatalf("alerts %v, want one for the second opening", got.list())
+	}
+}

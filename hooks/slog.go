@@ -24,8 +24,12 @@ const SlogMessage = "circuit breaker transition"
 //	event     string   the event, such as "trip" or "force_open"
 //	from, to  string   the states, such as "closed" or "open"
 //	open_for  duration how long the breaker stays open; only when to is "open"
-//	reason    group    policy, failures, successes, threshold, last_error,
-//	                   operator, note: each only when it is not empty or zero,
+//	writer    string   the instance that wrote the record; when known
+//	adopted   bool     true when the breaker folded another writer's record
+//	reason    group    every field of the reason that is set, under its name
+//	                   ([events.Reason.Fields]: policy, failures, successes,
+//	                   threshold, calls, slow, rate, rate_threshold,
+//	                   min_calls, slower_than, last_error, operator, note),
 //	                   and the group only when one of them is set
 //
 // The record's time is the transition's [events.Transition.Time], the time
@@ -69,6 +73,9 @@ func (s slogSubscriber) Notify(ctx context.Context, t events.Transition) {
 	}
 	if t.Writer != "" {
 		attrs = append(attrs, slog.String("writer", t.Writer))
+	}
+	if t.Adopted {
+		attrs = append(attrs, slog.Bool("adopted", true))
 	}
 	if reason := reasonAttrs(t.Reason); len(reason) > 0 {
 		attrs = append(attrs, slog.GroupAttrs("reason", reason...))

@@ -116,6 +116,20 @@ func TestSlogWritesOneRecordWithExactlyTheTransitionsAttributes(t *testing.T) {
 			},
 		},
 		{
+			name: "another writer's record, adopted: writer and adopted",
+			in: events.Transition{
+				Breaker: "payments", Seq: 4, Event: events.ForceClose,
+				From: events.Open, To: events.Closed, Time: at, Writer: "api-2:77", Adopted: true,
+				Reason: events.Reason{Policy: events.PolicyManual, Operator: "ops", Note: "back"},
+			},
+			want: map[string]any{
+				"level": "INFO", "msg": "circuit breaker transition",
+				"breaker": "payments", "seq": 4.0, "event": "force_close", "from": "open", "to": "closed",
+				"writer": "api-2:77", "adopted": true,
+				"reason": map[string]any{"policy": "manual", "operator": "ops", "note": "back"},
+			},
+		},
+		{
 			name: "empty reason: no reason group",
 			in: events.Transition{
 				Breaker: "payments", Seq: 8, Event: events.Probe,
