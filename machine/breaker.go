@@ -66,6 +66,7 @@ type Breaker struct {
 	retry   clock.Timer   // starts the writer again; nil when not armed
 	writing bool          // the journal writer runs
 	again   bool          // a transition was made while the writer appended
+	writerG uint64        // the goroutine the writer runs on, while writing
 	drained chan struct{} // closed when the writer stops; nil while it does not run
 	// retryDelay is the wait before the next retry of the backlog; 0
 	// when none failed.

@@ -51,9 +51,13 @@ func (b *Breaker) Close(ctx context.Context) error {
 	}
 	if u := b.backlog.unstored(b.name); u != nil {
 		errs = append(errs, u)
-		b.backlog.mu.Lock()
-		b.backlog.recs, b.backlog.refused = nil, false // returned here, not reported again
-		b.backlog.mu.Unlock()
+		q := b.backlog
+		q.mu.Lock()
+		for _, r := range q.recs { // the manual controls still waiting learn it too
+			q.notify(r.ID, u)
+		}
+		q.recs, q.refused = nil, false // returned here, not reported again
+		q.mu.Unlock()
 	}
 	if err := b.dispatch.Flush(ctx); err != nil {
 		errs = append(errs, err)

@@ -136,6 +136,11 @@ func (f *follower) following(name string) []*Breaker {
 			f.breakers[n] = kept
 		}
 	}
+	if len(f.breakers) == 0 && followers.by[f.j] == f {
+		// Every breaker of the watch was dropped without Close: stop.
+		f.cancel()
+		delete(followers.by, f.j)
+	}
 	return out
 }
 

@@ -170,3 +170,28 @@ func TestJournalTimeout(t *testing.T) {
 		t.Fatalf("WithJournalTimeout(0): %v", err)
 	}
 }
+
+// Close tells a manual control still waiting for its record, with a context
+// that never ends, that the record will not be stored: it used to wait for
+// ever.
+func TestCloseReleasesAWaitingManualControl(t *testing.T) {
+	var h *hangingJournal
+	f := newWrappedFixture(t, func(j events.Journal) events.Journal {
+		h = newHangingJournal(j)
+		return h
+	}, machine.WithJournalTimeout(time.Hour))
+	defer h.unblock()
+	got := make(chan error, 1)
+	go func() { got <- f.b.ForceOpen(context.Background(), operator) }()
+	eventually(t, "the force_open is made", func() bool { return f.b.State() == events.Open })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := f.b.Close(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, machine.ErrUnstored) {
+		t.Fatalf("Close with a hanging journal = %v, want its deadline and ErrUnstored", err)
+	}
+	within(t, "the waiting ForceOpen", func() {
+		if err := <-got; !errors.Is(err, machine.ErrUnstored) {
+			t.Errorf("ForceOpen = %v, want ErrUnstored", err)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/internal/dispatch"
+	"github.com/circuitry-go/circuitry/internal/goid"
 )
 
 // backlog holds what the journal has not stored of a breaker's transitions.
@@ -110,6 +111,7 @@ func (b *Breaker) claimWriterLocked() bool {
 		return false
 	}
 	b.writing = true
+	b.writerG = 0 // until the writer says which goroutine it runs on
 	b.drained = make(chan struct{})
 	return true
 }
@@ -125,6 +127,10 @@ func (b *Breaker) claimWriterLocked() bool {
 // and delivers its records, marked adopted, to the subscribers.
 func (b *Breaker) write() {
 	ctx := context.Background()
+	id := goid.ID() // a microsecond per run of the writer, never per call
+	b.mu.Lock()
+	b.writerG = id
+	b.mu.Unlock()
 	for {
 		b.mu.Lock()
 		p, ok := b.backlog.head()
@@ -360,10 +366,23 @@ func (b *Breaker) journalDo(f func() error) (err error) {
 	return f()
 }
 
+// onWriterLocked reports whether the caller runs on the journal writer's
+// goroutine: an inline subscriber that the writer gives an adopted record.
+// Waiting for the writer there would wait for itself.
+func (b *Breaker) onWriterLocked() bool {
+	return b.writing && b.writerG != 0 && b.writerG == goid.ID()
+}
+
 // waitWriter waits until the journal writer has done what it could with
-// the backlog (stored it, or met a failure), or until ctx is done.
+// the backlog (stored it, or met a failure), or until ctx is done. On the
+// writer's own goroutine it returns at once: the writer goes on with the
+// backlog once the subscriber returns.
 func (b *Breaker) waitWriter(ctx context.Context) error {
 	b.mu.Lock()
+	if b.onWriterLocked() {
+		b.mu.Unlock()
+		return nil
+	}
 	b.kickLocked()
 	drained := b.drained
 	b.mu.Unlock()

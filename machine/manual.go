@@ -80,6 +80,14 @@ func (b *Breaker) manual(ctx context.Context, ev events.Event, o Override) error
 	if err := b.transition(ctx, func(*snapshot) (move, bool) { return m, true }); err != nil {
 		return err
 	}
+	b.mu.Lock()
+	self := b.onWriterLocked()
+	b.mu.Unlock()
+	if self {
+		// Called from a subscriber the journal writer runs: the writer
+		// appends the record once the subscriber returns.
+		return nil
+	}
 	select {
 	case err := <-stored:
 		return err

@@ -229,3 +229,48 @@ func TestSyncFromCompactedJournal(t *testing.T) {
 	}
 	wantBreakerState(t, a, events.Open)
 }
+
+// An inline subscriber that the journal writer gives an adopted record may
+// call Sync and the manual controls: they do not wait for the writer, which
+// is busy delivering to it (they used to wait for themselves until their
+// context ended).
+func TestSubscriberOfTheWriterMayCallTheBreaker(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktest.New(t0)
+	j := newMemory(t)
+	var a *machine.Breaker
+	results := make(chan error, 2)
+	sub := hooks.Inline(hooks.Func(func(ctx context.Context, tr events.Transition) {
+		if tr.Adopted && tr.Event == events.ForceOpen {
+			results <- a.Sync(ctx)
+			results <- a.ForceClose(ctx, machine.Override{Operator: "pager", Note: "closed on adoption"})
+		}
+	}))
+	var err error
+	a, err = machine.New("svc", machine.WithClock(clk), machine.WithJournal(j), machine.WithSubscribers(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := machine.New("svc", machine.WithClock(clk), machine.WithJournal(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ForceOpen(ctx, operator); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "a's trip, adopted, and its subscriber's calls", func() {
+		_ = a.ForceOpen(ctx, operator) // conflicts with b's: a adopts it
+		for range 2 {
+			if err := <-results; err != nil {
+				t.Errorf("a call from the writer's subscriber: %v", err)
+			}
+		}
+		if err := a.Sync(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	wantBreakerState(t, a, events.Closed)
+	if got := steps(readAll(t, j, "svc")); !slices.Equal(got, []step{{events.ForceOpen, events.Closed, events.Open}, {events.ForceClose, events.Open, events.Closed}}) {
+		t.Fatalf("journal = %v", got)
+	}
+}
