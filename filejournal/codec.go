@@ -15,9 +15,10 @@ import (
 // Transition records have no "kind" field.
 const snapshotKind = "snapshot"
 
-// wireSnapshot is the JSON form of a snapshot record, version 1:
+// wireSnapshot is the JSON form of a snapshot record, version 2 (as version
+// 1):
 //
-//	{"v":1,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"trip",
+//	{"v":2,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"trip",
 //	 "since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
 type wireSnapshot struct {
 	V       *int       `json:"v"`

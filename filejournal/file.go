@@ -33,9 +33,9 @@ import (
 //
 //   - A transition record, exactly as [events.Transition.MarshalJSON] writes it,
 //     format version [events.FormatVersion] (fields v, breaker, seq, event, from,
-//     to, time, open_for, observe_only and reason):
+//     to, time, open_for, observe_only, writer, id, prev_hash and reason):
 //
-//     {"v":1,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+//     {"v":2,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","writer":"api-7f9c:4242","id":"9f86d081884c7d65","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
 //
 //   - A snapshot record, written by compaction: the fold ([events.Snapshot]) of a
 //     breaker's records up to seq, which the file no longer holds. It has the
@@ -45,16 +45,18 @@ import (
 //     is open, and opens (the transitions to open since the breaker was last
 //     closed) exactly when state is not closed:
 //
-//     {"v":1,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"retrip","since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
+//     {"v":2,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"retrip","since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
 //
 // The records of one breaker form its history in order: at most one
 // snapshot record, before its transitions, and transitions whose sequence
 // numbers follow on from it (from 1 without a snapshot), each legal by
 // [events.Snapshot.Apply]. Records of different breakers interleave freely. Every
 // line is checked when the file is read; the first that breaks a rule is an
-// error matching [ErrCorrupt] naming the file and line. A line whose v is
-// above FormatVersion is refused with [ErrNewerFormat]: the file was written
-// by a newer circuitry, and is never modified. A file written by
+// error matching [ErrCorrupt] naming the file and line. Records of format
+// version 1 and 2 read alike, and fields a later minor format added are
+// ignored. A line whose v is above FormatVersion is refused with
+// [ErrNewerFormat]: the file was written by a newer circuitry, and is never
+// modified. A file written by
 // [events.EncodeLines] (transitions only) is a valid journal file; [events.DecodeLines]
 // reads transitions only and does not accept snapshot records.
 //

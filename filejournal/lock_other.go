@@ -12,7 +12,7 @@ import (
 // lockFile fails: this system has no flock(2), and without a lock two
 // writers could interleave their records. ReadFile still works.
 func lockFile(*os.File) error {
-	return errors.New("the file journal needs flock(2), which " + runtime.GOOS + " does not have; events.ReadFile can still read journals")
+	return errors.New("the file journal needs flock(2), which " + runtime.GOOS + " does not have; filejournal.ReadFile can still read journals")
 }
 
 func syncDir(string) error { return nil }

@@ -25,10 +25,11 @@ import (
 // Calls in the closed and open states read one atomically published snapshot
 // and update atomic counters: they take no lock, enter no state machine and
 // allocate nothing, and with the default policy they read no clock.
-// Transitions take the breaker's transition
-// lock, fire the looplab/fsm event, append the record to the journal, publish
-// the new snapshot and enqueue the record for the subscribers, in that order;
-// the subscribers run after the lock is released.
+// Transitions take the breaker's transition lock, fire the looplab/fsm
+// event, fold the record and hand it to the journal writer, publish the new
+// snapshot and enqueue the record for the subscribers, in that order; the
+// subscribers run after the lock is released, and the writer appends on a
+// goroutine of its own. Close a breaker you are done with ([Breaker.Close]).
 type Breaker struct {
 	// Hot path: read by every call.
 	snap       atomic.Pointer[snapshot]

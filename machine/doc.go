@@ -65,14 +65,20 @@
 //
 // # Event sourcing
 //
-// Each transition is appended to the journal ([WithJournal]) before any
-// subscriber sees it. A breaker created over a journal that already holds its
-// transitions resumes from their fold; an open breaker stays open until its
-// recorded open period ends. An append that fails does not stop the
-// transition: it is reported to the error handler ([WithErrorHandler]) as a
-// [*JournalError], counted, and appended again before the next record. An
-// append that conflicts (another writer sharing the journal got there first)
-// makes the breaker adopt the journal's history instead.
+// Each transition is folded and published at once, delivered to the
+// subscribers, and appended to the journal ([WithJournal]) by a writer
+// goroutine, in order, so that no call waits on journal I/O (each append is
+// bounded by [WithJournalTimeout]). A breaker created over a journal that
+// already holds its transitions resumes from their fold; an open breaker
+// stays open until its recorded open period ends. An append that fails does
+// not stop the transition: it is reported to the error handler
+// ([WithErrorHandler]) as a [*JournalError], counted, and appended again by a
+// timer, the next transition, [Breaker.Sync] or [Breaker.Close]. When another
+// writer sharing the journal stored a record at the same sequence number
+// first, the breaker adopts the journal's history, and its subscribers get
+// those records marked adopted; [WithFollow] folds other writers' records as
+// they are stored. Manual controls wait for their record to be stored,
+// bounded by their context; Sync waits for the writer.
 //
 // # Concurrency and locks
 //
@@ -83,15 +89,17 @@
 // and a slow-call policy (or call timing) twice. Windows are updated with
 // atomic operations only (see [LastCalls] and [LastDuration]). The first
 // call after an open period, admissions in half-open, outcomes of probes,
-// and outcomes that make a policy fire take the breaker's transition lock.
-// Under that lock the breaker fires the fsm event (with
+// and outcomes that make a policy fire take the breaker's transition lock,
+// which covers no I/O. Under that lock the breaker fires the fsm event (with
 // [context.WithoutCancel], so a cancelled caller cannot wedge the fsm),
-// appends to the journal, publishes the new snapshot and enqueues the record
-// for the subscribers. The only user code that runs under it is the
-// journal's Append and Read, the clock's Now, AfterFunc and Timer.Stop, and
-// the [WithJitter] source: none of them may call back into the breaker, and
-// a clock must not run a timer function inside AfterFunc or Stop. A journal
-// or jitter source that panics is recovered and reported; if anything else
+// folds the record and hands it to the journal writer, publishes the new
+// snapshot and enqueues the record for the subscribers. The only user code
+// that runs under it is the clock's Now, AfterFunc and Timer.Stop, and the
+// [WithJitter] source: none of them may call back into the breaker, and a
+// clock must not run a timer function inside AfterFunc or Stop. The journal
+// is called by the writer goroutine (and by Sync, New and the follower)
+// outside the lock. A journal or jitter source that panics is recovered and
+// reported; if anything else
 // panics under the lock (a clock), the lock is released, the breaker is put
 // back in the state of its fold, and the panic goes on to the caller: no
 // panic leaves a breaker locked.

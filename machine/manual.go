@@ -20,8 +20,18 @@ var ErrInvalidOverride = errors.New("circuitry: invalid override")
 // and before anything changes, an Override whose Operator or Note is
 // missing or breaks the limits of [events.CheckOverride], and a nil ctx
 // ([ErrNilContext]); an event the state machine refuses from the current
-// state returns a [*TransitionError]. They wait for the journal append, and
-// for the inline subscribers.
+// state returns a [*TransitionError].
+//
+// A control that is made waits for the inline subscribers, and for the
+// journal writer to store its record, bounded by ctx: it returns nil once
+// the record is stored; the [*JournalError] when the journal failed (the
+// transition is made all the same, and its record kept for retry or refused
+// for good); an error matching [events.ErrConflict] when another writer's
+// record took its sequence number and the breaker adopted that history;
+// an [*UnstoredError] when Close gave up on it; and ctx's error when the
+// record is not stored in time. Called from a subscriber that the journal
+// writer runs (an adopted record), it does not wait: the writer stores the
+// record once the subscriber returns.
 type Override struct {
 	// Operator says who asks (a person, a tool, a runbook); required: at
 	// most [events.MaxOperatorLen] bytes of UTF-8, without control

@@ -282,7 +282,7 @@ func WithClock(clk clock.Clock) Option {
 
 // WithJournal sets the journal the breaker appends its transitions to and
 // resumes from. Default: a new bounded [events.Memory], which a restart
-// forgets; [events.Open] gives a durable one that survives restarts and
+// forgets; filejournal.Open gives a durable one that survives restarts and
 // crashes, shared by the breakers of a process.
 func WithJournal(j events.Journal) Option {
 	return optionFunc(func(c *config) error {

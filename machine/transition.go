@@ -83,13 +83,11 @@ func inGen(gen uint64, state events.State, m move) func(*snapshot) (move, bool) 
 }
 
 // transitionLocked makes m from the current state, under b.mu. It fires the
-// fsm event (the authority on what is legal), appends the record to the
-// journal, folds it, publishes the new snapshot and enqueues the record for
-// the subscribers; the caller releases the lock and delivers the returned
-// ticket (see transition). When the journal reports a conflict (another
-// writer appended first), the breaker adopts the journal's history instead
-// of m: the ticket then covers those records and the error matches
-// [events.ErrConflict].
+// fsm event (the authority on what is legal), folds the record, hands it to
+// the journal writer, publishes the new snapshot and enqueues the record for
+// the subscribers; the caller releases the lock, delivers the returned
+// ticket and starts the writer (see transition). A conflict with another
+// writer is met by the writer, later (see appendedLocked).
 func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket, error) {
 	ev, reason, openFor := m.ev, m.reason, m.openFor
 	from := b.fold.State

@@ -2,9 +2,8 @@
 // OpenTelemetry span events and metrics.
 //
 //	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
-//	b, err := machine.New("payments", machine.WithSubscribers(bridge))
-//	reg, err := bridge.Observe(b)
-//	defer reg.Unregister()
+//	b, err := machine.New("payments", machine.WithSubscribers(bridge)) // the one step
+//	defer b.Close(ctx)                                                  // unregisters its instruments
 //
 // The [Bridge] is a subscriber on the inline lane, so that it runs on the
 // goroutine of the call that caused a transition while that call's span is
@@ -16,9 +15,12 @@
 // short-circuited call from a failed dependency; an unsampled call pays one
 // check and no allocation.
 //
-// Per-call counts cost nothing per call: [Bridge.Observe] registers
-// observable instruments that read the breaker's cumulative atomic counters
-// and its published state at collection time. The call duration histogram is
+// Per-call counts cost nothing per call: a breaker that has the bridge as a
+// subscriber registers it as a [machine.BreakerObserver] at New (and
+// unregisters it at Close), and the bridge's observable instruments read
+// the breaker's cumulative counters and its published state at collection
+// time. [Bridge.Observe] does the same for breakers that do not have the
+// bridge as a subscriber. The call duration histogram is
 // opt-in ([WithCallDuration]) because it makes the breaker read its clock
 // twice per call.
 //
