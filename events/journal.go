@@ -155,3 +155,14 @@ type Stored struct {
 	Pos uint64
 	Transition
 }
+
+// Immediate is implemented by journals whose Append does no I/O and never
+// waits, such as [Memory]: a breaker appends to them on the goroutine that
+// made the transition, after releasing its lock, rather than on a writer
+// goroutine of its own, which would cost more than the append. A journal
+// that does I/O must not implement it.
+type Immediate interface {
+	Journal
+	// Immediate says that Append does no I/O and never waits.
+	Immediate()
+}

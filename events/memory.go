@@ -24,16 +24,18 @@ type Memory struct {
 	mu   sync.RWMutex
 	logs map[string]*held
 	// What Watch tells: the records stored lately, across breakers, with
-	// their positions (at most watchWindow), the last position, and a
-	// channel closed (and replaced) at every append.
+	// their positions: a ring of at most watchWindow, oldest at first;
+	// the last position; and, while a watcher waits, a channel the next
+	// append closes.
 	recent  []Stored
+	first   int
 	pos     uint64
 	changed chan struct{}
 }
 
 // watchWindow bounds how many records, across breakers, a Memory journal
 // keeps for Watch; a watcher further behind reads each breaker's history.
-const watchWindow = 4096
+const watchWindow = 1024
 
 // NewMemory returns an empty journal that keeps at least capacity records
 // per breaker. capacity must be positive.
@@ -41,7 +43,7 @@ func NewMemory(capacity int) (*Memory, error) {
 	if capacity <= 0 {
 		return nil, &OptionError{Option: "NewMemory", Value: fmt.Sprint(capacity), Reason: "capacity must be positive"}
 	}
-	return &Memory{capacity: capacity, logs: make(map[string]*held), changed: make(chan struct{})}, nil
+	return &Memory{capacity: capacity, logs: make(map[string]*held)}, nil
 }
 
 // Append stores t if it directly follows the last record of t.Breaker;
@@ -69,12 +71,16 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	l.head = head
 	l.recs = append(l.recs, t)
 	m.pos++
-	m.recent = append(m.recent, Stored{Pos: m.pos, Transition: t})
-	if len(m.recent) >= 2*watchWindow {
-		m.recent = slices.Clone(m.recent[len(m.recent)-watchWindow:])
+	if st := (Stored{Pos: m.pos, Transition: t}); len(m.recent) < watchWindow {
+		m.recent = append(m.recent, st)
+	} else {
+		m.recent[m.first] = st
+		m.first = (m.first + 1) % watchWindow
 	}
-	close(m.changed)
-	m.changed = make(chan struct{})
+	if m.changed != nil { // a watcher waits
+		close(m.changed)
+		m.changed = nil
+	}
 	if len(l.recs) >= 2*m.capacity {
 		drop := len(l.recs) - m.capacity
 		// The dropped records were validated on the way in.
@@ -115,21 +121,26 @@ func (m *Memory) Breakers() []string {
 
 // Watch returns the records stored after position after, across breakers,
 // waiting until there is one or ctx is done (see [Watcher]). Memory keeps
-// the last 4096 to 8191 of them for watchers.
+// the last 1024 of them for watchers.
 func (m *Memory) Watch(ctx context.Context, after uint64) ([]Stored, error) {
 	for {
-		m.mu.RLock()
+		m.mu.Lock()
+		if m.changed == nil {
+			m.changed = make(chan struct{})
+		}
 		pos, changed := m.pos, m.changed
 		var out []Stored
 		if after < pos {
 			oldest := pos - uint64(len(m.recent)) // the position before the first kept
 			if after < oldest {
-				m.mu.RUnlock()
+				m.mu.Unlock()
 				return nil, &CompactedError{Breaker: "", After: after, Base: oldest}
 			}
-			out = slices.Clone(m.recent[after-oldest:])
+			for i := int(after - oldest); i < len(m.recent); i++ {
+				out = append(out, m.recent[(m.first+i)%len(m.recent)])
+			}
 		}
-		m.mu.RUnlock()
+		m.mu.Unlock()
 		if len(out) > 0 {
 			return out, nil
 		}
@@ -147,3 +158,6 @@ func (m *Memory) Head(context.Context) (uint64, error) {
 	defer m.mu.RUnlock()
 	return m.pos, nil
 }
+
+// Immediate marks Memory as a journal that does no I/O (see [Immediate]).
+func (m *Memory) Immediate() {}

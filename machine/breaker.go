@@ -63,12 +63,15 @@ type Breaker struct {
 	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
 	probeOK atomic.Uint32 // probe successes, in half-open; likewise
 	timer   clock.Timer
-	backlog *backlog      // what the journal has not stored
-	retry   clock.Timer   // starts the writer again; nil when not armed
-	writing bool          // the journal writer runs
-	again   bool          // a transition was made while the writer appended
-	writerG uint64        // the goroutine the writer runs on, while writing
-	drained chan struct{} // closed when the writer stops; nil while it does not run
+	backlog *backlog    // what the journal has not stored
+	retry   clock.Timer // starts the writer again; nil when not armed
+	writing bool        // the journal writer runs
+	again   bool        // a transition was made while the writer appended
+	writerG uint64      // the goroutine the writer runs on, while it delivers adopted records
+	// immediate: the journal does no I/O (events.Immediate): the writer
+	// runs on the goroutine that made the transition.
+	immediate bool
+	drained   chan struct{} // closed when the writer stops; nil while it does not run
 	// retryDelay is the wait before the next retry of the backlog; 0
 	// when none failed.
 	retryDelay time.Duration
@@ -204,6 +207,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		backlog:    new(backlog),
 	}
 	b.self = weak.Make(b)
+	_, b.immediate = cfg.journal.(events.Immediate)
 	// A breaker dropped while its journal failed reports what it could not
 	// store when it is collected.
 	onError := cfg.onError

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/circuitry-go/circuitry/clock"
@@ -136,9 +134,14 @@ func (b *Breaker) transitionLocked(ctx context.Context, m move) (dispatch.Ticket
 // newRecordID returns a record ID: 16 hex digits drawn at random, so that a
 // breaker recognises its own record in a journal that many write to.
 func newRecordID() string {
-	var b [16]byte
-	id := strconv.AppendUint(b[:0], rand.Uint64(), 16)
-	return strings.Repeat("0", 16-len(id)) + string(id)
+	const digits = "0123456789abcdef"
+	var id [16]byte
+	v := rand.Uint64()
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i] = digits[v&15]
+		v >>= 4
+	}
+	return string(id[:])
 }
 
 // noteErr reports a transition error that has no caller to go to, except a
