@@ -325,6 +325,11 @@ func (b *Breaker) readHistory(after uint64) *history {
 		if errors.Is(err, events.ErrCompacted) {
 			h.recs, err = nil, nil
 		}
+		// Records stored after the fold was read are for the next
+		// follow or Sync, with a fold that includes them.
+		for len(h.recs) > 0 && h.recs[len(h.recs)-1].Seq > h.fold.Seq {
+			h.recs = h.recs[:len(h.recs)-1]
+		}
 		return err
 	})
 	return h
