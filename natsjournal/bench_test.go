@@ -1,0 +1,95 @@
+package natsjournal_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// BenchmarkAppend appends one breaker's records, one writer, to a
+// nats-server in the same process (file storage): the cost of a journaled
+// transition, with the round trip on loopback.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	j := newJournal(b, connect(b, startServer(b)))
+	seq := uint64(0)
+	for b.Loop() {
+		seq++
+		if err := j.Append(ctx, record("payments", seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadAfter reads the last 10 of 1000 records, as a breaker does
+// after a conflict, from a journal that knows where they start.
+func BenchmarkReadAfter(b *testing.B) {
+	ctx := context.Background()
+	j := newJournal(b, connect(b, startServer(b)))
+	for seq := uint64(1); seq <= 1000; seq++ {
+		if err := j.Append(ctx, record("payments", seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := j.Read(ctx, "payments", 990); err != nil { // learn where record 990 is
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		recs, err := j.Read(ctx, "payments", 990)
+		if err != nil || len(recs) != 10 {
+			b.Fatal(len(recs), err)
+		}
+	}
+}
+
+// BenchmarkLoad folds a 1000-record history from a journal that has not
+// seen it: a replica starting up.
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	nc := connect(b, startServer(b))
+	w := newJournal(b, nc)
+	for seq := uint64(1); seq <= 1000; seq++ {
+		if err := w.Append(ctx, record("payments", seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		r := sameStream(b, nc, w)
+		recs, err := r.Read(ctx, "payments", 0)
+		if err != nil || len(recs) != 1000 {
+			b.Fatal(len(recs), err)
+		}
+		_ = r.Close()
+	}
+}
+
+// BenchmarkFollowDelay is one replica's manual control, stored in the
+// stream, and then the time until another replica has folded it: how long
+// the fleet disagrees, reported as follow-ns/op (polled every 10 µs, so
+// that the polling does not starve the follower). Both replicas follow the
+// stream over their own connections to a nats-server in the same process.
+func BenchmarkFollowDelay(b *testing.B) {
+	ctx := context.Background()
+	fleet, _ := replicas(b, 2)
+	a, f := fleet[0], fleet[1]
+	var follow time.Duration
+	for b.Loop() {
+		want := events.Open
+		if a.State() == events.Open {
+			want = events.Closed
+			if err := a.ForceClose(ctx, operator); err != nil {
+				b.Fatal(err)
+			}
+		} else if err := a.ForceOpen(ctx, operator); err != nil {
+			b.Fatal(err)
+		}
+		stored := time.Now()
+		for f.State() != want {
+			time.Sleep(10 * time.Microsecond)
+		}
+		follow += time.Since(stored)
+	}
+	b.ReportMetric(float64(follow.Nanoseconds())/float64(b.N), "follow-ns/op")
+}

@@ -1,0 +1,59 @@
+package natsjournal
+
+import (
+	"sort"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// head is where a record of a breaker is: its sequence number and state,
+// and its position in the stream.
+type head struct {
+	seq   uint64
+	state events.State
+	pos   uint64
+}
+
+// indexLen bounds how many records of a breaker an index remembers: enough
+// for a breaker to read what it missed after a conflict without rescanning
+// its subject, little enough for thousands of breakers.
+const indexLen = 64
+
+// index remembers where the last records of one breaker are, in sequence
+// order, so that an append knows the stream position to expect and a read
+// starts near the records asked for.
+type index struct {
+	recs []head
+}
+
+// add remembers h. A record older than the last one known is ignored; one
+// at a later position with a sequence number that is not higher means the
+// history was purged and restarted, and replaces what was known.
+func (ix *index) add(h head) {
+	if n := len(ix.recs); n > 0 {
+		last := ix.recs[n-1]
+		switch {
+		case h.pos <= last.pos:
+			return
+		case h.seq <= last.seq:
+			ix.recs = ix.recs[:0]
+		}
+	}
+	if len(ix.recs) == indexLen {
+		ix.recs = append(ix.recs[:0], ix.recs[1:]...)
+	}
+	ix.recs = append(ix.recs, h)
+}
+
+// last returns the latest record known.
+func (ix *index) last() head { return ix.recs[len(ix.recs)-1] }
+
+// at returns the latest record known with a sequence number of at most
+// seq, and false when none is known (or seq is 0).
+func (ix *index) at(seq uint64) (head, bool) {
+	i := sort.Search(len(ix.recs), func(i int) bool { return ix.recs[i].seq > seq })
+	if i == 0 {
+		return head{}, false
+	}
+	return ix.recs[i-1], true
+}

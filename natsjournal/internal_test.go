@@ -1,0 +1,65 @@
+package natsjournal
+
+import "testing"
+
+func TestCaptures(t *testing.T) {
+	for _, c := range []struct {
+		have, want string
+		ok         bool
+	}{
+		{"circuitry.transitions.>", "circuitry.transitions.>", true},
+		{">", "a.b.>", true},
+		{"a.>", "a.b.>", true},
+		{"a.*.>", "a.b.>", true},
+		{"*.b.>", "a.b.>", true},
+		{"a.b.>", "a.>", false},
+		{"a.b", "a.b.>", false},
+		{"a.b.*", "a.b.>", false},
+		{"x.>", "a.b.>", false},
+		{"a.b.c.>", "a.b.>", false},
+	} {
+		if got := captures(c.have, c.want); got != c.ok {
+			t.Errorf("captures(%q, %q) = %v, want %v", c.have, c.want, got, c.ok)
+		}
+	}
+}
+
+func TestIndex(t *testing.T) {
+	h := func(seq, pos uint64) head { return head{seq: seq, pos: pos} }
+	var ix index
+	if _, ok := ix.at(5); ok {
+		t.Fatal("an empty index knows a record")
+	}
+	for seq := uint64(1); seq <= indexLen+10; seq++ {
+		ix.add(h(seq, seq*3))
+	}
+	if got := len(ix.recs); got != indexLen {
+		t.Fatalf("the index holds %d records, want its bound %d", got, indexLen)
+	}
+	if got := ix.last(); got != h(indexLen+10, (indexLen+10)*3) {
+		t.Fatalf("last = %+v", got)
+	}
+	for _, c := range []struct {
+		seq  uint64
+		want head
+		ok   bool
+	}{
+		{0, head{}, false},
+		{10, head{}, false}, // forgotten
+		{11, h(11, 33), true},
+		{40, h(40, 120), true},
+		{1000, h(indexLen+10, (indexLen+10)*3), true},
+	} {
+		if got, ok := ix.at(c.seq); got != c.want || ok != c.ok {
+			t.Errorf("at(%d) = %+v, %v; want %+v, %v", c.seq, got, ok, c.want, c.ok)
+		}
+	}
+	ix.add(h(20, 10)) // older than the last known: ignored
+	if got := ix.last(); got.seq != indexLen+10 {
+		t.Fatalf("an older record replaced the last: %+v", got)
+	}
+	ix.add(h(1, 1000)) // a later position, history restarted
+	if len(ix.recs) != 1 || ix.last() != h(1, 1000) {
+		t.Fatalf("after a restarted history the index holds %+v", ix.recs)
+	}
+}

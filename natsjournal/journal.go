@@ -1,0 +1,587 @@
+package natsjournal
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Errors of a [Journal]; match them with [errors.Is].
+var (
+	// ErrClosed: an append to, or a read or watch of, a closed journal.
+	ErrClosed = errors.New("circuitry: NATS journal is closed")
+	// ErrBadMessage: a message of the journal's subjects that is not a
+	// record of the breaker its subject names. Read and Watch report it as
+	// a [*MessageError] and return nothing rather than skip it.
+	ErrBadMessage = errors.New("circuitry: NATS journal message is not a record")
+	// ErrStream: the stream exists but does not capture the journal's
+	// subjects.
+	ErrStream = errors.New("circuitry: NATS stream cannot hold the journal")
+)
+
+// MessageError is the detail of an [ErrBadMessage]: the message and why.
+type MessageError struct {
+	Stream  string
+	Subject string
+	// Pos is the message's sequence number in the stream.
+	Pos uint64
+	Err error
+}
+
+func (e *MessageError) Error() string {
+	return fmt.Sprintf("circuitry: NATS stream %s message %d on %s is not a record: %v", e.Stream, e.Pos, e.Subject, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *MessageError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrBadMessage) true.
+func (e *MessageError) Is(target error) bool { return target == ErrBadMessage }
+
+// watchBatch bounds how many records one Watch returns; watchPoll is how
+// often a waiting Watch looks at the stream when it has heard of no new
+// message (a notification lost to a reconnect only delays it).
+const (
+	watchBatch = 256
+	watchPoll  = time.Second
+)
+
+// Journal is an [events.Journal] and [events.Watcher] on a JetStream
+// stream. It is safe for concurrent use; many Journals, in many processes,
+// may share a stream and a prefix, and so their breakers' histories.
+type Journal struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	name   string
+	prefix string
+	feed   jetstream.ConsumeContext // tells of every message stored, once stored
+
+	mu      sync.Mutex
+	closed  bool
+	changed chan struct{}     // closed when a message arrives; nil when nobody waits
+	seen    map[string]*index // where the last records this journal saw of each breaker are
+}
+
+// New returns a journal on nc's JetStream, in the stream that [WithStream]
+// names (created with no limits when missing). The journal consumes its
+// subjects' new messages on nc to hear of new records; Close ends that, and
+// does not close nc. The options and their defaults are listed at
+// [DefaultStream].
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
+	if ctx == nil {
+		return nil, errors.New("circuitry: natsjournal.New: nil context")
+	}
+	if nc == nil {
+		return nil, errors.New("circuitry: natsjournal.New: nil *nats.Conn")
+	}
+	c := defaults()
+	for _, o := range opts {
+		if o == nil {
+			return nil, &events.OptionError{Option: "natsjournal.New option", Value: "nil", Reason: "options must not be nil"}
+		}
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("circuitry: natsjournal.New: %w", err)
+	}
+	stream, err := ensureStream(ctx, js, c)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{nc: nc, js: js, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}}
+	// An ordered consumer of new messages, headers only, wakes waiting
+	// Watch calls: unlike a plain subscription to the subjects, it tells of
+	// a message once the stream has stored it, so the Watch it wakes finds
+	// it.
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{c.prefix + ".>"},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("circuitry: natsjournal.New: a consumer of %s.>: %w", c.prefix, err)
+	}
+	if j.feed, err = cons.Consume(func(jetstream.Msg) { j.notify() }); err != nil {
+		return nil, fmt.Errorf("circuitry: natsjournal.New: consuming %s.>: %w", c.prefix, err)
+	}
+	return j, nil
+}
+
+// ensureStream returns the configured stream, creating it when missing.
+func ensureStream(ctx context.Context, js jetstream.JetStream, c config) (jetstream.Stream, error) {
+	subject := c.prefix + ".>"
+	for attempt := 0; ; attempt++ {
+		s, err := js.Stream(ctx, c.stream)
+		if err == nil {
+			for _, have := range s.CachedInfo().Config.Subjects {
+				if captures(have, subject) {
+					return s, nil
+				}
+			}
+			return nil, fmt.Errorf("%w: stream %s has subjects %q, none capturing %s", ErrStream, c.stream, s.CachedInfo().Config.Subjects, subject)
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("circuitry: natsjournal.New: looking up stream %s: %w", c.stream, err)
+		}
+		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.stream,
+			Description: "circuitry breaker transitions",
+			Subjects:    []string{subject},
+			Storage:     c.storage,
+			Replicas:    c.replicas,
+			AllowDirect: true,
+		})
+		if err == nil {
+			return s, nil
+		}
+		// Another process created it meanwhile: look again, once.
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || attempt > 0 {
+			return nil, fmt.Errorf("circuitry: natsjournal.New: creating stream %s: %w", c.stream, err)
+		}
+	}
+}
+
+// captures reports whether the stream subject pattern have matches every
+// subject that pattern want (ending in ".>") matches.
+func captures(have, want string) bool {
+	if have == want || have == ">" {
+		return true
+	}
+	ht, wt := strings.Split(have, "."), strings.Split(want, ".")
+	for i, h := range ht {
+		if h == ">" {
+			return i < len(wt)
+		}
+		if i >= len(wt) || wt[i] == ">" || (h != "*" && h != wt[i]) {
+			return false
+		}
+	}
+	return false
+}
+
+// Subject returns the subject of breaker's records.
+func (j *Journal) Subject(breaker string) string {
+	return j.prefix + "." + base64.RawURLEncoding.EncodeToString([]byte(breaker))
+}
+
+// Stream returns the name of the journal's stream.
+func (j *Journal) Stream() string { return j.name }
+
+func (j *Journal) notify() {
+	j.mu.Lock()
+	if j.changed != nil {
+		close(j.changed)
+		j.changed = nil
+	}
+	j.mu.Unlock()
+}
+
+// Close stops the journal's consumer, ends waiting Watch calls and makes
+// every later call fail with [ErrClosed]. It does not close the connection.
+// Closing twice is harmless.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	if j.changed != nil {
+		close(j.changed)
+		j.changed = nil
+	}
+	j.mu.Unlock()
+	j.feed.Stop()
+	select {
+	case <-j.feed.Closed():
+		return nil
+	case <-time.After(closeWait):
+		return fmt.Errorf("circuitry: closing NATS journal: its consumer did not stop in %s", closeWait)
+	}
+}
+
+// closeWait bounds how long Close waits for the journal's consumer to stop.
+const closeWait = 5 * time.Second
+
+func (j *Journal) isClosed() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.closed
+}
+
+// Append publishes t to its breaker's subject if the last record stored
+// there has sequence number t.Seq-1, with JetStream checking that no
+// other message was stored on the subject meanwhile. Otherwise it returns a
+// [*events.ConflictError]. A record that cannot follow the breaker's
+// history, a name that fails [events.CheckName], a record larger than the
+// stream takes, and any append after Close or once the connection is
+// closed return an [*events.RefusedError].
+func (j *Journal) Append(ctx context.Context, t events.Transition) error {
+	if ctx == nil {
+		return errors.New("circuitry: natsjournal Append: nil context")
+	}
+	refuse := func(err error) error { return &events.RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: err} }
+	if err := events.CheckName(t.Breaker); err != nil {
+		return refuse(fmt.Errorf("natsjournal Append: %w: %w", events.ErrInvalidRecord, err))
+	}
+	if j.isClosed() {
+		return refuse(ErrClosed)
+	}
+	// The journal remembers where the breaker's last record is, and
+	// publishes expecting it there; JetStream refuses the record if another
+	// writer went on meanwhile. When the record does not follow what the
+	// journal remembers, it looks at the stream before it answers.
+	h, fresh := j.head(t.Breaker)
+	fresh = !fresh
+	for {
+		if fresh {
+			var err error
+			if h, err = j.last(ctx, t.Breaker); err != nil {
+				return err
+			}
+		}
+		if t.Seq != h.seq+1 {
+			if !fresh {
+				fresh = true
+				continue
+			}
+			return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: h.seq}
+		}
+		if _, err := (events.Snapshot{Breaker: t.Breaker, Seq: h.seq, State: h.state}).Apply(t); err != nil {
+			if !fresh {
+				fresh = true
+				continue
+			}
+			return refuse(fmt.Errorf("natsjournal Append %v: %w", t, err))
+		}
+		break
+	}
+	data, err := t.MarshalJSON()
+	if err != nil {
+		return refuse(fmt.Errorf("natsjournal Append: encoding: %w", err))
+	}
+	ack, err := j.js.Publish(ctx, j.Subject(t.Breaker), data, jetstream.WithExpectLastSequencePerSubject(h.pos))
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence})
+		return nil
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		last := h.seq + 1 // at least one record was stored meanwhile
+		if now, err := j.last(ctx, t.Breaker); err == nil {
+			last = now.seq
+		}
+		return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: last}
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+		return refuse(fmt.Errorf("natsjournal Append: %d bytes: %w", len(data), err))
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return refuse(fmt.Errorf("natsjournal Append: %w", err))
+	}
+	return fmt.Errorf("circuitry: natsjournal Append of breaker %q seq %d to stream %s: %w", t.Breaker, t.Seq, j.name, err)
+}
+
+// head returns the last record of breaker that the journal saw.
+func (j *Journal) head(breaker string) (head, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if ix := j.seen[breaker]; ix != nil {
+		return ix.last(), true
+	}
+	return head{}, false
+}
+
+// from returns the latest record of breaker that the journal saw with a
+// sequence number of at most after.
+func (j *Journal) from(breaker string, after uint64) (head, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if ix := j.seen[breaker]; ix != nil {
+		return ix.at(after)
+	}
+	return head{}, false
+}
+
+// saw records where a record of breaker is.
+func (j *Journal) saw(breaker string, h head) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ix := j.seen[breaker]
+	if ix == nil {
+		ix = new(index)
+		j.seen[breaker] = ix
+	}
+	ix.add(h)
+}
+
+// last reads breaker's last record from the stream.
+func (j *Journal) last(ctx context.Context, breaker string) (head, error) {
+	subj := j.Subject(breaker)
+	m, err := j.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, fmt.Errorf("circuitry: natsjournal: reading the last record of breaker %q from stream %s: %w", breaker, j.name, err)
+	}
+	t, err := j.decode(m.Subject, m.Sequence, m.Data, breaker)
+	if err != nil {
+		return head{}, err
+	}
+	h := head{seq: t.Seq, state: t.To, pos: m.Sequence}
+	j.saw(breaker, h)
+	return h, nil
+}
+
+// decode returns the record m holds, checking that it belongs to breaker
+// when breaker is not empty, and otherwise to the breaker m's subject names.
+func (j *Journal) decode(subject string, pos uint64, data []byte, breaker string) (events.Transition, error) {
+	bad := func(err error) error { return &MessageError{Stream: j.name, Subject: subject, Pos: pos, Err: err} }
+	var t events.Transition
+	if err := t.UnmarshalJSON(data); err != nil {
+		return t, bad(err)
+	}
+	if breaker == "" {
+		name, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(subject, j.prefix+"."))
+		if err != nil || !strings.HasPrefix(subject, j.prefix+".") {
+			return t, bad(fmt.Errorf("subject does not name a breaker under %s", j.prefix))
+		}
+		breaker = string(name)
+	}
+	if t.Breaker != breaker || subject != j.Subject(breaker) {
+		return t, bad(fmt.Errorf("a record of breaker %q on the subject of breaker %q", t.Breaker, breaker))
+	}
+	return t, nil
+}
+
+// Read returns breaker's records with sequence numbers above after, in
+// order. It reads the stream from the last position this journal knows to
+// be at or before after: message by message for the first few, then, for a
+// long history, through a short-lived consumer that streams the rest.
+// Records missing from the stream (dropped by its limits or purged) return
+// an [*events.CompactedError]; a message that is not a record of breaker, a
+// [*MessageError].
+func (j *Journal) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
+	if ctx == nil {
+		return nil, errors.New("circuitry: natsjournal Read: nil context")
+	}
+	if j.isClosed() {
+		return nil, fmt.Errorf("circuitry: natsjournal Read of breaker %q: %w", breaker, ErrClosed)
+	}
+	r := reading{j: j, breaker: breaker, subject: j.Subject(breaker), after: after, pos: 1, want: 1}
+	if h, ok := j.from(breaker, after); ok {
+		r.pos, r.want = h.pos+1, h.seq+1
+	}
+	for range readSteps {
+		m, err := j.stream.GetMsg(ctx, r.pos, jetstream.WithGetMsgSubject(r.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return r.done(), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s at %d: %w", breaker, j.name, r.pos, err)
+		}
+		if err := r.take(m.Subject, m.Sequence, m.Data); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.stream(ctx); err != nil {
+		return nil, err
+	}
+	return r.done(), nil
+}
+
+// readSteps is how many messages Read gets one by one before it streams
+// the rest through a consumer.
+const readSteps = 8
+
+// reading is the progress of a Read.
+type reading struct {
+	j                *Journal
+	breaker, subject string
+	after            uint64
+	pos, want        uint64 // where to look next, and the record expected there
+	last             head
+	out              []events.Transition
+}
+
+// take checks and keeps the message at pos.
+func (r *reading) take(subject string, pos uint64, data []byte) error {
+	t, err := r.j.decode(subject, pos, data, r.breaker)
+	if err != nil {
+		return err
+	}
+	switch {
+	case t.Seq < r.want:
+		return &MessageError{Stream: r.j.name, Subject: subject, Pos: pos,
+			Err: fmt.Errorf("record seq %d where seq %d follows", t.Seq, r.want)}
+	case t.Seq > r.want && t.Seq > r.after+1: // records asked for were dropped or purged
+		return &events.CompactedError{Breaker: r.breaker, After: r.after, Base: t.Seq - 1}
+	}
+	if t.Seq > r.after {
+		r.out = append(r.out, t)
+	}
+	r.last = head{seq: t.Seq, state: t.To, pos: pos}
+	r.pos, r.want = pos+1, t.Seq+1
+	return nil
+}
+
+// stream reads the rest of the subject, from r.pos, through an ephemeral
+// consumer: the messages stored when it is made, then it is deleted.
+func (r *reading) stream(ctx context.Context) (err error) {
+	c, err := r.j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     r.subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       r.pos,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute, // removed by the server if this process dies
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: a consumer: %w", r.breaker, r.j.name, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if derr := r.j.stream.DeleteConsumer(dctx, c.CachedInfo().Name); derr != nil && err == nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+			err = fmt.Errorf("circuitry: natsjournal: deleting the consumer that read breaker %q: %w", r.breaker, derr)
+		}
+	}()
+	for pending := c.CachedInfo().NumPending; pending > 0; {
+		wait := 5 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			wait = max(time.Until(d), time.Millisecond)
+		}
+		batch, err := c.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", r.breaker, r.j.name, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("circuitry: natsjournal: reading breaker %q: %w", r.breaker, err)
+			}
+			if err := r.take(m.Subject(), md.Sequence.Stream, m.Data()); err != nil {
+				return err
+			}
+			pending, n = md.NumPending, n+1
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", r.breaker, r.j.name, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %d messages pending, none delivered in %s", r.breaker, r.j.name, pending, wait)
+		}
+	}
+	return nil
+}
+
+// done remembers where the breaker's last record is and returns what was
+// read.
+func (r *reading) done() []events.Transition {
+	if r.last.pos > 0 {
+		r.j.saw(r.breaker, r.last)
+	}
+	return r.out
+}
+
+// Watch returns the records of every breaker stored after stream position
+// after, waiting until there is at least one, ctx is done or the journal
+// is closed (see [events.Watcher]). Positions are the stream's sequence
+// numbers.
+func (j *Journal) Watch(ctx context.Context, after uint64) ([]events.Stored, error) {
+	if ctx == nil {
+		return nil, errors.New("circuitry: natsjournal Watch: nil context")
+	}
+	for {
+		j.mu.Lock()
+		if j.closed {
+			j.mu.Unlock()
+			return nil, fmt.Errorf("circuitry: natsjournal Watch: %w", ErrClosed)
+		}
+		if j.changed == nil {
+			j.changed = make(chan struct{})
+		}
+		changed := j.changed
+		j.mu.Unlock()
+
+		out, err := j.scan(ctx, after)
+		if err != nil || len(out) > 0 {
+			return out, err
+		}
+		poll := time.NewTimer(watchPoll)
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-ctx.Done():
+			poll.Stop()
+			return nil, ctx.Err()
+		}
+		poll.Stop()
+	}
+}
+
+// scan returns up to watchBatch records stored after position after.
+func (j *Journal) scan(ctx context.Context, after uint64) ([]events.Stored, error) {
+	var out []events.Stored
+	pos := after + 1
+	for len(out) < watchBatch {
+		m, err := j.stream.GetMsg(ctx, pos, jetstream.WithGetMsgSubject(j.prefix+".>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("circuitry: natsjournal Watch: reading stream %s at %d: %w", j.name, pos, err)
+		}
+		if len(out) == 0 && m.Sequence > after+1 && after > 0 {
+			// A gap: other subjects of a shared stream, or records dropped.
+			info, err := j.stream.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("circuitry: natsjournal Watch: stream %s: %w", j.name, err)
+			}
+			if info.State.FirstSeq > after+1 {
+				return nil, &events.CompactedError{After: after, Base: info.State.FirstSeq - 1}
+			}
+		}
+		t, err := j.decode(m.Subject, m.Sequence, m.Data, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, events.Stored{Pos: m.Sequence, Transition: t})
+		j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: m.Sequence})
+		pos = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// Head returns the stream's last sequence number, 0 when it is empty.
+func (j *Journal) Head(ctx context.Context) (uint64, error) {
+	if ctx == nil {
+		return 0, errors.New("circuitry: natsjournal Head: nil context")
+	}
+	info, err := j.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("circuitry: natsjournal Head of stream %s: %w", j.name, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+var (
+	_ events.Journal = (*Journal)(nil)
+	_ events.Watcher = (*Journal)(nil)
+)
