@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
 )
 
 // BenchmarkAppend appends one breaker's records, one writer, to a
@@ -92,4 +93,39 @@ func BenchmarkFollowDelay(b *testing.B) {
 		follow += time.Since(stored)
 	}
 	b.ReportMetric(float64(follow.Nanoseconds())/float64(b.N), "follow-ns/op")
+}
+
+// BenchmarkCall is a successful call of a closed breaker over the NATS
+// journal and over the memory journal, in the same run: the call path
+// never touches the journal, so the two cost the same.
+func BenchmarkCall(b *testing.B) {
+	ok := func(context.Context) error { return nil }
+	for _, c := range []struct {
+		name    string
+		journal func(b *testing.B) events.Journal
+	}{
+		{"journal=memory", func(b *testing.B) events.Journal {
+			m, err := events.NewMemory(events.DefaultMemoryCapacity)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return m
+		}},
+		{"journal=nats", func(b *testing.B) events.Journal { return newJournal(b, connect(b, startServer(b))) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			br, err := machine.New("payments", machine.WithJournal(c.journal(b)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = br.Close(context.Background()) })
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := br.Do(ctx, ok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -333,3 +333,32 @@ func TestStaleHeadGivesAConflictNotARefusal(t *testing.T) {
 		t.Fatalf("Append of seq 3: %v", err)
 	}
 }
+
+// The server itself refuses an append that another writer overtook: the
+// journal publishes expecting the position of the last record it knows,
+// and the pinned nats-server checks that expectation against the subject.
+func TestServerRefusesAnOvertakenAppend(t *testing.T) {
+	ctx := context.Background()
+	nc := connect(t, startServer(t))
+	a := newJournal(t, nc)
+	b := sameStream(t, nc, a)
+	if err := a.Append(ctx, record("x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(ctx, record("x", 2)); err != nil {
+		t.Fatal(err)
+	}
+	// a still knows seq 1 as the last: its record 2 is legal after it, so
+	// only the server's check can refuse it.
+	mine := record("x", 2)
+	mine.Writer = "a"
+	err := a.Append(ctx, mine)
+	var ce *events.ConflictError
+	if !errors.As(err, &ce) || ce.Seq != 2 || ce.Last != 2 {
+		t.Fatalf("Append of an overtaken seq 2 = %v, want a *ConflictError for seq 2, last 2", err)
+	}
+	recs, err := b.Read(ctx, "x", 0)
+	if err != nil || len(recs) != 2 || recs[1].Writer != "test" {
+		t.Fatalf("the stream holds %+v, %v; want b's two records only", recs, err)
+	}
+}

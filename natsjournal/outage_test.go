@@ -1,0 +1,109 @@
+package natsjournal_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/clock/clocktest"
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// serverAt starts a nats-server with JetStream on the given port (0: a
+// random one) and store directory, stopped when the test ends.
+func serverAt(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not become ready in 10s")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// The server goes away and comes back: calls go on, the trip made in the
+// outage is reported as unstored, and once the server is back the retry
+// stores it, in order and once, even though the publish made during the
+// outage may reach the server after its deadline.
+func TestServerOutageAndReturn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := serverAt(t, 0, dir)
+	port := s.Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	j := newJournal(t, nc)
+	clk := clocktest.New(t0)
+	reported := make(chan error, 64)
+	b, err := machine.New("payments", machine.WithJournal(j), machine.WithClock(clk),
+		machine.WithWriter("replica-a"), machine.WithJournalTimeout(200*time.Millisecond),
+		machine.WithErrorHandler(func(err error) {
+			select {
+			case reported <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	for range machine.DefaultFailureThreshold {
+		_ = b.Do(ctx, failCall)
+	}
+	if got := b.State(); got != events.Open {
+		t.Fatalf("State in the outage = %s, want open", got)
+	}
+	select {
+	case err := <-reported:
+		var je *machine.JournalError
+		if !errors.As(err, &je) || je.Refused {
+			t.Fatalf("reported %v, want a *machine.JournalError kept for retry", err)
+		}
+	case <-time.After(20 * time.Second): // a watchdog, not a timing assertion
+		t.Fatal("the failed append was never reported")
+	}
+	if err := b.Sync(ctx); !errors.Is(err, machine.ErrUnstored) {
+		t.Fatalf("Sync in the outage = %v, want ErrUnstored", err)
+	}
+
+	// The server comes back where it was, with its store.
+	serverAt(t, port, dir)
+	deadline := time.Now().Add(20 * time.Second) // a watchdog, not a timing assertion
+	for {
+		clk.Advance(30 * time.Second) // the retry timer's longest wait
+		err := b.Sync(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sync after the server came back: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	recs, err := j.Read(ctx, "payments", 0)
+	if err != nil || len(recs) != 1 || recs[0].Event != events.Trip || recs[0].Writer != "replica-a" {
+		t.Fatalf("the stream holds %+v, %v; want replica-a's trip, once", recs, err)
+	}
+}
