@@ -1,6 +1,7 @@
 package natsjournal_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -360,5 +361,67 @@ func TestServerRefusesAnOvertakenAppend(t *testing.T) {
 	recs, err := b.Read(ctx, "x", 0)
 	if err != nil || len(recs) != 2 || recs[1].Writer != "test" {
 		t.Fatalf("the stream holds %+v, %v; want b's two records only", recs, err)
+	}
+}
+
+// A rolling deploy: a replica of a later release writes records with a
+// field this one does not know (a later minor format), which this journal
+// reads and appends after; a record of a later major format is named, not
+// skipped, and the breaker goes on serving calls.
+func TestRollingDeployFormats(t *testing.T) {
+	ctx := context.Background()
+	nc := connect(t, startServer(t))
+	j := newJournal(t, nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, record("x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	later, err := record("x", 2).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	later = bytes.Replace(later, []byte(`{"v":2,`), []byte(`{"v":2,"lease":"fleet-probe-7",`), 1)
+	if _, err := js.Publish(ctx, j.Subject("x"), later, jetstream.WithExpectLastSequencePerSubject(1)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := j.Read(ctx, "x", 0); err != nil || len(recs) != 2 || recs[1].Seq != 2 {
+		t.Fatalf("Read of a later minor format = %+v, %v; want both records", recs, err)
+	}
+	if err := j.Append(ctx, record("x", 3)); err != nil {
+		t.Fatalf("Append after a later minor format: %v", err)
+	}
+
+	// A running breaker of this release meets a record of a later major
+	// format: it says so and goes on serving calls.
+	b, err := machine.New("y", machine.WithJournal(j), machine.WithErrorHandler(func(error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	major := bytes.Replace(later, []byte(`{"v":2,`), []byte(`{"v":3,`), 1)
+	major = bytes.Replace(major, []byte(`"breaker":"x"`), []byte(`"breaker":"y"`), 1)
+	major = bytes.Replace(major, []byte(`"seq":2`), []byte(`"seq":1`), 1)
+	ack, err := js.Publish(ctx, j.Subject("y"), major)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = j.Read(ctx, "y", 0)
+	var me *natsjournal.MessageError
+	if !errors.As(err, &me) || me.Pos != ack.Sequence || !errors.Is(err, events.ErrDecode) {
+		t.Fatalf("Read of a later major format = %v, want a *MessageError at %d matching events.ErrDecode", err, ack.Sequence)
+	}
+	if err := b.Sync(ctx); !errors.Is(err, natsjournal.ErrBadMessage) {
+		t.Fatalf("Sync over the later major format = %v, want ErrBadMessage", err)
+	}
+	if err := b.Do(ctx, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("a call after the breaker met an unreadable record: %v", err)
+	}
+	// A breaker of this release cannot start from that history, and says
+	// which message stops it.
+	if _, err := machine.New("y", machine.WithJournal(j)); !errors.As(err, &me) || me.Pos != ack.Sequence {
+		t.Fatalf("machine.New over the later major format = %v, want the *MessageError at %d", err, ack.Sequence)
 	}
 }
