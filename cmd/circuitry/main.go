@@ -57,105 +57,48 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/circuitry-go/circuitry/filejournal"
+	"github.com/circuitry-go/circuitry/internal/audit"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, time.Now()))
 }
 
-// errUsage marks a usage error: exit status 2.
-var errUsage = errors.New("usage")
-
-const usage = `usage:
-  circuitry history [-breaker names] [-event events] [-since T] [-until T] [-json] FILE
-  circuitry verify FILE
-  circuitry state [-breaker names] [-at T] [-json] FILE
-  circuitry diagram [-breaker name] [FILE]
-
-T is an RFC 3339 time (2026-11-24T15:04:05Z), a date (2026-11-24) or a duration ago (36h).
-Run "circuitry COMMAND -h" for a command's flags.
-`
+// command is the audit command over a journal file.
+var command = audit.Command{Name: "circuitry", Arg: "FILE", Open: readJournal}
 
 // run runs the command line args, writing to stdout and stderr, and returns
 // the exit status. now is the time "ago" durations and remaining open
 // periods are measured from.
 func run(args []string, stdout, stderr io.Writer, now time.Time) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "history":
-		err = history(rest, stdout, stderr, now)
-	case "verify":
-		err = verify(rest, stdout, stderr)
-	case "state":
-		err = state(rest, stdout, stderr, now)
-	case "diagram":
-		err = diagram(rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
-	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "circuitry %s: %v\n", args[0], err)
-		if !errors.Is(err, errFlags) {
-			fmt.Fprint(stderr, usage)
-		}
-		return 2
-	default:
-		fmt.Fprintf(stderr, "circuitry %s: %v\n", args[0], err)
-		return 1
-	}
+	return command.Run(args, stdout, stderr, now)
 }
 
-// errFlags marks a usage error the flag package has already explained.
-var errFlags = fmt.Errorf("%w: bad flags", errUsage)
-
-// parse parses flags and positional arguments in any order, and checks the
-// number of positional arguments is between min and max.
-func parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errFlags
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+// readJournal reads the journal at path without locking it, and notes on
+// stderr an incomplete last line that was ignored. On a bad record it
+// returns the journal as read up to it, with the error.
+func readJournal(path string, stderr io.Writer) (audit.Journal, error) {
+	f, err := filejournal.ReadFile(path)
+	if f == nil {
+		return nil, err
 	}
-	if len(pos) < min || len(pos) > max {
-		want := fmt.Sprintf("%d file argument", max)
-		if min != max {
-			want = fmt.Sprintf("at most %d file argument", max)
-		}
-		return nil, fmt.Errorf("%w: want %s, got %d %q", errUsage, want, len(pos), pos)
+	if n := f.Stats().TornBytes; n > 0 {
+		fmt.Fprintf(stderr, "note: %s: ignored %d bytes after the last complete record (an append in progress, or torn by a crash: the service cuts them when it opens the journal)\n", path, n)
 	}
-	return pos, nil
+	return file{f}, err
 }
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("circuitry "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// file is a journal file as the audit commands read it.
+type file struct{ *filejournal.File }
+
+// Counts returns what the file holds.
+func (f file) Counts() audit.Counts {
+	st := f.Stats()
+	return audit.Counts{Breakers: st.Breakers, Records: st.Records, Snapshots: st.Snapshots}
 }

@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"context"
@@ -8,19 +8,20 @@ import (
 	"github.com/circuitry-go/circuitry/events"
 )
 
-func verify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", stderr)
+func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
+	fs := c.newFlags("verify", stderr)
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	path := pos[0]
-	f, err := readJournal(path, stderr)
+	f, err := c.open(path, stderr)
 	if err != nil {
 		return err
 	}
-	// ReadFile checked every record; fold each breaker the way a breaker
-	// resuming from the journal does, from its snapshot.
+	// Opening the journal checked every record it decodes; fold each
+	// breaker the way a breaker resuming from the journal does, from its
+	// snapshot.
 	for _, name := range f.Breakers() {
 		if _, err := events.Load(context.Background(), f, name); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
@@ -30,7 +31,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st := f.Stats()
+	st := f.Counts()
 	fmt.Fprintf(stdout, "%s: ok: %s, %s, %s", path,
 		count(st.Breakers, "breaker"), count(st.Records, "transition record"), count(st.Snapshots, "snapshot record"))
 	if len(es) > 0 {

@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/circuitry-go/circuitry/events"
 )
 
-func history(args []string, stdout, stderr io.Writer, now time.Time) error {
-	fs := newFlags("history", stderr)
+func (c *Command) history(args []string, stdout, stderr io.Writer, now time.Time) error {
+	fs := c.newFlags("history", stderr)
 	breakers, evs := nameSet{}, eventSet{}
 	since, until := &timeFlag{now: now}, &timeFlag{now: now}
 	fs.Var(breakers, "breaker", "only these breakers (comma-separated)")
@@ -23,7 +23,7 @@ func history(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, rerr := readJournal(pos[0], stderr)
+	f, rerr := c.open(pos[0], stderr)
 	if f == nil {
 		return rerr
 	}

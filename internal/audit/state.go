@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/filejournal"
 )
 
 // stateJSON is one line of "state -json".
@@ -25,8 +24,8 @@ type stateJSON struct {
 	Opens     uint32     `json:"opens,omitempty"`
 }
 
-func state(args []string, stdout, stderr io.Writer, now time.Time) error {
-	fs := newFlags("state", stderr)
+func (c *Command) state(args []string, stdout, stderr io.Writer, now time.Time) error {
+	fs := c.newFlags("state", stderr)
 	breakers := nameSet{}
 	at := &timeFlag{now: now, t: now}
 	fs.Var(breakers, "breaker", "only these breakers (comma-separated)")
@@ -36,7 +35,7 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, err := readJournal(pos[0], stderr)
+	f, err := c.open(pos[0], stderr)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func state(args []string, stdout, stderr io.Writer, now time.Time) error {
 // record by then is closed, at seq 0. When the records up to t were
 // compacted away, so that the journal only knows a later state, it is an
 // error.
-func stateAt(f *filejournal.File, name string, t time.Time) (events.Snapshot, error) {
+func stateAt(f Journal, name string, t time.Time) (events.Snapshot, error) {
 	ctx := context.Background()
 	base, err := f.Snapshot(ctx, name)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"github.com/circuitry-go/circuitry/machine"
 )
 
-func diagram(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("diagram", stderr)
+func (c *Command) diagram(args []string, stdout, stderr io.Writer) error {
+	fs := c.newFlags("diagram", stderr)
 	name := fs.String("breaker", "", "start from this breaker's current state in FILE")
 	pos, err := parse(fs, args, 0, 1)
 	if err != nil {
@@ -22,7 +22,7 @@ func diagram(args []string, stdout, stderr io.Writer) error {
 	case len(pos) == 0:
 		*name = "circuitry"
 	default:
-		f, err := readJournal(pos[0], stderr)
+		f, err := c.open(pos[0], stderr)
 		if err != nil {
 			return err
 		}

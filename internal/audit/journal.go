@@ -1,29 +1,14 @@
-package main
+package audit
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/filejournal"
 )
-
-// readJournal reads the journal at path without locking it, and notes on
-// stderr an incomplete last line that was ignored. On a bad record it
-// returns the journal as read up to it, with the error.
-func readJournal(path string, stderr io.Writer) (*filejournal.File, error) {
-	f, err := filejournal.ReadFile(path)
-	if f != nil {
-		if n := f.Stats().TornBytes; n > 0 {
-			fmt.Fprintf(stderr, "note: %s: ignored %d bytes after the last complete record (an append in progress, or torn by a crash: the service cuts them when it opens the journal)\n", path, n)
-		}
-	}
-	return f, err
-}
 
 // entry is a transition with how long its breaker then stayed in the new
 // state.
@@ -35,7 +20,7 @@ type entry struct {
 
 // entries returns every transition of the journal, by time, breaker and
 // sequence number.
-func entries(f *filejournal.File) ([]entry, error) {
+func entries(f Journal) ([]entry, error) {
 	var out []entry
 	for _, name := range f.Breakers() {
 		base, err := f.Snapshot(context.Background(), name)
@@ -99,7 +84,7 @@ func (s nameSet) keep(name string) bool { return len(s) == 0 || s[name] }
 
 // check returns an error naming the breakers asked for that the journal
 // does not hold: an unknown breaker is an error, not an empty answer.
-func (s nameSet) check(f *filejournal.File) error {
+func (s nameSet) check(f Journal) error {
 	var missing []string
 	for _, n := range strings.Split(s.String(), ",") {
 		if n != "" {
@@ -111,7 +96,7 @@ func (s nameSet) check(f *filejournal.File) error {
 
 // unknownBreakers returns an error naming those of names that the journal
 // does not hold, or nil.
-func unknownBreakers(f *filejournal.File, names ...string) error {
+func unknownBreakers(f Journal, names ...string) error {
 	have := f.Breakers()
 	var missing []string
 	for _, n := range names {
@@ -198,7 +183,10 @@ func tableTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.
 // reasonText formats a record's reason: the policy, then its other fields
 // as name=value, as [events.Field.String] writes them.
 func reasonText(r events.Reason) string {
-	parts := []string{r.Policy}
+	var parts []string
+	if r.Policy != "" { // a manual control has none
+		parts = append(parts, r.Policy)
+	}
 	for f := range r.Fields() {
 		if f.Name != "policy" {
 			parts = append(parts, f.String())
