@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -585,3 +586,29 @@ var (
 	_ events.Journal = (*Journal)(nil)
 	_ events.Watcher = (*Journal)(nil)
 )
+
+// Breakers returns the names of the breakers that have records in the
+// stream, sorted, with how many messages each one's subject holds.
+func (j *Journal) Breakers(ctx context.Context) ([]string, map[string]uint64, error) {
+	if ctx == nil {
+		return nil, nil, errors.New("circuitry: natsjournal Breakers: nil context")
+	}
+	info, err := j.stream.Info(ctx, jetstream.WithSubjectFilter(j.prefix+".>"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("circuitry: natsjournal Breakers of stream %s: %w", j.name, err)
+	}
+	counts := make(map[string]uint64, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		name, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(subject, j.prefix+"."))
+		if err != nil || !strings.HasPrefix(subject, j.prefix+".") || j.Subject(string(name)) != subject {
+			return nil, nil, &MessageError{Stream: j.name, Subject: subject, Err: errors.New("the subject does not name a breaker")}
+		}
+		counts[string(name)] = n
+	}
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, counts, nil
+}

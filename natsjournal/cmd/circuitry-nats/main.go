@@ -1,0 +1,139 @@
+// Command circuitry-nats is the audit command over a NATS JetStream
+// journal (package natsjournal): the same commands as cmd/circuitry,
+// reading a stream instead of a file, every record with the replica that
+// wrote it.
+//
+// It only reads: it connects, reads every breaker's records once, and
+// refuses to append, so it may be run against the stream of a running
+// fleet. The journal argument is the server's URL, with the stream and the
+// subject prefix as query parameters when they are not the defaults:
+//
+//	nats://127.0.0.1:4222?stream=CIRCUITRY&prefix=circuitry.transitions
+//
+// Usage:
+//
+//	circuitry-nats history [-breaker names] [-event events] [-since T] [-until T] [-json] URL
+//	circuitry-nats verify URL
+//	circuitry-nats state [-breaker names] [-at T] [-json] URL
+//	circuitry-nats diagram [-breaker name] [URL]
+//
+// The commands, their flags and output are those of cmd/circuitry; see its
+// documentation. verify counts transition records and no snapshot records
+// (the NATS journal keeps every record).
+//
+// Exit status: 0 on success, 1 when the journal cannot be read, holds a bad
+// record or does not hold a breaker asked for, 2 for a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/internal/audit"
+	"github.com/circuitry-go/circuitry/natsjournal"
+	"github.com/nats-io/nats.go"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, time.Now()))
+}
+
+var command = audit.Command{Name: "circuitry-nats", Arg: "URL", Open: openStream}
+
+func run(args []string, stdout, stderr io.Writer, now time.Time) int {
+	return command.Run(args, stdout, stderr, now)
+}
+
+// readTimeout bounds connecting and reading the whole stream.
+const readTimeout = time.Minute
+
+// openStream connects to the server of addr and reads every breaker's
+// records from the stream it names. On a bad record it returns the
+// breakers read before it, with the error.
+func openStream(addr string, _ io.Writer) (audit.Journal, error) {
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not a NATS URL such as nats://127.0.0.1:4222?stream=CIRCUITRY", addr)
+	}
+	var opts []natsjournal.Option
+	q := u.Query()
+	if v := q.Get("stream"); v != "" {
+		opts = append(opts, natsjournal.WithStream(v))
+	}
+	if v := q.Get("prefix"); v != "" {
+		opts = append(opts, natsjournal.WithSubjectPrefix(v))
+	}
+	u.RawQuery = ""
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	nc, err := nats.Connect(u.String(), nats.Name("circuitry-nats"), nats.Timeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", u, err)
+	}
+	defer nc.Close()
+	j, err := natsjournal.New(ctx, nc, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	names, counts, err := j.Breakers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &stream{recs: map[string][]events.Transition{}}
+	for _, name := range names {
+		recs, err := j.Read(ctx, name, 0)
+		if err != nil {
+			return s, err
+		}
+		if uint64(len(recs)) != counts[name] {
+			return s, fmt.Errorf("breaker %q: the stream counts %d messages, %d records were read", name, counts[name], len(recs))
+		}
+		s.names = append(s.names, name)
+		s.recs[name] = recs
+		s.records += len(recs)
+	}
+	return s, nil
+}
+
+// stream is the records read from a stream, as the audit commands read
+// them: read-only.
+type stream struct {
+	names   []string
+	recs    map[string][]events.Transition
+	records int
+}
+
+// errReadOnly refuses every append: the audit command changes nothing.
+var errReadOnly = errors.New("circuitry-nats reads only")
+
+func (s *stream) Append(_ context.Context, t events.Transition) error {
+	return &events.RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: errReadOnly}
+}
+
+func (s *stream) Read(_ context.Context, breaker string, after uint64) ([]events.Transition, error) {
+	var out []events.Transition
+	for _, r := range s.recs[breaker] {
+		if r.Seq > after {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Snapshot returns the initial state: the NATS journal keeps every record.
+func (s *stream) Snapshot(_ context.Context, breaker string) (events.Snapshot, error) {
+	return events.Initial(breaker), nil
+}
+
+func (s *stream) Breakers() []string { return s.names }
+
+func (s *stream) Counts() audit.Counts {
+	return audit.Counts{Breakers: len(s.names), Records: s.records}
+}

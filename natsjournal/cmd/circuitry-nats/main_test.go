@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/natsjournal"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// fleetStream starts a nats-server and stores, in the default stream, a
+// trip of "payments" by replica-a and a trip and a forced close of
+// "search" by replica-b. It returns the server's URL and a connection.
+func fleetStream(t *testing.T) (string, *nats.Conn) {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server is not ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	j, err := natsjournal.New(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	trip := func(b, w string) events.Transition {
+		return events.Transition{Breaker: b, Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open,
+			Time: t0, OpenFor: time.Minute, Writer: w, ID: "1",
+			Reason: events.Reason{Policy: "consecutive_failures", Failures: 5, LastError: "503"}}
+	}
+	closed := events.Transition{Breaker: "search", Seq: 2, Event: events.ForceClose, From: events.Open, To: events.Closed,
+		Time: t0.Add(time.Second), Writer: "replica-b", ID: "2", Reason: events.Reason{Operator: "oncall", Note: "false alarm"}}
+	for _, r := range []events.Transition{trip("payments", "replica-a"), trip("search", "replica-b"), closed} {
+		if err := j.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s.ClientURL(), nc
+}
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e, t0.Add(10*time.Second))
+	return code, o.String(), e.String()
+}
+
+func TestCommandsOverAStream(t *testing.T) {
+	url, _ := fleetStream(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // in stdout, each
+	}{
+		{"history", []string{"history", url}, []string{"WRITER", "payments  1    trip", "replica-a", "replica-b", `replica-b  operator="oncall" note="false alarm"`}},
+		{"history json", []string{"history", "-json", "-breaker", "search", url}, []string{`"breaker":"search","seq":1`, `"writer":"replica-b"`}},
+		{"verify", []string{"verify", url}, []string{"ok: 2 breakers, 3 transition records, 0 snapshot records", "latest transition"}},
+		{"state", []string{"state", url}, []string{"payments", "open", "search", "closed"}},
+		{"diagram", []string{"diagram", "-breaker", "payments", url}, []string{"stateDiagram"}},
+		{"named stream", []string{"verify", url + "?stream=CIRCUITRY&prefix=circuitry.transitions"}, []string{"ok: 2 breakers"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCmd(c.args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr: %s", code, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	url, nc := fleetStream(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{"not a URL", []string{"verify", "journal.jsonl"}, 1, `"journal.jsonl" is not a NATS URL`},
+		{"unknown breaker", []string{"state", "-breaker", "nope", url}, 1, "nope"},
+		{"bad option", []string{"verify", url + "?stream=a.b"}, 1, "natsjournal.WithStream"},
+		{"no argument", []string{"verify"}, 2, "usage:\n  circuitry-nats history"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runCmd(c.args...)
+			if code != c.code || !strings.Contains(errOut, c.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d naming %q", code, errOut, c.code, c.want)
+			}
+		})
+	}
+	t.Run("a message that is not a record", func(t *testing.T) {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := natsjournal.New(context.Background(), nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		ack, err := js.Publish(context.Background(), j.Subject("zzz"), []byte("{not json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCmd("verify", url)
+		if want := "message " + strconv.FormatUint(ack.Sequence, 10); code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("verify over a bad message: exit %d, stderr %q; want exit 1 naming %q", code, errOut, want)
+		}
+	})
+}
