@@ -425,3 +425,26 @@ func TestRollingDeployFormats(t *testing.T) {
 		t.Fatalf("machine.New over the later major format = %v, want the *MessageError at %d", err, ack.Sequence)
 	}
 }
+
+// Breakers lists the names as they were given, whatever their characters
+// (the subjects escape them), with their record counts.
+func TestBreakers(t *testing.T) {
+	ctx := context.Background()
+	j := newJournal(t, connect(t, startServer(t)))
+	if names, _, err := j.Breakers(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("Breakers of an empty stream = %q, %v", names, err)
+	}
+	odd := "payments.eu-west/1 *>ü"
+	for _, r := range []events.Transition{record(odd, 1), record("a", 1), record(odd, 2)} {
+		if err := j.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, counts, err := j.Breakers(ctx)
+	if err != nil || len(names) != 2 || names[0] != "a" || names[1] != odd || counts[odd] != 2 || counts["a"] != 1 {
+		t.Fatalf("Breakers = %q, %v, %v; want [a %q] with 1 and 2 records", names, counts, err, odd)
+	}
+	if got, err := j.Read(ctx, odd, 0); err != nil || len(got) != 2 {
+		t.Fatalf("Read(%q) = %d records, %v", odd, len(got), err)
+	}
+}
