@@ -169,10 +169,13 @@ func TestClusterNodeDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc2.Close)
-	j2, err := natsjournal.New(ctx, nc2, natsjournal.WithReplicas(3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var j2 *natsjournal.Journal
+	eventually(t, "the restarted node rejoins the cluster", func() bool {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		j2, err = natsjournal.New(cctx, nc2, natsjournal.WithReplicas(3))
+		return err == nil
+	})
 	t.Cleanup(func() { _ = j2.Close() })
 	want := b.Snapshot()
 	eventually(t, "a journal on the restarted node reads the whole history", func() bool {
