@@ -10,8 +10,11 @@ import (
 	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/otelbridge"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // serverAt starts a nats-server with JetStream on the given port (0: a
@@ -38,7 +41,8 @@ func serverAt(t *testing.T, port int, dir string) *server.Server {
 }
 
 // The server goes away and comes back: calls go on, the trip made in the
-// outage is reported as unstored, and once the server is back the retry
+// outage is reported as unstored (to the error handler, by Sync, and in
+// the OpenTelemetry bridge's count of failed appends), and once the server is back the retry
 // stores it, in order and once, even though the publish made during the
 // outage may reach the server after its deadline.
 func TestServerOutageAndReturn(t *testing.T) {
@@ -54,7 +58,14 @@ func TestServerOutageAndReturn(t *testing.T) {
 	j := newJournal(t, nc)
 	clk := clocktest.New(t0)
 	reported := make(chan error, 64)
-	b, err := machine.New("payments", machine.WithJournal(j), machine.WithClock(clk),
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := machine.New("payments", machine.WithJournal(j), machine.WithClock(clk), machine.WithSubscribers(bridge),
 		machine.WithWriter("replica-a"), machine.WithJournalTimeout(200*time.Millisecond),
 		machine.WithErrorHandler(func(err error) {
 			select {
@@ -87,6 +98,9 @@ func TestServerOutageAndReturn(t *testing.T) {
 	if err := b.Sync(ctx); !errors.Is(err, machine.ErrUnstored) {
 		t.Fatalf("Sync in the outage = %v, want ErrUnstored", err)
 	}
+	if n := journalErrors(t, reader); n < 1 {
+		t.Fatalf("%s = %d in the outage, want at least 1", otelbridge.JournalErrorsName, n)
+	}
 
 	// The server comes back where it was, with its store.
 	serverAt(t, port, dir)
@@ -106,4 +120,29 @@ func TestServerOutageAndReturn(t *testing.T) {
 	if err != nil || len(recs) != 1 || recs[0].Event != events.Trip || recs[0].Writer != "replica-a" {
 		t.Fatalf("the stream holds %+v, %v; want replica-a's trip, once", recs, err)
 	}
+}
+
+// journalErrors collects the bridge's count of failed journal appends of
+// the breaker "payments".
+func journalErrors(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != otelbridge.JournalErrorsName || !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				if v, _ := dp.Attributes.Value(otelbridge.KeyName); v.AsString() == "payments" {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
 }
