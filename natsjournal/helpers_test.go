@@ -16,12 +16,17 @@ import (
 // startServer starts a nats-server with JetStream in this process, on a
 // loopback port of its own, storing in a temporary directory, and stops it
 // when the test ends.
-func startServer(t testing.TB) *server.Server {
+func startServer(t testing.TB) *server.Server { return serverAt(t, 0, t.TempDir()) }
+
+// serverAt starts a nats-server with JetStream on the given port (0: a
+// random one) and store directory, stopped when the test ends.
+func serverAt(t testing.TB, port int, dir string) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
 	}
