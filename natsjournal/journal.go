@@ -59,7 +59,6 @@ const (
 // stream. It is safe for concurrent use; many Journals, in many processes,
 // may share a stream and a prefix, and so their breakers' histories.
 type Journal struct {
-	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
@@ -101,7 +100,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{nc: nc, js: js, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}}
+	j := &Journal{js: js, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}}
 	// An ordered consumer of new messages, headers only, wakes waiting
 	// Watch calls: unlike a plain subscription to the subjects, it tells of
 	// a message once the stream has stored it, so the Watch it wakes finds
@@ -313,6 +312,17 @@ func (j *Journal) from(breaker string, after uint64) (head, bool) {
 		return ix.at(after)
 	}
 	return head{}, false
+}
+
+// sawAgain records where a record of breaker is if the journal already
+// tracks breaker: a watch sees every breaker of the stream, and the journal
+// keeps positions only of those its process appends to or reads.
+func (j *Journal) sawAgain(breaker string, h head) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if ix := j.seen[breaker]; ix != nil {
+		ix.add(h)
+	}
 }
 
 // saw records where a record of breaker is.
@@ -564,7 +574,7 @@ func (j *Journal) scan(ctx context.Context, after uint64) ([]events.Stored, erro
 			return nil, err
 		}
 		out = append(out, events.Stored{Pos: m.Sequence, Transition: t})
-		j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: m.Sequence})
+		j.sawAgain(t.Breaker, head{seq: t.Seq, state: t.To, pos: m.Sequence})
 		pos = m.Sequence + 1
 	}
 	return out, nil
