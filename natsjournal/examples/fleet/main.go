@@ -99,8 +99,12 @@ func runFleet(ctx context.Context, out io.Writer, outage, run time.Duration,
 	if err != nil {
 		return err
 	}
-	began := time.Now()
+	// The script starts at the first request, so that slow starts of the
+	// replicas do not eat into it.
+	var first sync.Once
+	var began time.Time
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		first.Do(func() { began = time.Now() })
 		if d := time.Since(began); d > 300*time.Millisecond && d < 300*time.Millisecond+outage {
 			http.Error(w, "upstream down", http.StatusServiceUnavailable)
 			return
@@ -111,7 +115,7 @@ func runFleet(ctx context.Context, out io.Writer, outage, run time.Duration,
 	defer up.Close()
 	upstream := "http://" + ln.Addr().String()
 
-	fmt.Fprintf(out, "nats-server %s, upstream %s: healthy, 503 from +300ms for %s, then healed\n\n", srv.ClientURL(), upstream, outage)
+	fmt.Fprintf(out, "nats-server %s, upstream %s: healthy, 503 from 300ms after the first request for %s, then healed\n\n", srv.ClientURL(), upstream, outage)
 	var wg sync.WaitGroup
 	var outMu sync.Mutex
 	errs := make([]error, 3)
