@@ -17,6 +17,7 @@
 // The journal keeps every record: the stream it creates has no limits.
 // Records that a stream's limits or a purge drop are lost to the journal:
 // Read and Watch report [events.ErrCompacted] when asked for records of
-// which later ones remain, and a breaker whose every record was purged
-// starts a new history.
+// which later ones remain. A breaker made after every one of its records
+// was purged starts a new history; a running one's next append conflicts
+// with the empty history, so do not purge the records of breakers in use.
 package natsjournal
