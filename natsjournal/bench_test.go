@@ -2,26 +2,34 @@ package natsjournal_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/natsjournal"
 )
 
 // BenchmarkAppend appends one breaker's records, one writer, to a
 // nats-server in the same process (file storage): the cost of a journaled
-// transition, with the round trip on loopback.
+// transition, with the round trip on loopback; without checkpoints, and
+// with the default checkpoint after every 1000th record (each reads the
+// 1000 records since the last one, in the background).
 func BenchmarkAppend(b *testing.B) {
-	ctx := context.Background()
-	j := newJournal(b, connect(b, startServer(b)))
-	seq := uint64(0)
-	for b.Loop() {
-		seq++
-		if err := j.Append(ctx, record("payments", seq)); err != nil {
-			b.Fatal(err)
-		}
+	for _, every := range []int{0, natsjournal.DefaultCheckpointEvery} {
+		b.Run(fmt.Sprintf("checkpoint-every=%d", every), func(b *testing.B) {
+			ctx := context.Background()
+			j := newJournal(b, connect(b, startServer(b)), natsjournal.WithCheckpointEvery(every))
+			seq := uint64(0)
+			for b.Loop() {
+				seq++
+				if err := j.Append(ctx, record("payments", seq)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -46,24 +54,34 @@ func BenchmarkReadAfter(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad folds a 1000-record history from a journal that has not
-// seen it: a replica starting up.
+// BenchmarkLoad folds a 1010-record history from a journal that has not
+// seen it, as a replica starting up does (events.Load): from the first
+// record, and from a checkpoint of record 1000.
 func BenchmarkLoad(b *testing.B) {
-	ctx := context.Background()
-	nc := connect(b, startServer(b))
-	w := newJournal(b, nc)
-	for seq := uint64(1); seq <= 1000; seq++ {
-		if err := w.Append(ctx, record("payments", seq)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for b.Loop() {
-		r := sameStream(b, nc, w)
-		recs, err := r.Read(ctx, "payments", 0)
-		if err != nil || len(recs) != 1000 {
-			b.Fatal(len(recs), err)
-		}
-		_ = r.Close()
+	for _, checkpoint := range []bool{false, true} {
+		b.Run(fmt.Sprintf("checkpoint=%v", checkpoint), func(b *testing.B) {
+			ctx := context.Background()
+			nc := connect(b, startServer(b))
+			w := newJournal(b, nc, natsjournal.WithCheckpointEvery(0))
+			for seq := uint64(1); seq <= 1010; seq++ {
+				if err := w.Append(ctx, record("payments", seq)); err != nil {
+					b.Fatal(err)
+				}
+				if seq == 1000 && checkpoint {
+					if err := w.Checkpoint(ctx, "payments"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for b.Loop() {
+				r := sameStream(b, nc, w)
+				s, err := events.Load(ctx, r, "payments")
+				if err != nil || s.Seq != 1010 {
+					b.Fatal(s.Seq, err)
+				}
+				_ = r.Close()
+			}
+		})
 	}
 }
 

@@ -14,6 +14,12 @@
 // A [Journal] is an [events.Watcher]: a breaker built with machine.WithFollow
 // learns of the other writers' transitions as JetStream stores them.
 //
+// It is an [events.Snapshotter] too: after every 1000th record of a breaker
+// ([WithCheckpointEvery]) it stores a checkpoint, the fold of the records
+// so far, on the subject of the breaker's records + ".checkpoint", so that
+// a replica starting up reads only the records after it. Checkpoints
+// remove nothing: the records stay, as the audit trail.
+//
 // The journal keeps every record: the stream it creates has no limits.
 // Records that a stream's limits or a purge drop are lost to the journal:
 // Read and Watch report [events.ErrCompacted] when asked for records of

@@ -32,6 +32,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"space in prefix", natsjournal.WithSubjectPrefix("a b"), `natsjournal.WithSubjectPrefix("a b")`},
 		{"no replicas", natsjournal.WithReplicas(0), "natsjournal.WithReplicas(0)"},
 		{"six replicas", natsjournal.WithReplicas(6), "natsjournal.WithReplicas(6)"},
+		{"negative checkpoint interval", natsjournal.WithCheckpointEvery(-1), "natsjournal.WithCheckpointEvery(-1)"},
+		{"nil warning handler", natsjournal.WithWarningHandler(nil), "natsjournal.WithWarningHandler(nil)"},
 		{"nil option", nil, "natsjournal.New option(nil)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,6 +24,9 @@ const indexLen = 64
 // starts near the records asked for.
 type index struct {
 	recs []head
+	// base is where the record of the latest checkpoint read is: a read
+	// after it starts there even when recs has moved on.
+	base head
 }
 
 // add remembers h. A record older than the last one known is ignored; one
@@ -36,7 +39,7 @@ func (ix *index) add(h head) {
 		case h.pos <= last.pos:
 			return
 		case h.seq <= last.seq:
-			ix.recs = ix.recs[:0]
+			ix.recs, ix.base = ix.recs[:0], head{}
 		}
 	}
 	if len(ix.recs) == indexLen {
@@ -45,15 +48,26 @@ func (ix *index) add(h head) {
 	ix.recs = append(ix.recs, h)
 }
 
-// last returns the latest record known.
+// last returns the latest record known; the index must hold one.
 func (ix *index) last() head { return ix.recs[len(ix.recs)-1] }
 
 // at returns the latest record known with a sequence number of at most
-// seq, and false when none is known (or seq is 0).
+// seq, among the last records and the latest checkpoint's, and false when
+// none is known (or seq is 0).
 func (ix *index) at(seq uint64) (head, bool) {
-	i := sort.Search(len(ix.recs), func(i int) bool { return ix.recs[i].seq > seq })
-	if i == 0 {
-		return head{}, false
+	var h head
+	if i := sort.Search(len(ix.recs), func(i int) bool { return ix.recs[i].seq > seq }); i > 0 {
+		h = ix.recs[i-1]
 	}
-	return ix.recs[i-1], true
+	if ix.base.pos > 0 && ix.base.seq <= seq && ix.base.seq > h.seq {
+		h = ix.base
+	}
+	return h, h.pos > 0
+}
+
+// checkpoint remembers where the record of a checkpoint is.
+func (ix *index) checkpoint(h head) {
+	if h.seq > ix.base.seq {
+		ix.base = h
+	}
 }

@@ -63,3 +63,34 @@ func TestIndex(t *testing.T) {
 		t.Fatalf("after a restarted history the index holds %+v", ix.recs)
 	}
 }
+
+func TestIndexCheckpoint(t *testing.T) {
+	h := func(seq, pos uint64) head { return head{seq: seq, pos: pos} }
+	var ix index
+	ix.checkpoint(h(1000, 5000))
+	if got, ok := ix.at(1000); !ok || got != h(1000, 5000) {
+		t.Fatalf("at(1000) with only a checkpoint = %+v, %v", got, ok)
+	}
+	if _, ok := ix.at(999); ok {
+		t.Fatal("at(999) found a record before the checkpoint")
+	}
+	for seq := uint64(1901); seq <= 2000; seq++ {
+		ix.add(h(seq, seq*5))
+	}
+	for _, c := range []struct {
+		seq  uint64
+		want head
+	}{
+		{1000, h(1000, 5000)}, // before the records kept: from the checkpoint
+		{1500, h(1000, 5000)},
+		{1990, h(1990, 9950)},
+	} {
+		if got, ok := ix.at(c.seq); !ok || got != c.want {
+			t.Errorf("at(%d) = %+v, %v; want %+v", c.seq, got, ok, c.want)
+		}
+	}
+	ix.checkpoint(h(900, 4500)) // an older checkpoint does not replace it
+	if got, _ := ix.at(1500); got != h(1000, 5000) {
+		t.Errorf("after an older checkpoint, at(1500) = %+v", got)
+	}
+}

@@ -65,10 +65,16 @@ type Journal struct {
 	prefix string
 	feed   jetstream.ConsumeContext // tells of every message stored, once stored
 
-	mu      sync.Mutex
-	closed  bool
-	changed chan struct{}     // closed when a message arrives; nil when nobody waits
-	seen    map[string]*index // where the last records this journal saw of each breaker are
+	every int         // WithCheckpointEvery; 0: off
+	warn  func(error) // WithWarningHandler
+	bg    sync.WaitGroup
+
+	mu            sync.Mutex
+	closed        bool
+	checkpointing bool                // a goroutine makes the checkpoints due
+	due           map[string]struct{} // breakers whose checkpoint is due
+	changed       chan struct{}       // closed when a message arrives; nil when nobody waits
+	seen          map[string]*index   // where the last records this journal saw of each breaker are
 }
 
 // New returns a journal on nc's JetStream, in the stream that [WithStream]
@@ -100,13 +106,13 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{js: js, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}}
+	j := &Journal{js: js, every: c.every, warn: c.warn, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
 	// An ordered consumer of new messages, headers only, wakes waiting
 	// Watch calls: unlike a plain subscription to the subjects, it tells of
 	// a message once the stream has stored it, so the Watch it wakes finds
 	// it.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{c.prefix + ".>"},
+		FilterSubjects: []string{c.prefix + ".*"}, // records, not checkpoints
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		HeadersOnly:    true,
 	})
@@ -188,8 +194,9 @@ func (j *Journal) notify() {
 	j.mu.Unlock()
 }
 
-// Close stops the journal's consumer, ends waiting Watch calls and makes
-// every later call fail with [ErrClosed]. It does not close the connection.
+// Close waits for a background checkpoint, stops the journal's consumer,
+// ends waiting Watch calls and makes every later call fail with
+// [ErrClosed]. It does not close the connection.
 // Closing twice is harmless.
 func (j *Journal) Close() error {
 	j.mu.Lock()
@@ -203,6 +210,7 @@ func (j *Journal) Close() error {
 		j.changed = nil
 	}
 	j.mu.Unlock()
+	j.bg.Wait()
 	j.feed.Stop()
 	select {
 	case <-j.feed.Closed():
@@ -277,6 +285,7 @@ func (j *Journal) Append(ctx context.Context, t events.Transition) error {
 	switch {
 	case err == nil:
 		j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence})
+		j.checkpointAfter(t.Breaker, t.Seq)
 		return nil
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
@@ -297,7 +306,7 @@ func (j *Journal) Append(ctx context.Context, t events.Transition) error {
 func (j *Journal) head(breaker string) (head, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if ix := j.seen[breaker]; ix != nil {
+	if ix := j.seen[breaker]; ix != nil && len(ix.recs) > 0 {
 		return ix.last(), true
 	}
 	return head{}, false
@@ -323,6 +332,18 @@ func (j *Journal) sawAgain(breaker string, h head) {
 	if ix := j.seen[breaker]; ix != nil {
 		ix.add(h)
 	}
+}
+
+// sawCheckpoint records where the record of a checkpoint of breaker is.
+func (j *Journal) sawCheckpoint(breaker string, h head) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ix := j.seen[breaker]
+	if ix == nil {
+		ix = new(index)
+		j.seen[breaker] = ix
+	}
+	ix.checkpoint(h)
 }
 
 // saw records where a record of breaker is.
@@ -385,11 +406,18 @@ func (j *Journal) decode(subject string, pos uint64, data []byte, breaker string
 // an [*events.CompactedError]; a message that is not a record of breaker, a
 // [*MessageError].
 func (j *Journal) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
+	recs, _, err := j.read(ctx, breaker, after)
+	return recs, err
+}
+
+// read is Read, also returning where the last record read is (zero when
+// none was).
+func (j *Journal) read(ctx context.Context, breaker string, after uint64) ([]events.Transition, head, error) {
 	if ctx == nil {
-		return nil, errors.New("circuitry: natsjournal Read: nil context")
+		return nil, head{}, errors.New("circuitry: natsjournal Read: nil context")
 	}
 	if j.isClosed() {
-		return nil, fmt.Errorf("circuitry: natsjournal Read of breaker %q: %w", breaker, ErrClosed)
+		return nil, head{}, fmt.Errorf("circuitry: natsjournal Read of breaker %q: %w", breaker, ErrClosed)
 	}
 	r := reading{j: j, breaker: breaker, subject: j.Subject(breaker), after: after, pos: 1, want: 1}
 	if h, ok := j.from(breaker, after); ok {
@@ -398,19 +426,19 @@ func (j *Journal) Read(ctx context.Context, breaker string, after uint64) ([]eve
 	for range readSteps {
 		m, err := j.stream.GetMsg(ctx, r.pos, jetstream.WithGetMsgSubject(r.subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return r.done(), nil
+			return r.done(), r.last, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s at %d: %w", breaker, j.name, r.pos, err)
+			return nil, head{}, fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s at %d: %w", breaker, j.name, r.pos, err)
 		}
 		if err := r.take(m.Subject, m.Sequence, m.Data); err != nil {
-			return nil, err
+			return nil, head{}, err
 		}
 	}
 	if err := r.stream(ctx); err != nil {
-		return nil, err
+		return nil, head{}, err
 	}
-	return r.done(), nil
+	return r.done(), r.last, nil
 }
 
 // readSteps is how many messages Read gets one by one before it streams
@@ -549,7 +577,7 @@ func (j *Journal) scan(ctx context.Context, after uint64) ([]events.Stored, erro
 	var out []events.Stored
 	pos := after + 1
 	for len(out) < watchBatch {
-		m, err := j.stream.GetMsg(ctx, pos, jetstream.WithGetMsgSubject(j.prefix+".>"))
+		m, err := j.stream.GetMsg(ctx, pos, jetstream.WithGetMsgSubject(j.prefix+".*"))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -603,7 +631,7 @@ func (j *Journal) Breakers(ctx context.Context) ([]string, map[string]uint64, er
 	if ctx == nil {
 		return nil, nil, errors.New("circuitry: natsjournal Breakers: nil context")
 	}
-	info, err := j.stream.Info(ctx, jetstream.WithSubjectFilter(j.prefix+".>"))
+	info, err := j.stream.Info(ctx, jetstream.WithSubjectFilter(j.prefix+".*"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("circuitry: natsjournal Breakers of stream %s: %w", j.name, err)
 	}

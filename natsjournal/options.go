@@ -2,6 +2,7 @@ package natsjournal
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/circuitry-go/circuitry/events"
@@ -16,9 +17,12 @@ import (
 //	WithSubjectPrefix  DefaultSubjectPrefix: a breaker's subject is prefix + "." + base64url(name)
 //	WithReplicas       1: replicas of a stream New creates
 //	WithMemoryStorage  not given: a stream New creates is stored in files
+//	WithCheckpointEvery  DefaultCheckpointEvery: a checkpoint after every 1000th record of a breaker
+//	WithWarningHandler   log through slog.Default at level Warn
 const (
-	DefaultStream        = "CIRCUITRY"
-	DefaultSubjectPrefix = "circuitry.transitions"
+	DefaultStream          = "CIRCUITRY"
+	DefaultSubjectPrefix   = "circuitry.transitions"
+	DefaultCheckpointEvery = 1000
 )
 
 // Option configures [New]. Options are applied in order, after the
@@ -37,10 +41,16 @@ type config struct {
 	prefix   string
 	replicas int
 	storage  jetstream.StorageType
+	every    int
+	warn     func(error)
 }
 
 func defaults() config {
-	return config{stream: DefaultStream, prefix: DefaultSubjectPrefix, replicas: 1, storage: jetstream.FileStorage}
+	return config{stream: DefaultStream, prefix: DefaultSubjectPrefix, replicas: 1, storage: jetstream.FileStorage,
+		every: DefaultCheckpointEvery,
+		warn: func(err error) {
+			slog.Default().Warn("circuitry: NATS journal warning", "error", err)
+		}}
 }
 
 // WithStream names the stream the journal stores records in. New creates it
@@ -94,6 +104,33 @@ func WithReplicas(n int) Option {
 func WithMemoryStorage() Option {
 	return optionFunc(func(c *config) error {
 		c.storage = jetstream.MemoryStorage
+		return nil
+	})
+}
+
+// WithCheckpointEvery makes the journal store a checkpoint of a breaker
+// (see [Journal.Checkpoint]) in the background after every nth record it
+// appends for it, so that a replica starting up reads at most about n
+// records. 0 turns it off; n must not be negative.
+func WithCheckpointEvery(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 {
+			return &events.OptionError{Option: "natsjournal.WithCheckpointEvery", Value: fmt.Sprint(n), Reason: "must be 0 (off) or positive"}
+		}
+		c.every = n
+		return nil
+	})
+}
+
+// WithWarningHandler sets the function that receives what the journal
+// cannot return to a caller: the error of a background checkpoint. It must
+// not be nil.
+func WithWarningHandler(f func(error)) Option {
+	return optionFunc(func(c *config) error {
+		if f == nil {
+			return &events.OptionError{Option: "natsjournal.WithWarningHandler", Value: "nil", Reason: "must not be nil"}
+		}
+		c.warn = f
 		return nil
 	})
 }
