@@ -137,7 +137,7 @@ func (j *Journal) checkpointAfter(breaker string, seq uint64) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closed {
+	if j.closing {
 		return
 	}
 	j.due[breaker] = struct{}{}
@@ -157,7 +157,7 @@ func (j *Journal) checkpointDue() {
 			breaker = b
 			break
 		}
-		if breaker == "" || j.closed {
+		if breaker == "" || j.closing {
 			clear(j.due)
 			j.checkpointing = false
 			j.mu.Unlock()

@@ -71,6 +71,7 @@ type Journal struct {
 
 	mu            sync.Mutex
 	closed        bool
+	closing       bool                // Close was called: no checkpoint starts
 	checkpointing bool                // a goroutine makes the checkpoints due
 	due           map[string]struct{} // breakers whose checkpoint is due
 	changed       chan struct{}       // closed when a message arrives; nil when nobody waits
@@ -200,17 +201,20 @@ func (j *Journal) notify() {
 // Closing twice is harmless.
 func (j *Journal) Close() error {
 	j.mu.Lock()
-	if j.closed {
+	if j.closing {
 		j.mu.Unlock()
 		return nil
 	}
+	j.closing = true // no checkpoint starts from now on
+	j.mu.Unlock()
+	j.bg.Wait() // the one under way finishes, with the journal open
+	j.mu.Lock()
 	j.closed = true
 	if j.changed != nil {
 		close(j.changed)
 		j.changed = nil
 	}
 	j.mu.Unlock()
-	j.bg.Wait()
 	j.feed.Stop()
 	select {
 	case <-j.feed.Closed():
