@@ -55,11 +55,51 @@ func (j *Journal) Snapshot(ctx context.Context, breaker string) (events.Snapshot
 		return events.Initial(breaker), fmt.Errorf("circuitry: natsjournal: reading the checkpoint of breaker %q from stream %s: %w", breaker, j.name, err)
 	}
 	s, pos, err := decodeCheckpoint(m.Data, breaker)
+	if err == nil {
+		err = j.checkCheckpoint(ctx, s, pos)
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return events.Initial(breaker), err
+		}
 		return events.Initial(breaker), &MessageError{Stream: j.name, Subject: m.Subject, Pos: m.Sequence, Err: err}
 	}
 	j.sawCheckpoint(breaker, head{seq: s.Seq, state: s.State, pos: pos})
 	return s, nil
+}
+
+// checkCheckpoint checks s against the records: the breaker's history
+// reaches s.Seq, and the message at pos, unless purged, is record s.Seq
+// leading to s.State. A checkpoint ahead of the history, or pointing at
+// another record, would make the breaker resume where its journal is not.
+func (j *Journal) checkCheckpoint(ctx context.Context, s events.Snapshot, pos uint64) error {
+	last, err := j.last(ctx, s.Breaker)
+	if err != nil {
+		return err
+	}
+	if last.seq < s.Seq {
+		return fmt.Errorf("a checkpoint at seq %d, but the last record is seq %d", s.Seq, last.seq)
+	}
+	m, err := j.stream.GetMsg(ctx, pos)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // purged: the read after it checks that the records follow on
+	}
+	if err != nil {
+		return err
+	}
+	t, err := j.decode(m.Subject, m.Sequence, m.Data, s.Breaker)
+	if err != nil || t.Seq != s.Seq || t.To != s.State {
+		return fmt.Errorf("a checkpoint of seq %d (%s) at position %d, which holds %s", s.Seq, s.State, pos, describe(t, err))
+	}
+	return nil
+}
+
+// describe says what a message held, for an error.
+func describe(t events.Transition, err error) string {
+	if err != nil {
+		return "no record of the breaker"
+	}
+	return fmt.Sprintf("record seq %d (to %s)", t.Seq, t.To)
 }
 
 func decodeCheckpoint(data []byte, breaker string) (events.Snapshot, uint64, error) {

@@ -120,6 +120,8 @@ func TestCheckpointThatIsNotOne(t *testing.T) {
 		{"a later version", `{"v":2,"breaker":"a","seq":1,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":1}`},
 		{"open without a period", `{"v":1,"breaker":"a","seq":1,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","pos":1}`},
 		{"at seq 0", `{"v":1,"breaker":"a","seq":0,"state":"closed","event":"trip","since":"2026-12-01T10:00:00Z","pos":1}`},
+		{"ahead of the history", `{"v":1,"breaker":"a","seq":999,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":3}`},
+		{"pointing at another record", `{"v":1,"breaker":"a","seq":2,"state":"closed","event":"force_close","since":"2026-12-01T10:00:00Z","pos":1}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ack, err := js.Publish(ctx, j.Subject("a")+".checkpoint", []byte(c.data))
