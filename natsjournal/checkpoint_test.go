@@ -51,14 +51,7 @@ func TestCheckpointLoadsWithoutTheHistory(t *testing.T) {
 		t.Fatalf("Watch after the checkpoint = %+v, %v; want records 51 to 55", got, err)
 	}
 
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(ctx, w.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := streamOf(t, nc, w)
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(w.Subject("a")), jetstream.WithPurgeKeep(5)); err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +103,7 @@ func TestCheckpointThatIsNotOne(t *testing.T) {
 	nc := connect(t, startServer(t))
 	j := newJournal(t, nc, natsjournal.WithCheckpointEvery(0))
 	appendN(t, j, "a", 1, 3)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsOf(t, nc)
 	for _, c := range []struct{ name, data string }{
 		{"not JSON", "{"},
 		{"another breaker's", `{"v":1,"breaker":"b","seq":1,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":1}`},

@@ -14,7 +14,6 @@ import (
 	"github.com/circuitry-go/circuitry/natsjournal"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // freePorts returns n loopback ports that were free a moment ago.
@@ -137,14 +136,7 @@ func TestClusterNodeDownAndBack(t *testing.T) {
 
 	control(b.ForceOpen)
 	// Stop the stream's leader: the other two elect another and go on.
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(ctx, j.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := streamOf(t, nc, j)
 	info, err := s.Info(ctx)
 	if err != nil || info.Cluster == nil {
 		t.Fatalf("stream info: %+v, %v", info, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/circuitry-go/circuitry/natsjournal"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // startServer starts a nats-server with JetStream in this process, on a
@@ -83,4 +84,24 @@ func newJournal(t testing.TB, nc *nats.Conn, opts ...natsjournal.Option) *natsjo
 	}
 	t.Cleanup(func() { _ = j.Close() })
 	return j
+}
+
+// jsOf returns nc's JetStream.
+func jsOf(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// streamOf returns the stream of j, through nc.
+func streamOf(t testing.TB, nc *nats.Conn, j *natsjournal.Journal) jetstream.Stream {
+	t.Helper()
+	s, err := jsOf(t, nc).Stream(context.Background(), j.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -60,10 +60,7 @@ func TestNewRefusesNilArguments(t *testing.T) {
 func TestNewWithAnExistingStream(t *testing.T) {
 	ctx := context.Background()
 	nc := connect(t, startServer(t))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsOf(t, nc)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SVC", Subjects: []string{"svc.>"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +104,7 @@ func TestReadRefusesAMessageThatIsNotARecord(t *testing.T) {
 	ctx := context.Background()
 	nc := connect(t, startServer(t))
 	j := newJournal(t, nc)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsOf(t, nc)
 	if err := j.Append(ctx, record("a", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +151,7 @@ func TestPurgedRecordsAreReportedAsCompacted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(ctx, j.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := streamOf(t, nc, j)
 	if err := s.Purge(ctx, jetstream.WithPurgeKeep(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -291,14 +278,7 @@ func TestLongReadLeavesNoConsumer(t *testing.T) {
 	if err != nil || len(recs) != n || recs[n-1].Seq != n {
 		t.Fatalf("Read(0) of %d records by another journal = %d records, %v", n, len(recs), err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := js.Stream(ctx, w.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := streamOf(t, nc, w)
 	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -374,10 +354,7 @@ func TestRollingDeployFormats(t *testing.T) {
 	ctx := context.Background()
 	nc := connect(t, startServer(t))
 	j := newJournal(t, nc)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jsOf(t, nc)
 	if err := j.Append(ctx, record("x", 1)); err != nil {
 		t.Fatal(err)
 	}
