@@ -327,39 +327,38 @@ func (j *Journal) from(breaker string, after uint64) (head, bool) {
 	return head{}, false
 }
 
-// sawAgain records where a record of breaker is if the journal already
-// tracks breaker: a watch sees every breaker of the stream, and the journal
-// keeps positions only of those its process appends to or reads.
-func (j *Journal) sawAgain(breaker string, h head) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if ix := j.seen[breaker]; ix != nil {
-		ix.add(h)
-	}
-}
-
-// sawCheckpoint records where the record of a checkpoint of breaker is.
-func (j *Journal) sawCheckpoint(breaker string, h head) {
+// withIndex runs f on breaker's index under the journal's lock, making the
+// index first when create is set; otherwise f runs only if the journal
+// already tracks breaker.
+func (j *Journal) withIndex(breaker string, create bool, f func(*index)) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	ix := j.seen[breaker]
 	if ix == nil {
+		if !create {
+			return
+		}
 		ix = new(index)
 		j.seen[breaker] = ix
 	}
-	ix.checkpoint(h)
+	f(ix)
 }
 
 // saw records where a record of breaker is.
 func (j *Journal) saw(breaker string, h head) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	ix := j.seen[breaker]
-	if ix == nil {
-		ix = new(index)
-		j.seen[breaker] = ix
-	}
-	ix.add(h)
+	j.withIndex(breaker, true, func(ix *index) { ix.add(h) })
+}
+
+// sawAgain records where a record of breaker is if the journal already
+// tracks breaker: a watch sees every breaker of the stream, and the journal
+// keeps positions only of those its process appends to or reads.
+func (j *Journal) sawAgain(breaker string, h head) {
+	j.withIndex(breaker, false, func(ix *index) { ix.add(h) })
+}
+
+// sawCheckpoint records where the record of a checkpoint of breaker is.
+func (j *Journal) sawCheckpoint(breaker string, h head) {
+	j.withIndex(breaker, true, func(ix *index) { ix.checkpoint(h) })
 }
 
 // last reads breaker's last record from the stream.
