@@ -127,9 +127,9 @@ func fileHelper(mode, path string) error {
 // journal appends the records that follow.
 func fjRecord(breaker string, seq uint64) events.Transition {
 	w := walk[(seq-1)%uint64(len(walk))]
-	r := events.Transition{Breaker: breaker, Seq: seq, Event: w.e, From: w.from, To: w.to,
+	r := events.Transition{Breaker: breaker, Seq: seq, Event: w.Event, From: w.From, To: w.To,
 		Time: t0.Add(time.Duration(seq) * time.Second), Reason: events.Reason{Policy: "test", Failures: seq}}
-	if w.to == events.Open {
+	if w.To == events.Open {
 		r.OpenFor = time.Minute
 	}
 	return r
