@@ -81,6 +81,8 @@ type Breaker struct {
 	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
 
 	unobserve []func() error // the stop functions of the BreakerObservers, for Close
+
+	lease leasing // WithProbeLease: who may probe, guarded by mu
 }
 
 // snapshot is what a call reads: immutable once published. It fills a
@@ -148,6 +150,10 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	if cfg.backoff.base > 0 && cfg.recoveryGiven {
 		return nil, &events.OptionError{Option: "WithBackoff", Value: fmt.Sprintf("%s, %v, %s", cfg.backoff.base, cfg.backoff.factor, cfg.backoff.max),
 			Reason: "cannot be given with WithRecoveryTimeout: its base is the first open period"}
+	}
+	if cfg.lease != nil && cfg.halfOpenTimeout == 0 {
+		return nil, &events.OptionError{Option: "WithProbeLease", Value: fmt.Sprintf("%T", cfg.lease),
+			Reason: "needs WithHalfOpenTimeout, so that a half-open period whose lease holder is gone ends"}
 	}
 	if cfg.backoff.base > 0 {
 		cfg.recoveryTimeout = cfg.backoff.base

@@ -105,7 +105,7 @@ func (b *Breaker) permit(ctx context.Context, gen uint64) Permit {
 func (b *Breaker) takeProbeSlot(s *snapshot) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.snap.Load() != s || b.probes.Load() >= uint32(b.cfg.probeLimit) {
+	if b.snap.Load() != s || b.probes.Load() >= uint32(b.cfg.probeLimit) || !b.holdsLeaseLocked(s.gen) {
 		return false
 	}
 	b.probes.Add(1)

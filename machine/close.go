@@ -19,7 +19,8 @@ var ErrClosed = errors.New("circuitry: breaker is closed")
 const stateShut = events.State(events.NumStates)
 
 // Close shuts the breaker down: it stops its timers (the open period, the
-// half-open timeout, the append retry), stops following its journal
+// half-open timeout, the append retry), ends a request for the probe lease
+// ([WithProbeLease]) and waits for it, stops following its journal
 // ([WithFollow]) and being observed ([BreakerObserver], such as the
 // OpenTelemetry bridge's instruments), appends the transitions its journal
 // has not stored yet, and waits until its queued subscribers have been given
@@ -49,6 +50,9 @@ func (b *Breaker) Close(ctx context.Context) error {
 	if err := b.waitWriter(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := b.waitLease(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if u := b.backlog.unstored(b.name); u != nil {
 		errs = append(errs, u)
 		q := b.backlog
@@ -74,6 +78,7 @@ func (b *Breaker) shut() {
 		return
 	}
 	b.closing = true
+	b.endLeaseLocked()
 	if b.retry != nil {
 		b.retry.Stop()
 		b.retry = nil

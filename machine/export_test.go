@@ -82,4 +82,5 @@ func Settle(b *Breaker) {
 	if drained != nil {
 		<-drained
 	}
+	b.lease.wg.Wait() // the answer of the probe lease, when one was asked
 }

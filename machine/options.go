@@ -35,6 +35,7 @@ import (
 //	WithWriter              the host name and process id, "host:pid"
 //	WithJournalTimeout      DefaultJournalTimeout (5s) for each append, read and the load in New
 //	WithFollow              off: other writers are met at the next append or Sync
+//	WithProbeLease          none: each process admits up to its own probe limit in half-open
 //
 // With the defaults a call in closed or open reads no clock and takes no
 // lock; each policy or option that needs more says what it costs.
@@ -85,6 +86,7 @@ type config struct {
 	writer           string // "": DefaultWriter()
 	journalTimeout   time.Duration
 	follow           time.Duration // 0: WithFollow not given
+	lease            ProbeLease    // nil: none
 }
 
 func defaults() config {

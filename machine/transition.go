@@ -259,6 +259,7 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 	}
 	b.probes.Store(0)
 	b.probeOK.Store(0)
+	b.endLeaseLocked()
 	s := &snapshot{gen: gen, state: state}
 	switch state {
 	case events.Closed:
@@ -279,6 +280,9 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 		s.reject = &OpenError{Breaker: b.name, State: events.HalfOpen}
 		if b.cfg.halfOpenTimeout > 0 {
 			b.timer = b.afterLocked(left, gen, (*Breaker).halfOpenExpired)
+		}
+		if b.cfg.lease != nil && !b.closing {
+			b.leaseLocked(gen, b.fold.Seq)
 		}
 	}
 	b.snap.Store(s)

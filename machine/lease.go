@@ -1,0 +1,150 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// A ProbeLease limits the probes of a fleet: of the processes that share a
+// breaker through one journal, only the one holding the lease for a
+// half-open period admits probes in it, up to its probe limit, so that a
+// recovering dependency sees at most [WithProbeLimit] probes from the whole
+// fleet instead of that many from each process. natsjournal.ProbeLeases is
+// one, on a JetStream key-value bucket.
+//
+// The breaker asks for the lease once per half-open period, when it enters
+// half-open (by its own probe, an adopted one, or a manual control), on a
+// goroutine of its own, never on a call's path. Until the answer comes, and
+// when it is no, calls in half-open are rejected as when every probe slot
+// is taken. When Acquire fails (an error, a panic, or no answer within
+// [WithJournalTimeout], which bounds each request), the breaker reports a [*LeaseError] and admits
+// probes up to its own probe limit, as without a lease: a fleet whose lease
+// store is down still recovers.
+type ProbeLease interface {
+	// Acquire reports whether writer holds the lease on the half-open
+	// period of breaker that record seq began; exactly one writer may hold
+	// it. seq identifies the period across the fleet, as every process
+	// folds the same record. One writer may ask twice for one period (after
+	// adopting another writer's record of the same sequence number) and
+	// must be given the same answer. A lease on an earlier period is
+	// over: the one for a later period replaces it.
+	Acquire(ctx context.Context, breaker string, seq uint64, writer string) (bool, error)
+}
+
+// WithProbeLease makes the breaker admit probes in half-open only while it
+// holds l's lease on the half-open period (see [ProbeLease]). It needs
+// [WithHalfOpenTimeout], so that a half-open period whose lease holder is
+// gone (crashed, or never called) ends and a new period, with a new lease,
+// begins; and it is meant for a breaker that follows its journal
+// ([WithFollow]), so that the holder's recover or retrip reaches the other
+// processes at once. Default none: each process admits up to its own probe
+// limit.
+func WithProbeLease(l ProbeLease) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return &events.OptionError{Option: "WithProbeLease", Value: "nil", Reason: "must not be nil"}
+		}
+		c.lease = l
+		return nil
+	})
+}
+
+// LeaseError reports a [ProbeLease] that could not answer for a half-open
+// period: the breaker admitted probes up to its own probe limit instead.
+type LeaseError struct {
+	Breaker string
+	// Seq is the sequence number of the record that began the half-open
+	// period.
+	Seq uint64
+	Err error
+}
+
+func (e *LeaseError) Error() string {
+	return fmt.Sprintf("circuitry: breaker %q: the probe lease for half-open seq %d failed (probing up to this process's own limit): %v", e.Breaker, e.Seq, e.Err)
+}
+
+// Unwrap returns the lease's error.
+func (e *LeaseError) Unwrap() error { return e.Err }
+
+// leasing is the state of the probe lease, guarded by the breaker's
+// transition lock.
+type leasing struct {
+	gen    uint64             // the half-open generation whose probes this process may admit
+	cancel context.CancelFunc // ends the request under way; nil when none is
+	wg     sync.WaitGroup     // the requests under way
+}
+
+// leaseLocked asks for the lease on the half-open period just published
+// (generation gen, begun by record seq) on a goroutine of its own, ending
+// the request for an earlier period if one is under way. It runs under
+// b.mu.
+func (b *Breaker) leaseLocked(gen, seq uint64) {
+	b.endLeaseLocked()
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
+	b.lease.cancel = cancel
+	b.lease.wg.Go(func() {
+		defer cancel()
+		held, err := b.acquire(ctx, seq)
+		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+			return // the breaker left the period, or was closed: nobody waits for the answer
+		}
+		if err != nil {
+			held = true // fall back on the process's own probe limit
+			b.report(&LeaseError{Breaker: b.name, Seq: seq, Err: err})
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if held && b.gen == gen {
+			b.lease.gen = gen
+		}
+	})
+}
+
+// endLeaseLocked ends the request for the lease under way, if any: the
+// breaker has left the half-open period it was for.
+func (b *Breaker) endLeaseLocked() {
+	if b.lease.cancel != nil {
+		b.lease.cancel()
+		b.lease.cancel = nil
+	}
+}
+
+// acquire calls the lease, turning a panic into an error. Like a journal,
+// the lease must return when ctx is done.
+func (b *Breaker) acquire(ctx context.Context, seq uint64) (held bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			held, err = false, fmt.Errorf("the lease (%T) panicked: %v", b.cfg.lease, v)
+		}
+	}()
+	return b.cfg.lease.Acquire(ctx, b.name, seq, b.cfg.writer)
+}
+
+// holdsLeaseLocked reports whether calls in half-open generation gen may
+// take a probe slot: always without a lease. It runs under b.mu.
+func (b *Breaker) holdsLeaseLocked(gen uint64) bool {
+	return b.cfg.lease == nil || b.lease.gen == gen
+}
+
+// waitLease waits, within ctx, for the request for the lease that Close
+// ended.
+func (b *Breaker) waitLease(ctx context.Context) error {
+	if b.cfg.lease == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		b.lease.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("circuitry: breaker %q: the probe lease did not return: %w", b.name, ctx.Err())
+	}
+}
