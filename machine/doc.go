@@ -49,7 +49,8 @@
 //     any failure fires retrip, and so does [WithHalfOpenTimeout] when the
 //     probes have not decided in time. A probe that is ignored (its caller
 //     gave up) or exits its goroutine frees its slot; a probe that panics is
-//     a failure.
+//     a failure. Across a fleet that shares the breaker, [WithProbeLease]
+//     lets only one process probe each half-open period.
 //   - A breaker made [WithObserveOnly] runs all of this, journals and
 //     delivers every transition (marked observe-only: "would trip"), but
 //     rejects no call; it counts the calls it would have rejected.
