@@ -10,7 +10,10 @@
 // "upstream" that follows the stream. Replica 0 calls most often, so it
 // usually trips first: the others open without a failure of their own (their
 // lines say "adopted", with the replica that wrote the record). The
-// upstream heals, a probe succeeds and the whole fleet recovers. At the end
+// upstream heals and the fleet recovers on the probes of one replica: the
+// one holding the probe lease on the half-open period
+// ([natsjournal.ProbeLeases]), which each replica asks for once, when it
+// enters half-open, and prints the answer of. At the end
 // the program prints the merged audit trail read back from the stream,
 // every record with its writer, and checks that it replays.
 //
@@ -197,9 +200,16 @@ func runReplica(ctx context.Context, out io.Writer, n int, natsURL, upstream str
 	say := func(format string, args ...any) {
 		fmt.Fprintf(out, "+%.2fs %-9s  %s\n", time.Since(start).Seconds(), me, fmt.Sprintf(format, args...))
 	}
+	leases, err := natsjournal.NewProbeLeases(ctx, nc)
+	if err != nil {
+		return err
+	}
 	b, err := machine.New(breakerName, machine.WithJournal(j), machine.WithWriter(me),
 		machine.WithFailureThreshold(3), machine.WithRecoveryTimeout(400*time.Millisecond),
 		machine.WithFollow(100*time.Millisecond),
+		// Only the replica holding the lease probes; a half-open period
+		// whose holder is gone ends after a second.
+		machine.WithProbeLease(sayLease{leases, say}), machine.WithHalfOpenTimeout(time.Second), machine.WithProbeOnTimer(),
 		machine.WithSubscribers(hooks.Inline(hooks.Func(func(_ context.Context, t events.Transition) {
 			how := "made"
 			if t.Adopted {
@@ -249,6 +259,25 @@ func runReplica(ctx context.Context, out io.Writer, n int, natsURL, upstream str
 	}
 	say("done: %d ok, %d failed, %d rejected; the breaker is %s", ok, failed, rejected, b.State())
 	return nil
+}
+
+// sayLease prints the answer of the probe lease.
+type sayLease struct {
+	l   machine.ProbeLease
+	say func(format string, args ...any)
+}
+
+func (s sayLease) Acquire(ctx context.Context, breaker string, seq uint64, writer string) (bool, error) {
+	held, err := s.l.Acquire(ctx, breaker, seq, writer)
+	switch {
+	case err != nil:
+		s.say("probe lease on half-open seq %d: %v", seq, err)
+	case held:
+		s.say("probe lease on half-open seq %d: held, this replica probes", seq)
+	default:
+		s.say("probe lease on half-open seq %d: another replica's", seq)
+	}
+	return held, err
 }
 
 // lineWriter passes on the output of one replica whole lines at a time,

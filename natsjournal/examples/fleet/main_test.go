@@ -63,6 +63,26 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s: opened on the first trip %v, ended closed %v:\n%s", me, opened, done, got)
 		}
 	}
+	// Each half-open period has exactly one replica holding its lease.
+	held := map[string]int{}
+	for _, line := range strings.Split(got, "\n") {
+		if _, after, ok := strings.Cut(line, "probe lease on half-open seq "); ok {
+			seq, answer, _ := strings.Cut(after, ": ")
+			if strings.HasPrefix(answer, "held") {
+				held[seq]++
+			} else if _, seen := held[seq]; !seen {
+				held[seq] = 0
+			}
+		}
+	}
+	if len(held) == 0 {
+		t.Errorf("no replica asked for a probe lease:\n%s", got)
+	}
+	for seq, n := range held {
+		if n != 1 {
+			t.Errorf("half-open seq %s: %d replicas hold its lease, want 1:\n%s", seq, n, got)
+		}
+	}
 	if !strings.Contains(got, "replayed: ") || !strings.Contains(got, "the breaker is closed\n") {
 		t.Errorf("no replayed trail ending closed:\n%s", got)
 	}
