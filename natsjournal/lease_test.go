@@ -222,3 +222,21 @@ type leaseFunc func(ctx context.Context, breaker string, seq uint64, writer stri
 func (f leaseFunc) Acquire(ctx context.Context, breaker string, seq uint64, writer string) (bool, error) {
 	return f(ctx, breaker, seq, writer)
 }
+
+// BenchmarkProbeLeaseAcquire is what a breaker entering half-open waits for,
+// off its calls' path, before it may probe: a read of the breaker's key and
+// a compare-and-set, for a new half-open period each time.
+func BenchmarkProbeLeaseAcquire(b *testing.B) {
+	ctx := context.Background()
+	l, err := natsjournal.NewProbeLeases(ctx, connect(b, startServer(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seq uint64
+	for b.Loop() {
+		seq += 2
+		if held, err := l.Acquire(ctx, "payments", seq, "replica-0"); err != nil || !held {
+			b.Fatal(held, err)
+		}
+	}
+}
