@@ -93,11 +93,16 @@ func TestProbeLease(t *testing.T) {
 		f.noErrors()
 	})
 	t.Run("the call that fires probe is rejected until the lease answers", func(t *testing.T) {
-		l := &fakeLease{answer: grant(true, nil)}
+		answer := make(chan struct{})
+		l := &fakeLease{answer: func(context.Context, leaseAsk) (bool, error) {
+			<-answer
+			return true, nil
+		}}
 		f := leased(t, l)
-		if err := f.do(okCall); !isHalfOpenRejection(err) {
+		if err := f.b.Do(ctx, okCall); !isHalfOpenRejection(err) {
 			t.Fatalf("the call that fired probe: %v, want a half-open rejection", err)
 		}
+		close(answer)
 		f.wantState(events.HalfOpen)
 		f.mustSucceed() // the lease is held now
 		f.wantCounts(probes(0, 1))
@@ -253,7 +258,7 @@ func TestProbeLeaseAcrossAFleet(t *testing.T) {
 	mk := func(writer string) *machine.Breaker {
 		b, err := machine.New("svc", machine.WithClock(clk), machine.WithJournal(j), machine.WithFollow(5*time.Millisecond),
 			machine.WithWriter(writer), machine.WithProbeLease(l), machine.WithHalfOpenTimeout(leaseHalfOpenTimeout),
-			machine.WithProbeLimit(1), machine.WithSuccessThreshold(1))
+			machine.WithProbeLimit(1), machine.WithSuccessThreshold(1), machine.WithProbeOnTimer())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,18 +277,27 @@ func TestProbeLeaseAcrossAFleet(t *testing.T) {
 	eventually(t, "b follows a's trip", func() bool { return b.State() == events.Open })
 	clk.Advance(machine.DefaultRecoveryTimeout)
 
-	// a fires probe and asks; b adopts a's probe record and asks for the
-	// same period.
-	if err := a.Do(ctx, okCall); !isHalfOpenRejection(err) {
-		t.Fatalf("a's call that fired probe: %v, want a half-open rejection", err)
-	}
-	machine.Settle(a)
-	eventually(t, "b follows a's probe and asks for its lease", func() bool { return len(l.Asked()) == 2 })
+	// Each replica's timer fires probe: one stores it, the other adopts it,
+	// and both ask for the lease on the same period.
+	eventually(t, "both replicas ask for the lease", func() bool {
+		n := map[string]bool{}
+		for _, ask := range l.Asked() {
+			n[ask.Writer] = true
+		}
+		return len(n) == 2
+	})
 	machine.Settle(a)
 	machine.Settle(b)
 	asked := l.Asked()
-	if len(asked) != 2 || asked[0].Seq != 2 || asked[1].Seq != 2 || asked[0].Writer == asked[1].Writer {
-		t.Fatalf("lease asked %+v, want each replica once for seq 2", asked)
+	writers := map[string]bool{}
+	for _, ask := range asked {
+		if ask.Seq != 2 {
+			t.Fatalf("lease asked %+v, want every request for seq 2", asked)
+		}
+		writers[ask.Writer] = true
+	}
+	if len(writers) != 2 {
+		t.Fatalf("lease asked %+v, want both replicas", asked)
 	}
 	// The first to ask holds it: its probe is admitted and held; the
 	// other admits none.
