@@ -71,8 +71,8 @@ type wireTransition struct {
 // observe_only present (true) exactly when the record says so; writer, id
 // and prev_hash present when set; and reason,
 // whose fields policy, failures, successes, threshold, calls, slow, rate and
-// rate_threshold (numbers, in percent), min_calls, slower_than (a duration
-// string), last_error, operator and note are omitted when empty. A Rate or
+// rate_threshold (numbers, in percent), min_calls, slower_than and
+// retry_after (duration strings), last_error, operator and note are omitted when empty. A Rate or
 // RateThreshold that is NaN or infinite cannot be encoded: MarshalJSON
 // returns an error.
 func (t Transition) MarshalJSON() ([]byte, error) {
@@ -109,7 +109,7 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 // format version 1 or 2. It ignores fields it does not know (added by a later
 // minor format), and refuses missing required fields, unknown states or
 // events, a major version newer than [FormatVersion] and a malformed
-// open_for or reason.slower_than, with an error wrapping [ErrDecode] that
+// open_for or a reason duration, with an error wrapping [ErrDecode] that
 // names the field.
 func (t *Transition) UnmarshalJSON(data []byte) error {
 	var w wireTransition

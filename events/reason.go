@@ -101,6 +101,7 @@ var reasonSchema = []reasonField{
 	{name: "rate_threshold", kind: KindPercent, percent: func(r *Reason) *float64 { return &r.RateThreshold }},
 	{name: "min_calls", kind: KindCount, count: func(r *Reason) *uint64 { return &r.MinCalls }},
 	{name: "slower_than", kind: KindDuration, duration: func(r *Reason) *time.Duration { return &r.SlowerThan }},
+	{name: "retry_after", kind: KindDuration, duration: func(r *Reason) *time.Duration { return &r.RetryAfter }},
 	{name: "last_error", kind: KindText, free: true, text: func(r *Reason) *string { return &r.LastError }},
 	{name: "operator", kind: KindText, text: func(r *Reason) *string { return &r.Operator }},
 	{name: "note", kind: KindText, free: true, text: func(r *Reason) *string { return &r.Note }},
@@ -108,7 +109,8 @@ var reasonSchema = []reasonField{
 
 // Fields yields the fields of r that are set (non-zero), in a fixed order:
 // policy, failures, successes, threshold, calls, slow, rate,
-// rate_threshold, min_calls, slower_than, last_error, operator, note.
+// rate_threshold, min_calls, slower_than, retry_after, last_error, operator,
+// note.
 func (r Reason) Fields() iter.Seq[Field] {
 	return func(yield func(Field) bool) {
 		for _, sf := range reasonSchema {

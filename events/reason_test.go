@@ -43,7 +43,7 @@ func TestReasonSchemaHoldsEveryField(t *testing.T) {
 		t.Fatalf("Fields() yields %d fields %v, Reason has %d", len(names), names, n)
 	}
 	want := []string{"policy", "failures", "successes", "threshold", "calls", "slow", "rate",
-		"rate_threshold", "min_calls", "slower_than", "last_error", "operator", "note"}
+		"rate_threshold", "min_calls", "slower_than", "retry_after", "last_error", "operator", "note"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Fields() names %v, want %v", names, want)
 	}

@@ -82,6 +82,11 @@ type Reason struct {
 	// SlowerThan is the duration above which a call counts as slow, for a
 	// slow-call rate policy; 0 for other policies.
 	SlowerThan time.Duration
+	// RetryAfter is the open period the dependency asked for (an HTTP
+	// Retry-After, say), as it asked, for a [PolicyRetryAfter] transition;
+	// the record's OpenFor is what the breaker granted (capped). 0 for
+	// other policies.
+	RetryAfter time.Duration
 	// LastError is the text of the error of the call that caused the
 	// transition, if any. It is free text: never use it as a metric label.
 	LastError string
@@ -112,6 +117,10 @@ const (
 	PolicyOpenTimeout = "open_timeout"
 	// PolicyManual: an operator fired the event.
 	PolicyManual = "manual"
+	// PolicyRetryAfter: a failed call carried the time the dependency
+	// asked not to be called for (RetryAfter): the breaker opened, from
+	// closed or half-open, for that long, capped.
+	PolicyRetryAfter = "retry_after"
 )
 
 // String formats the record on one line for logs and error messages.
