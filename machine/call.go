@@ -165,22 +165,28 @@ func (b *Breaker) succeeded(p *Permit, err error) bool {
 
 // finish classifies and records the result of an admitted call.
 func (b *Breaker) finish(p *Permit, err error) {
-	var o Outcome
+	v := verdict{err: err}
 	switch {
 	case b.classify != nil:
-		o = b.classifyGuarded(p.ctx, err)
+		v.o = b.classifyGuarded(p.ctx, err)
 	case err == nil:
-		o = Success
+		v.o = Success
 	default:
-		o = DefaultClassifier(p.ctx, err)
+		v.o = DefaultClassifier(p.ctx, err)
 	}
+	b.finishVerdict(p, &v)
+}
+
+// finishVerdict records the outcome of an admitted call, timing it when
+// something needs its time.
+func (b *Breaker) finishVerdict(p *Permit, v *verdict) {
 	var end time.Duration
 	if b.clockEnd {
 		end = b.since()
 	}
-	b.record(p, o, err, end)
+	b.record(p, v, end)
 	if b.timers != nil {
-		b.timed(p, o, end-p.start)
+		b.timed(p, v.o, end-p.start)
 	}
 }
 
@@ -273,7 +279,7 @@ func (b *Breaker) call(p *Permit, fn func(context.Context) error) error {
 
 func (b *Breaker) abort(p *Permit, v any) {
 	if v == nil { // runtime.Goexit: the call neither succeeded nor failed
-		b.record(p, Ignored, nil, 0)
+		b.record(p, &verdict{o: Ignored}, 0)
 		return
 	}
 	b.finish(p, &PanicError{Value: v})
@@ -287,10 +293,15 @@ func (b *Breaker) abort(p *Permit, v any) {
 // The consecutive failures are counted only for the consecutive-failures
 // policy: counting them without it costs a compare-and-swap per failure
 // (a quarter of a window policy's failure), for a figure nothing reads.
-func (b *Breaker) record(p *Permit, o Outcome, err error, end time.Duration) {
+func (b *Breaker) record(p *Permit, v *verdict, end time.Duration) {
+	o := v.o
 	b.calls.add(int(o))
 	if p.probe() {
-		b.probeDone(p, o, err)
+		b.probeDone(p, v)
+		return
+	}
+	if o == Failure && v.retryAfter > 0 {
+		b.openOnRequest(p, v)
 		return
 	}
 	if b.failThresh != 0 {
@@ -301,36 +312,36 @@ func (b *Breaker) record(p *Permit, o Outcome, err error, end time.Duration) {
 			// >=, not ==: a trip that was not applied is tried again by
 			// the next failure instead of never.
 			if n, ok := b.run.fail(p.gen()); ok && n >= b.failThresh {
-				b.tripConsecutive(p, n, err)
+				b.tripConsecutive(p, n, v)
 				return
 			}
 		}
 	}
 	if b.pol != nil && o != Ignored {
-		b.recordWindows(p, o, err, end)
+		b.recordWindows(p, v, end)
 	}
 }
 
 // tripConsecutive trips the breaker after n consecutive failures.
-func (b *Breaker) tripConsecutive(p *Permit, n uint32, err error) {
+func (b *Breaker) tripConsecutive(p *Permit, n uint32, v *verdict) {
 	b.trip(p, events.Reason{
 		Policy:    events.PolicyConsecutiveFailures,
 		Failures:  uint64(n),
 		Threshold: uint64(b.failThresh),
-		LastError: errText(err),
+		LastError: v.lastError(),
 	})
 }
 
 // recordWindows records a success or a failure in the windows of the closed
 // period the call was admitted in, if it is still the current one, and
 // evaluates the window policies when the call failed or was slow.
-func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Duration) {
+func (b *Breaker) recordWindows(p *Permit, v *verdict, end time.Duration) {
 	s := b.snap.Load()
 	if s.gen != p.gen() || s.win == nil {
 		return // late, or admitted outside closed by a breaker that only observes
 	}
 	var bits uint64
-	if o == Failure {
+	if v.o == Failure {
 		bits = bitFailed
 	}
 	bad := bits
@@ -354,7 +365,7 @@ func (b *Breaker) recordWindows(p *Permit, o Outcome, err error, end time.Durati
 			b.report(perr)
 		}
 		if fire {
-			b.trip(p, pol.reason(c, err))
+			b.trip(p, pol.reason(c, v.lastError()))
 			return
 		}
 	}
@@ -368,7 +379,7 @@ func (b *Breaker) trip(p *Permit, reason events.Reason) {
 
 // probeDone records a probe's outcome in half-open: a failure re-trips, the
 // success threshold recovers, an ignored probe just frees its slot.
-func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
+func (b *Breaker) probeDone(p *Permit, v *verdict) {
 	b.noteErr(b.transition(p.ctx, func(s *snapshot) (move, bool) {
 		if s.gen != p.gen() {
 			return move{}, false // a late outcome: its slot went with its generation
@@ -376,7 +387,7 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 		if n := b.probes.Load(); n > 0 { // a second Done of one permit must not wrap the count and wedge half-open
 			b.probes.Store(n - 1)
 		}
-		switch o {
+		switch v.o {
 		case Success:
 			ok := b.probeOK.Add(1)
 			return move{ev: events.Recover, reason: events.Reason{
@@ -385,11 +396,14 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 				Threshold: uint64(b.cfg.successThreshold),
 			}}, ok >= uint32(b.cfg.successThreshold)
 		case Failure:
+			if v.retryAfter > 0 {
+				return b.openAsked(events.Retrip, v), true
+			}
 			return move{ev: events.Retrip, reason: events.Reason{
 				Policy:    events.PolicyProbeFailure,
 				Failures:  1,
 				Successes: uint64(b.probeOK.Load()),
-				LastError: errText(err),
+				LastError: v.lastError(),
 			}}, true
 		}
 		return move{}, false
@@ -400,13 +414,17 @@ func (b *Breaker) probeDone(p *Permit, o Outcome, err error) {
 // huge error cannot make a record too large for a journal.
 const maxErrText = 1 << 10
 
-// errText is the text of err for a record: at most maxErrText bytes, cut at
-// a rune boundary and marked when cut.
+// errText is the text of err for a record (see clipText).
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
+	return clipText(err.Error())
+}
+
+// clipText is s for a record's last error: at most maxErrText bytes, cut at
+// a rune boundary and marked when cut.
+func clipText(s string) string {
 	if len(s) <= maxErrText {
 		return s
 	}

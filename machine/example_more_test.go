@@ -206,3 +206,63 @@ func ExampleWithJournal_resume() {
 	// payments #1 trip: closed -> open
 	// payments #2 probe: open -> half_open
 }
+
+// A classifier of results sees the response as well as the error: a 503 is
+// a failure without an error, and a 429 with Retry-After opens the breaker
+// for the time the server asked, which the record keeps.
+func ExampleExecuteResult() {
+	clk := clocktest.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	b, _ := machine.New("payments", machine.WithClock(clk))
+	defer b.Close(context.Background())
+
+	type response struct {
+		Status     int
+		RetryAfter time.Duration // from the Retry-After header
+	}
+	classify := func(ctx context.Context, r response, err error) machine.Result {
+		switch {
+		case err != nil:
+			return machine.Result{Outcome: machine.DefaultClassifier(ctx, err)}
+		case r.Status == 429 || r.Status >= 500:
+			return machine.Result{Outcome: machine.Failure, Cause: fmt.Sprintf("HTTP %d", r.Status), RetryAfter: r.RetryAfter}
+		}
+		return machine.Result{Outcome: machine.Success}
+	}
+	ctx := context.Background()
+	r, err := machine.ExecuteResult(ctx, b, func(context.Context) (response, error) {
+		return response{Status: 429, RetryAfter: 2 * time.Minute}, nil
+	}, classify)
+	fmt.Println("the call returned:", r.Status, err)
+	fmt.Println("the breaker is", b.State())
+
+	_ = b.Sync(ctx)
+	recs, _ := b.Journal().Read(ctx, "payments", 0)
+	t := recs[0]
+	fmt.Printf("%s: %s, open for %s (asked %s), cause %q\n", t.Event, t.Reason.Policy, t.OpenFor, t.Reason.RetryAfter, t.Reason.LastError)
+	// Output:
+	// the call returned: 429 <nil>
+	// the breaker is open
+	// trip: retry_after, open for 2m0s (asked 2m0s), cause "HTTP 429"
+}
+
+// A proxy that learns only a status code reports the outcome and its cause
+// itself, with no error made up for it.
+func ExamplePermit_Report() {
+	b, _ := machine.New("inventory", machine.WithFailureThreshold(2))
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	for range 2 {
+		p, err := b.Allow(ctx)
+		if err != nil {
+			fmt.Println("rejected:", err)
+			return
+		}
+		status := 502 // what the upstream answered
+		p.Report(machine.Result{Outcome: machine.Failure, Cause: fmt.Sprintf("HTTP %d", status)})
+	}
+	_ = b.Sync(ctx)
+	recs, _ := b.Journal().Read(ctx, "inventory", 0)
+	fmt.Println(b.State(), recs[0].Reason.LastError)
+	// Output:
+	// open HTTP 502
+}

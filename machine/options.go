@@ -36,6 +36,7 @@ import (
 //	WithJournalTimeout      DefaultJournalTimeout (5s) for each append, read and the load in New
 //	WithFollow              off: other writers are met at the next append or Sync
 //	WithProbeLease          none: each process admits up to its own probe limit in half-open
+//	WithMaxRetryAfter       DefaultMaxRetryAfter (5m): the longest a failure's Result.RetryAfter opens for
 //
 // With the defaults a call in closed or open reads no clock and takes no
 // lock; each policy or option that needs more says what it costs.
@@ -49,6 +50,9 @@ const (
 	// DefaultJournalTimeout bounds each journal append and read, and the
 	// load of the journal in New.
 	DefaultJournalTimeout = 5 * time.Second
+	// DefaultMaxRetryAfter caps the open period a dependency may ask for
+	// ([Result].RetryAfter).
+	DefaultMaxRetryAfter = 5 * time.Minute
 )
 
 // maxThreshold bounds the thresholds so that counts fit the packed atomic
@@ -87,6 +91,7 @@ type config struct {
 	journalTimeout   time.Duration
 	follow           time.Duration // 0: WithFollow not given
 	lease            ProbeLease    // nil: none
+	maxRetryAfter    time.Duration
 }
 
 func defaults() config {
@@ -94,6 +99,7 @@ func defaults() config {
 		recoveryTimeout:  DefaultRecoveryTimeout,
 		successThreshold: DefaultSuccessThreshold,
 		journalTimeout:   DefaultJournalTimeout,
+		maxRetryAfter:    DefaultMaxRetryAfter,
 		clock:            clock.System(),
 	}
 }
@@ -384,6 +390,19 @@ func WithJournalTimeout(d time.Duration) Option {
 			return &events.OptionError{Option: "WithJournalTimeout", Value: d.String(), Reason: "must be positive"}
 		}
 		c.journalTimeout = d
+		return nil
+	})
+}
+
+// WithMaxRetryAfter caps the open period that a failed call's dependency
+// may ask for ([Result].RetryAfter): a server asking for an hour opens the
+// breaker for d. It must be positive. Default [DefaultMaxRetryAfter].
+func WithMaxRetryAfter(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return &events.OptionError{Option: "WithMaxRetryAfter", Value: d.String(), Reason: "must be positive"}
+		}
+		c.maxRetryAfter = d
 		return nil
 	})
 }

@@ -337,9 +337,9 @@ func (e *PolicyError) Error() string {
 }
 
 // reason is the reason of a trip by window policy p on counts c.
-func (p *policySpec) reason(c WindowCounts, err error) events.Reason {
+func (p *policySpec) reason(c WindowCounts, lastError string) events.Reason {
 	r := p.rule.figures(c)
-	r.Policy, r.LastError = p.name, errText(err)
+	r.Policy, r.LastError = p.name, lastError
 	return r
 }
 
