@@ -55,6 +55,10 @@ type DispatcherConfig struct {
 //
 // Memory is bounded by the queue capacity for the queued lane, and for the
 // inline lane by the number of goroutines delivering at once.
+//
+// A nil *Dispatcher is the dispatcher of a breaker without subscribers: it
+// publishes to nobody, delivers nothing, flushes at once and counts
+// nothing, so that such a breaker does not allocate one.
 type Dispatcher struct {
 	breaker string
 	inline  []hooks.Subscriber
@@ -131,6 +135,9 @@ type Ticket uint64
 // that orders the breaker's transitions, and then call Deliver with the
 // returned ticket after releasing that lock.
 func (d *Dispatcher) Publish(ctx context.Context, t events.Transition) Ticket {
+	if d == nil {
+		return 0
+	}
 	it := item{ctx: ctx, t: t, ticket: d.tickets.Add(1)}
 	if len(d.inline) > 0 {
 		d.imu.Lock()
@@ -151,7 +158,7 @@ func (d *Dispatcher) Publish(ctx context.Context, t events.Transition) Ticket {
 // dispatcher, whatever context the subscriber passes on), it returns at once
 // and the transition is delivered right after the current one.
 func (d *Dispatcher) Deliver(ctx context.Context, ticket Ticket) {
-	if len(d.inline) == 0 {
+	if d == nil || len(d.inline) == 0 {
 		return
 	}
 	d.imu.Lock()
@@ -261,6 +268,9 @@ func (d *Dispatcher) releaseWaiters() {
 // returns ctx's error. Called from a queued subscriber of this dispatcher, it
 // returns [hooks.ErrReentrant] at once.
 func (d *Dispatcher) Flush(ctx context.Context) error {
+	if d == nil {
+		return nil
+	}
 	d.qmu.Lock()
 	if d.qdone >= d.qlast {
 		d.qmu.Unlock()
@@ -317,5 +327,8 @@ type DispatcherStats struct {
 
 // Stats returns the dispatcher's cumulative counts.
 func (d *Dispatcher) Stats() DispatcherStats {
+	if d == nil {
+		return DispatcherStats{}
+	}
 	return DispatcherStats{Dropped: d.dropped.Load(), Panics: d.panics.Load()}
 }

@@ -366,3 +366,19 @@ func TestLaneOf(t *testing.T) {
 		t.Error("Lane.String")
 	}
 }
+
+// TestNilDispatcher checks that a nil dispatcher, a breaker's without
+// subscribers, publishes, delivers, flushes and counts nothing.
+func TestNilDispatcher(t *testing.T) {
+	var d *dispatch.Dispatcher
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tk := d.Publish(ctx, rec(1))
+	d.Deliver(ctx, tk)
+	if err := d.Flush(ctx); err != nil {
+		t.Errorf("Flush = %v, want nil: there is nothing to wait for", err)
+	}
+	if s := d.Stats(); s != (dispatch.DispatcherStats{}) {
+		t.Errorf("Stats = %+v, want zeros", s)
+	}
+}
