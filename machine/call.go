@@ -163,8 +163,9 @@ func (b *Breaker) succeeded(p *Permit, err error) bool {
 	return true
 }
 
-// finish classifies and records the result of an admitted call.
-func (b *Breaker) finish(p *Permit, err error) {
+// finish classifies and records the result of an admitted call, and
+// returns how it counted.
+func (b *Breaker) finish(p *Permit, err error) Outcome {
 	v := verdict{err: err}
 	switch {
 	case b.classify != nil:
@@ -175,6 +176,7 @@ func (b *Breaker) finish(p *Permit, err error) {
 		v.o = DefaultClassifier(p.ctx, err)
 	}
 	b.finishVerdict(p, &v)
+	return v.o
 }
 
 // finishVerdict records the outcome of an admitted call, timing it when

@@ -266,3 +266,29 @@ func ExamplePermit_Report() {
 	// Output:
 	// open HTTP 502
 }
+
+// A fallback serves the last known price while the breaker is open, and,
+// with OnFailure, when the call fails too.
+func ExampleExecuteFallback() {
+	b, _ := machine.New("prices", machine.WithFailureThreshold(1))
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	fetch := func(context.Context) (float64, error) { return 0, errors.New("price service down") }
+	lastKnown := func(_ context.Context, err error) (float64, error) {
+		if errors.Is(err, machine.ErrOpen) {
+			fmt.Println("fallback: the breaker is open")
+		} else {
+			fmt.Println("fallback:", err)
+		}
+		return 9.99, nil
+	}
+	for range 2 {
+		price, err := machine.ExecuteFallback(ctx, b, fetch, lastKnown, machine.OnFailure())
+		fmt.Println("price", price, err)
+	}
+	// Output:
+	// fallback: price service down
+	// price 9.99 <nil>
+	// fallback: the breaker is open
+	// price 9.99 <nil>
+}

@@ -210,7 +210,6 @@ func classifyResponse(_ context.Context, r response, err error) machine.Result {
 	return machine.Result{Outcome: machine.Success}
 }
 
-
 func TestExecuteResult(t *testing.T) {
 	ctx := context.Background()
 	t.Run("a response is a failure without an error", func(t *testing.T) {
