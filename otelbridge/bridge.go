@@ -40,9 +40,15 @@ const (
 	// (machine.Counts.SubscriberPanics) and transitions dropped by a full
 	// queue (machine.Counts.QueueDropped).
 	SubscriberErrorsName = "circuitry.breaker.subscriber.errors"
+	// FallbacksName counts the fallbacks machine.ExecuteFallback ran, by
+	// [KeyFallbackTrigger] and [KeyFallbackResult].
+	FallbacksName = "circuitry.breaker.fallbacks"
 
 	TransitionEvent = "circuitry.breaker.transition"
 	RejectedEvent   = "circuitry.breaker.rejected"
+	// FallbackEvent marks the caller's span when a fallback ran, with
+	// [KeyFallbackTrigger] and [KeyFallbackResult].
+	FallbackEvent = "circuitry.breaker.fallback"
 
 	KeyName    = attribute.Key("circuitry.breaker.name")
 	KeyState   = attribute.Key("circuitry.breaker.state")
@@ -57,6 +63,12 @@ const (
 	// too many for a metric label.
 	KeyWriter     = attribute.Key("circuitry.breaker.writer")
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
+	// KeyFallbackTrigger is what a fallback stood in for:
+	// [FallbackTriggerRejected] or [FallbackTriggerFailure].
+	KeyFallbackTrigger = attribute.Key("circuitry.breaker.fallback.trigger")
+	// KeyFallbackResult is [FallbackResultServed] when the fallback
+	// returned a value, [FallbackResultFailed] when it failed.
+	KeyFallbackResult = attribute.Key("circuitry.breaker.fallback.result")
 
 	// KeyMode is "enforcing" or "observe_only" (machine.Mode's names): an
 	// attribute of every state gauge point, and of a transition span event
@@ -84,6 +96,14 @@ const (
 	// ErrorTypeQueueFull counts transitions the queued lane dropped because
 	// its queue was full (the journal still holds them).
 	ErrorTypeQueueFull = "queue_full"
+)
+
+// Fallback attribute values ([KeyFallbackTrigger], [KeyFallbackResult]).
+const (
+	FallbackTriggerRejected = "rejected"
+	FallbackTriggerFailure  = "failure"
+	FallbackResultServed    = "served"
+	FallbackResultFailed    = "failed"
 )
 
 // reservedPrefix starts every attribute key the bridge sets itself.
@@ -176,6 +196,7 @@ type Bridge struct {
 	state            metric.Int64ObservableGauge
 	journalErrors    metric.Int64ObservableCounter
 	subscriberErrors metric.Int64ObservableCounter
+	fallbacks        metric.Int64Counter
 	duration         metric.Float64Histogram
 	extra            []attribute.KeyValue
 
@@ -221,6 +242,10 @@ func New(opts ...Option) (*Bridge, error) {
 	b.subscriberErrors, err = b.meter.Int64ObservableCounter(SubscriberErrorsName,
 		metric.WithUnit("{error}"),
 		metric.WithDescription("Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."))
+	errs = errors.Join(errs, err)
+	b.fallbacks, err = b.meter.Int64Counter(FallbacksName,
+		metric.WithUnit("{fallback}"),
+		metric.WithDescription("Fallbacks served in place of rejected or failed calls, and fallbacks that failed."))
 	errs = errors.Join(errs, err)
 	if cfg.duration {
 		b.duration, err = b.meter.Float64Histogram(DurationName,
@@ -304,6 +329,28 @@ func (b *Bridge) CallRejected(ctx context.Context, err *machine.OpenError) {
 	)...))
 }
 
+// FallbackDone counts a fallback that ran, and adds the fallback span event
+// to the caller's span when it is recording.
+func (b *Bridge) FallbackDone(ctx context.Context, breaker string, rejected bool, err error) {
+	trigger, result := FallbackTriggerFailure, FallbackResultServed
+	if rejected {
+		trigger = FallbackTriggerRejected
+	}
+	if err != nil {
+		result = FallbackResultFailed
+	}
+	attrs := b.attrs(KeyName.String(breaker), KeyFallbackTrigger.String(trigger), KeyFallbackResult.String(result))
+	if b.fallbacks != nil {
+		b.fallbacks.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	if !b.cfg.spanEvents {
+		return
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(FallbackEvent, trace.WithAttributes(attrs...))
+	}
+}
+
 // TimesCalls reports whether the duration histogram is on.
 func (b *Bridge) TimesCalls() bool { return b.cfg.duration }
 
@@ -329,4 +376,6 @@ var (
 	_ hooks.Laned          = (*Bridge)(nil)
 	_ machine.CallObserver = (*Bridge)(nil)
 	_ machine.CallTimer    = (*Bridge)(nil)
+
+	_ machine.FallbackObserver = (*Bridge)(nil)
 )
