@@ -22,11 +22,16 @@ type Memory struct {
 	capacity int
 
 	mu   sync.RWMutex
-	logs map[string]*held
-	// What Watch tells: the records stored lately, across breakers, with
-	// their positions: a ring of at most watchWindow, oldest at first;
-	// the last position; and, while a watcher waits, a channel the next
-	// append closes.
+	logs map[string]*held // nil until the first append
+	w    *watched         // nil until the first append or Watch
+}
+
+// watched is what Watch tells: the records stored lately, across breakers,
+// with their positions: a ring of at most watchWindow, oldest at first; the
+// last position; and, while a watcher waits, a channel the next append
+// closes. A Memory makes it, and its map, when first used, so that a new one
+// (every breaker not given a journal makes one) is a small object.
+type watched struct {
 	recent  []Stored
 	first   int
 	pos     uint64
@@ -43,7 +48,7 @@ func NewMemory(capacity int) (*Memory, error) {
 	if capacity <= 0 {
 		return nil, &OptionError{Option: "NewMemory", Value: fmt.Sprint(capacity), Reason: "capacity must be positive"}
 	}
-	return &Memory{capacity: capacity, logs: make(map[string]*held)}, nil
+	return &Memory{capacity: capacity}, nil
 }
 
 // Append stores t if it directly follows the last record of t.Breaker;
@@ -67,19 +72,23 @@ func (m *Memory) Append(_ context.Context, t Transition) error {
 	if err != nil {
 		return &RefusedError{Breaker: t.Breaker, Seq: t.Seq, Err: fmt.Errorf("circuitry: Memory.Append %v: %w", t, err)}
 	}
+	if m.logs == nil {
+		m.logs = make(map[string]*held)
+	}
 	m.logs[t.Breaker] = l
 	l.head = head
 	l.recs = append(l.recs, t)
-	m.pos++
-	if st := (Stored{Pos: m.pos, Transition: t}); len(m.recent) < watchWindow {
-		m.recent = append(m.recent, st)
+	w := m.watchedLocked()
+	w.pos++
+	if st := (Stored{Pos: w.pos, Transition: t}); len(w.recent) < watchWindow {
+		w.recent = append(w.recent, st)
 	} else {
-		m.recent[m.first] = st
-		m.first = (m.first + 1) % watchWindow
+		w.recent[w.first] = st
+		w.first = (w.first + 1) % watchWindow
 	}
-	if m.changed != nil { // a watcher waits
-		close(m.changed)
-		m.changed = nil
+	if w.changed != nil { // a watcher waits
+		close(w.changed)
+		w.changed = nil
 	}
 	if len(l.recs) >= 2*m.capacity {
 		drop := len(l.recs) - m.capacity
@@ -125,19 +134,20 @@ func (m *Memory) Breakers() []string {
 func (m *Memory) Watch(ctx context.Context, after uint64) ([]Stored, error) {
 	for {
 		m.mu.Lock()
-		if m.changed == nil {
-			m.changed = make(chan struct{})
+		w := m.watchedLocked()
+		if w.changed == nil {
+			w.changed = make(chan struct{})
 		}
-		pos, changed := m.pos, m.changed
+		pos, changed := w.pos, w.changed
 		var out []Stored
 		if after < pos {
-			oldest := pos - uint64(len(m.recent)) // the position before the first kept
+			oldest := pos - uint64(len(w.recent)) // the position before the first kept
 			if after < oldest {
 				m.mu.Unlock()
 				return nil, &CompactedError{Breaker: "", After: after, Base: oldest}
 			}
-			for i := int(after - oldest); i < len(m.recent); i++ {
-				out = append(out, m.recent[(m.first+i)%len(m.recent)])
+			for i := int(after - oldest); i < len(w.recent); i++ {
+				out = append(out, w.recent[(w.first+i)%len(w.recent)])
 			}
 		}
 		m.mu.Unlock()
@@ -156,7 +166,19 @@ func (m *Memory) Watch(ctx context.Context, after uint64) ([]Stored, error) {
 func (m *Memory) Head(context.Context) (uint64, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.pos, nil
+	if m.w == nil {
+		return 0, nil
+	}
+	return m.w.pos, nil
+}
+
+// watchedLocked returns what Watch tells, making it on first use. It runs
+// with m.mu locked for writing.
+func (m *Memory) watchedLocked() *watched {
+	if m.w == nil {
+		m.w = new(watched)
+	}
+	return m.w
 }
 
 // Immediate marks Memory as a journal that does no I/O (see [Immediate]).
