@@ -44,8 +44,8 @@ type Breaker struct {
 	pol        *policySet // nil: no window policy
 	onReject   []CallObserver
 	timers     []CallTimer
-	epoch      time.Time // call timing is measured from here, on the clock
-	mono       sinceClock
+	epoch      time.Time                     // call timing is measured from here, on the clock
+	mono       func(time.Time) time.Duration // the time since a time, on the clock
 
 	name     string
 	cfg      config
@@ -63,20 +63,21 @@ type Breaker struct {
 	probes  atomic.Uint32 // probes in flight, in half-open; written under mu, read by Counts without it
 	probeOK atomic.Uint32 // probe successes, in half-open; likewise
 	timer   clock.Timer
-	backlog *backlog    // what the journal has not stored
-	retry   clock.Timer // starts the writer again; nil when not armed
-	writing bool        // the journal writer runs
-	again   bool        // a transition was made while the writer appended
-	writerG uint64      // the goroutine the writer runs on, while it delivers adopted records
-	// immediate: the journal does no I/O (events.Immediate): the writer
-	// runs on the goroutine that made the transition.
-	immediate bool
-	drained   chan struct{} // closed when the writer stops; nil while it does not run
+	backlog *backlog      // what the journal has not stored
+	retry   clock.Timer   // starts the writer again; nil when not armed
+	writing bool          // the journal writer runs
+	again   bool          // a transition was made while the writer appended
+	writerG uint64        // the goroutine the writer runs on, while it delivers adopted records
+	drained chan struct{} // closed when the writer stops; nil while it does not run
 	// retryDelay is the wait before the next retry of the backlog; 0
 	// when none failed.
 	retryDelay time.Duration
 	toReport   []error // reported after the lock is released
 	closing    bool    // Close was called
+	// immediate: the journal does no I/O (events.Immediate): the writer
+	// runs on the goroutine that made the transition. (In closing's
+	// padding, rather than in a word of its own.)
+	immediate bool
 
 	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
 
@@ -104,8 +105,9 @@ type snapshot struct {
 	_      [cacheLine - 33]byte
 }
 
-// sinceClock is what times calls: the clock itself when it has a Since
-// method (the system clock's reads only the monotonic clock), else Now().Sub.
+// sinceClock is a clock with a Since method, such as the system clock's,
+// which reads only the monotonic clock: the breaker times calls with it
+// when the clock has it, else with Now().Sub.
 type sinceClock interface {
 	Since(time.Time) time.Duration
 }
@@ -115,7 +117,7 @@ type nowSince struct{ clock.Clock }
 func (c nowSince) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 // since returns the time since the breaker's epoch, on its clock.
-func (b *Breaker) since() time.Duration { return b.mono.Since(b.epoch) }
+func (b *Breaker) since() time.Duration { return b.mono(b.epoch) }
 
 // New returns a breaker named name, configured by opts over the defaults
 // listed with [DefaultFailureThreshold]. If the journal already holds
@@ -132,12 +134,16 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		}
 		return nil, &events.OptionError{Option: "name", Value: v, Reason: te.Reason}
 	}
-	cfg := defaults()
+	// The options are applied to the breaker's own config: one object
+	// fewer to allocate than a config of New's that escapes through the
+	// options' interface.
+	b := &Breaker{name: name, cfg: defaults()}
+	cfg := &b.cfg
 	for i, o := range opts {
 		if o == nil {
 			return nil, &events.OptionError{Option: fmt.Sprintf("option %d", i), Value: "nil", Reason: "must not be nil"}
 		}
-		if err := o.apply(&cfg); err != nil {
+		if err := o.apply(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -158,7 +164,11 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	if cfg.backoff.base > 0 {
 		cfg.recoveryTimeout = cfg.backoff.base
 	}
-	pol, consecutive := newPolicySet(cfg.policies)
+	var pol *policySet
+	var consecutive int
+	if len(cfg.policies) > 0 {
+		pol, consecutive = newPolicySet(cfg.policies)
+	}
 	if cfg.failureThreshold > 0 && (consecutive == 0 || cfg.failureThreshold < consecutive) {
 		consecutive = cfg.failureThreshold
 	}
@@ -170,67 +180,63 @@ func New(name string, opts ...Option) (*Breaker, error) {
 			slog.Default().Error("circuitry: breaker error", "breaker", name, "error", err)
 		}
 	}
+	fold := events.Initial(name)
 	if cfg.journal == nil {
+		// A journal of its own, new and empty: there is nothing to load.
 		j, err := events.NewMemory(events.DefaultMemoryCapacity)
 		if err != nil {
 			return nil, err
 		}
 		cfg.journal = j
-	}
-	d, err := dispatch.NewDispatcher(name, cfg.subscribers, dispatch.DispatcherConfig{
-		QueueCapacity: cfg.queueCapacity,
-		OnError:       cfg.onError,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("circuitry: New(%q): %w", name, err)
-	}
-	var fold events.Snapshot
-	err = func() (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = fmt.Errorf("the journal (%T) panicked: %v", cfg.journal, v)
-			}
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.journalTimeout)
-		defer cancel()
-		fold, err = events.Load(ctx, cfg.journal, name)
-		return err
-	}()
-	if err != nil {
+	} else if err := b.load(&fold); err != nil {
 		return nil, fmt.Errorf("circuitry: New(%q): resuming from the journal: %w", name, err)
 	}
-	b := &Breaker{
-		name:       name,
-		cfg:        cfg,
-		dispatch:   d,
-		calls:      newCounters(),
-		run:        new(failureRun),
-		classify:   cfg.classifier,
-		failThresh: uint32(consecutive),
-		pol:        pol,
-		observe:    cfg.observeOnly,
-		epoch:      cfg.clock.Now(),
-		backlog:    new(backlog),
+	if len(cfg.subscribers) > 0 { // none: the nil dispatcher, which delivers to nobody
+		d, err := dispatch.NewDispatcher(name, cfg.subscribers, dispatch.DispatcherConfig{
+			QueueCapacity: cfg.queueCapacity,
+			OnError:       cfg.onError,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("circuitry: New(%q): %w", name, err)
+		}
+		b.dispatch = d
 	}
+	b.run = new(failureRun)
+	b.classify = cfg.classifier
+	b.failThresh = uint32(consecutive)
+	b.pol = pol
+	b.observe = cfg.observeOnly
+	b.epoch = cfg.clock.Now()
+	b.backlog = new(backlog)
 	b.self = weak.Make(b)
 	_, b.immediate = cfg.journal.(events.Immediate)
 	// A breaker dropped while its journal failed reports what it could not
 	// store when it is collected.
-	onError := cfg.onError
-	runtime.AddCleanup(b, func(q *backlog) { reportCollected(name, onError, q) }, b.backlog)
-	b.mono = nowSince{cfg.clock}
-	if m, ok := cfg.clock.(sinceClock); ok {
-		b.mono = m
+	runtime.AddCleanup(b, collected.report, collected{name, cfg.onError, b.backlog})
+	// A func rather than an interface: a word less in every breaker, and
+	// no allocation for the system clock, whose Since is time.Since.
+	// (Comparing with clock.System() cannot panic: its type is comparable.)
+	switch m, ok := cfg.clock.(sinceClock); {
+	case cfg.clock == clock.System():
+		b.mono = time.Since
+	case ok:
+		b.mono = m.Since
+	default:
+		b.mono = nowSince{cfg.clock}.Since
 	}
 	b.onReject, b.timers = observers(cfg.subscribers)
 	b.clocked = b.timers != nil || (pol != nil && pol.start)
 	b.clockEnd = b.clocked || (pol != nil && pol.end)
 	b.plain = b.classify == nil && !b.clocked && pol == nil
-	func() {
-		b.mu.Lock()
-		defer b.release()
-		b.adoptLocked(fold)
-	}()
+	if fold.Seq == 0 && pol == nil {
+		b.startFresh(fold)
+	} else {
+		func() {
+			b.mu.Lock()
+			defer b.release()
+			b.adoptLocked(fold)
+		}()
+	}
 	for _, o := range breakerObservers(cfg.subscribers) {
 		stop, err := o.ObserveBreaker(b)
 		if err != nil {
@@ -252,6 +258,60 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		}
 	}
 	return b, nil
+}
+
+// firstClosed is the first snapshot of every new breaker without window
+// policies: closed, in generation 1, and nothing else. Snapshots are
+// immutable, so such breakers share it until their first transition, and
+// New allocates one object fewer. The padding keeps it on lines of its
+// own, which no variable written by others shares.
+var firstClosed struct {
+	_ [cacheLine]byte
+	s snapshot
+	_ [cacheLine]byte
+}
+
+func init() { firstClosed.s = snapshot{gen: 1, state: events.Closed} }
+
+// startFresh starts a new breaker, with nothing in its journal and no
+// window policies, in the first closed period: what adoptLocked does for
+// such a fold, without allocating its snapshot.
+func (b *Breaker) startFresh(fold events.Snapshot) {
+	b.fold = fold
+	b.gen = firstClosed.s.gen
+	b.run.start(b.gen)
+	b.snap.Store(&firstClosed.s)
+}
+
+// collected is what the cleanup of a collected breaker reports from: its
+// name, error handler and backlog, none of which refers to the breaker.
+type collected struct {
+	name    string
+	onError func(error)
+	q       *backlog
+}
+
+func (c collected) report() { reportCollected(c.name, c.onError, c.q) }
+
+// load folds the breaker's records in its journal into fold. A journal
+// that does no I/O and never waits ([events.Immediate]) is read without a
+// deadline, which costs a timer; any other within the journal timeout. A
+// journal that panics is an error.
+func (b *Breaker) load(fold *events.Snapshot) (err error) {
+	j := b.cfg.journal
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the journal (%T) panicked: %v", j, v)
+		}
+	}()
+	ctx := context.Background()
+	if _, ok := j.(events.Immediate); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.journalTimeout)
+		defer cancel()
+	}
+	*fold, err = events.Load(ctx, j, b.name)
+	return err
 }
 
 // newFSM declares the breaker's states and every legal transition, from

@@ -3,7 +3,7 @@ package machine
 import (
 	"runtime"
 	"sync/atomic"
-	_ "unsafe" // for go:linkname
+	"unsafe"
 )
 
 // Cumulative call counts are kept per P (the runtime's processors, as many as
@@ -17,10 +17,17 @@ import (
 // (an aligned 64-bit word is read whole), so a sum may be a moment old,
 // never torn.
 //
+// The cells are made by the breaker's first counted call, not by New: a
+// breaker that takes no call (one per key of a registry, most of them idle)
+// costs GOMAXPROCS cache lines less, and New is that much cheaper. They are
+// one block, published once with an atomic store: first a shared cell,
+// which also holds how many Ps have a cell of their own (GOMAXPROCS when
+// the block was made) and takes the adds of the Ps past them (GOMAXPROCS
+// raised since), then the cells of the Ps. The breaker keeps one pointer.
+
 // Where a plain add of a 64-bit word is not one instruction (32-bit
 // systems), and under the race detector (which would report the plain
-// writes), every add is an atomic one. A P whose id is past the cells made
-// at New (GOMAXPROCS raised since) adds atomically to a shared cell.
+// writes), every add is an atomic one, to the shared cell.
 
 const (
 	cacheLine = 64
@@ -38,16 +45,18 @@ const plainAdds = !raceEnabled && ^uintptr(0)>>63 == 1
 
 type cell struct {
 	n [kinds]uint64
-	_ [cacheLine - kinds*8]byte
+	// procs, in the shared cell: the Ps with a cell of their own. Read
+	// by every add, written once, before the block is published.
+	procs int
+	_     [cacheLine - kinds*8 - 8]byte
 }
 
+// counters are a breaker's cumulative call counts. The zero value counts
+// nothing yet; its first add makes the cells.
 type counters struct {
-	perP []cell
-	over *cell // for Ps past perP; atomic adds only
-}
-
-func newCounters() counters {
-	return counters{perP: make([]cell, runtime.GOMAXPROCS(0)), over: new(cell)}
+	// cells points to the shared cell, followed by the cells of the Ps;
+	// nil until the first add.
+	cells atomic.Pointer[cell]
 }
 
 //go:linkname procPin runtime.procPin
@@ -56,23 +65,53 @@ func procPin() int
 //go:linkname procUnpin runtime.procUnpin
 func procUnpin()
 
+// at returns cell i of the block that starts at c.
+func at(c *cell, i int) *cell {
+	return (*cell)(unsafe.Add(unsafe.Pointer(c), uintptr(i)*unsafe.Sizeof(cell{})))
+}
+
 func (c *counters) add(kind int) {
-	if !plainAdds {
-		atomic.AddUint64(&c.over.n[kind], 1)
-		return
+	if plainAdds {
+		if p, cs := procPin(), c.cells.Load(); cs != nil && p < cs.procs {
+			at(cs, p+1).n[kind]++
+			procUnpin()
+			return
+		}
+		procUnpin()
 	}
-	if p := procPin(); p < len(c.perP) {
-		c.perP[p].n[kind]++
-	} else {
-		atomic.AddUint64(&c.over.n[kind], 1)
+	c.addShared(kind)
+}
+
+// addShared adds to the shared cell, making the cells first if no call
+// has.
+func (c *counters) addShared(kind int) {
+	cs := c.cells.Load()
+	if cs == nil {
+		cs = c.makeCells()
 	}
-	procUnpin()
+	atomic.AddUint64(&cs.n[kind], 1)
+}
+
+// makeCells makes the cells, unless another call did first, and returns
+// them.
+func (c *counters) makeCells() *cell {
+	procs := runtime.GOMAXPROCS(0)
+	block := make([]cell, 1+procs)
+	block[0].procs = procs
+	if c.cells.CompareAndSwap(nil, &block[0]) {
+		return &block[0]
+	}
+	return c.cells.Load()
 }
 
 func (c *counters) sum(kind int) uint64 {
-	s := atomic.LoadUint64(&c.over.n[kind])
-	for i := range c.perP {
-		s += atomic.LoadUint64(&c.perP[i].n[kind])
+	cs := c.cells.Load()
+	if cs == nil {
+		return 0
+	}
+	var s uint64
+	for i := range 1 + cs.procs {
+		s += atomic.LoadUint64(&at(cs, i).n[kind])
 	}
 	return s
 }
