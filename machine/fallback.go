@@ -138,6 +138,15 @@ func (b *Breaker) callOutcome(p *Permit, fn func(context.Context) error, failed 
 	return err
 }
 
+// ReportFallback tells the breaker's [FallbackObserver] subscribers of a
+// fallback that ran outside [ExecuteFallback], such as an HTTP handler's
+// fallback handler: rejected says it stood in for a rejected call (else
+// for a failed one), err is the fallback's own error (nil: it served). A
+// panicking observer is recovered and reported to the error handler.
+func (b *Breaker) ReportFallback(ctx context.Context, rejected bool, err error) {
+	b.fallbackDone(ctx, rejected, err)
+}
+
 // fallbackDone tells the fallback observers among the breaker's
 // subscribers of a fallback that ran. A panicking observer is recovered
 // and reported: it must not break the call.

@@ -201,3 +201,14 @@ func (panickyFallbackObserver) Notify(context.Context, events.Transition) {}
 func (panickyFallbackObserver) FallbackDone(context.Context, string, bool, error) {
 	panic("observer bug")
 }
+
+func TestReportFallback(t *testing.T) {
+	log := &fallbackLog{}
+	f := newFixture(t, machine.WithSubscribers(hooks.Inline(log)))
+	f.b.ReportFallback(context.Background(), true, nil)
+	f.b.ReportFallback(context.Background(), false, errStale)
+	want := []fallbackRun{{"svc", true, nil}, {"svc", false, errStale}}
+	if got := log.Runs(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("observer told %+v, want %+v", got, want)
+	}
+}

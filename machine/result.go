@@ -63,6 +63,29 @@ func (p Permit) Report(r Result) {
 	}
 }
 
+// ReportFunc ends the admitted call with the Result f returns, as
+// [Permit.Report] does, running f guarded: when f panics the call counts as
+// [Ignored] and the panic is reported once per breaker as a
+// [*ClassifierError]. It is for integrations that run a user's classifier,
+// such as an HTTP transport. ReportFunc on the zero Permit does nothing.
+func (p Permit) ReportFunc(f func() Result) {
+	if p.b != nil {
+		p.b.conclude(&p, p.b.guardResult(f), nil)
+	}
+}
+
+// guardResult runs f, turning a panic into an Ignored outcome reported
+// once.
+func (b *Breaker) guardResult(f func() Result) (r Result) {
+	defer func() {
+		if x := recover(); x != nil {
+			b.classifierFault(&ClassifierError{Breaker: b.name, Panic: x})
+			r = Result{Outcome: Ignored}
+		}
+	}()
+	return f()
+}
+
 // conclude records r for the call of permit p, whose error was err.
 func (b *Breaker) conclude(p *Permit, r Result, err error) {
 	v := verdict{o: r.Outcome, err: err, cause: r.Cause, retryAfter: r.RetryAfter}
@@ -108,14 +131,8 @@ func ExecuteResult[T any](ctx context.Context, b *Breaker, fn func(context.Conte
 
 // classifyResult runs classify, turning a panic into an Ignored outcome
 // reported once.
-func classifyResult[T any](b *Breaker, ctx context.Context, classify ResultClassifier[T], v T, err error) (r Result) {
-	defer func() {
-		if x := recover(); x != nil {
-			b.classifierFault(&ClassifierError{Breaker: b.name, Panic: x})
-			r = Result{Outcome: Ignored}
-		}
-	}()
-	return classify(ctx, v, err)
+func classifyResult[T any](b *Breaker, ctx context.Context, classify ResultClassifier[T], v T, err error) Result {
+	return b.guardResult(func() Result { return classify(ctx, v, err) })
 }
 
 // openAsked is the move that opens the breaker for the time a failed

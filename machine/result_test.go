@@ -307,3 +307,35 @@ func TestExecuteResult(t *testing.T) {
 		}
 	})
 }
+
+func TestReportFunc(t *testing.T) {
+	f := newFixture(t, machine.WithFailureThreshold(1))
+	p, err := f.b.Allow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ReportFunc(func() machine.Result { return machine.Result{Outcome: machine.Failure, Cause: "HTTP 500"} })
+	f.wantState(events.Open)
+	if got := f.last().Reason.LastError; got != "HTTP 500" {
+		t.Fatalf("last error %q", got)
+	}
+	if err := f.b.ForceClose(context.Background(), operator); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		p, err := f.b.Allow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ReportFunc(func() machine.Result { panic("classifier bug") })
+	}
+	f.wantState(events.Closed)
+	if c := f.b.Counts(); c.Ignored != 2 {
+		t.Fatalf("counts %+v, want two ignored", c)
+	}
+	var ce *machine.ClassifierError
+	if errs := f.errs.Errors(); len(errs) != 1 || !errors.As(errs[0], &ce) || ce.Panic != "classifier bug" {
+		t.Fatalf("reported %v, want one *ClassifierError", errs)
+	}
+	machine.Permit{}.ReportFunc(func() machine.Result { panic("never run") }) // the zero Permit does nothing
+}
