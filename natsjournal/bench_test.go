@@ -14,14 +14,22 @@ import (
 
 // BenchmarkAppend appends one breaker's records, one writer, to a
 // nats-server in the same process (file storage): the cost of a journaled
-// transition, with the round trip on loopback; without checkpoints, and
-// with the default checkpoint after every 1000th record (each reads the
-// 1000 records since the last one, in the background).
+// transition, with the round trip on loopback; without checkpoints, with
+// the default checkpoint after every 1000th record, and over a stream with
+// a limit, which checkpoints every record (each checkpoint, in the
+// background, reads and writes the checkpoint bucket).
 func BenchmarkAppend(b *testing.B) {
-	for _, every := range []int{0, natsjournal.DefaultCheckpointEvery} {
-		b.Run(fmt.Sprintf("checkpoint-every=%d", every), func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []natsjournal.Option
+	}{
+		{"checkpoint-every=0", []natsjournal.Option{natsjournal.WithCheckpointEvery(0)}},
+		{fmt.Sprintf("checkpoint-every=%d", natsjournal.DefaultCheckpointEvery), nil},
+		{"max-age=1h", []natsjournal.Option{natsjournal.WithMaxAge(time.Hour)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
-			j := newJournal(b, connect(b, startServer(b)), natsjournal.WithCheckpointEvery(every))
+			j := newJournal(b, connect(b, startServer(b)), c.opts...)
 			seq := uint64(0)
 			for b.Loop() {
 				seq++

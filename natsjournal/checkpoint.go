@@ -2,20 +2,22 @@ package natsjournal
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// checkpointVersion is the version of a checkpoint message's encoding.
+// checkpointVersion is the version of a checkpoint's encoding.
 const checkpointVersion = 1
 
-// wireCheckpoint is a checkpoint message: the fold of a breaker's records
-// up to Seq, and the stream position of record Seq.
+// wireCheckpoint is a checkpoint as the bucket stores it: the fold of a
+// breaker's records up to Seq, and the stream position of record Seq.
 //
 //	{"v":1,"breaker":"payments","seq":1000,"state":"open","event":"trip",
 //	 "since":"2026-12-01T10:00:00Z","open_for":"30s","opens":2,"pos":48213}
@@ -31,15 +33,66 @@ type wireCheckpoint struct {
 	Pos     uint64       `json:"pos"`
 }
 
-// checkpointSubject is the subject of breaker's checkpoints: one token
-// below its records' subject, so that the journal's wildcard of records
-// (prefix.*) leaves it out.
-func (j *Journal) checkpointSubject(breaker string) string { return j.Subject(breaker) + ".checkpoint" }
+// keyToken encodes s as one token of a key: base64url without padding,
+// whose characters are all valid in a key.
+func keyToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// CheckpointKey returns the key of breaker's checkpoint in the bucket
+// [Journal.CheckpointBucket] names: the base64url of the journal's prefix
+// and of the breaker's name, so that journals of different prefixes
+// sharing a stream keep their checkpoints apart.
+func (j *Journal) CheckpointKey(breaker string) string {
+	return keyToken(j.prefix) + "." + keyToken(breaker)
+}
+
+// CheckpointBucket returns the name of the key-value bucket that holds the
+// journal's checkpoints.
+func (j *Journal) CheckpointBucket() string { return j.bucket }
+
+// keySubject is the subject of the bucket's stream that holds key.
+func (j *Journal) keySubject(key string) string { return "$KV." + j.bucket + "." + key }
+
+// stored is a breaker's checkpoint as the bucket holds it.
+type stored struct {
+	snap events.Snapshot // events.Initial when there is none
+	pos  uint64          // the stream position of record snap.Seq
+	rev  uint64          // the revision of the entry; 0 when there is none
+}
+
+// storedCheckpoint reads breaker's checkpoint from the bucket, checking its
+// encoding but not the records.
+func (j *Journal) storedCheckpoint(ctx context.Context, breaker string) (stored, error) {
+	none := stored{snap: events.Initial(breaker)}
+	if events.CheckName(breaker) != nil {
+		return none, nil // no record has such a name, so no checkpoint does
+	}
+	key := j.CheckpointKey(breaker)
+	e, err := j.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return none, nil
+	}
+	if err != nil {
+		return none, fmt.Errorf("circuitry: natsjournal: reading the checkpoint of breaker %q from bucket %s: %w", breaker, j.bucket, err)
+	}
+	s, pos, err := decodeCheckpoint(e.Value(), breaker)
+	if err != nil {
+		return none, j.badCheckpoint(key, e.Revision(), err)
+	}
+	return stored{snap: s, pos: pos, rev: e.Revision()}, nil
+}
+
+// badCheckpoint is the error of the bucket's entry of key at revision rev,
+// which is not a checkpoint the journal can start from.
+func (j *Journal) badCheckpoint(key string, rev uint64, err error) error {
+	return &MessageError{Stream: "KV_" + j.bucket, Subject: j.keySubject(key), Pos: rev, Err: err}
+}
 
 // Snapshot returns breaker's latest checkpoint: the fold of its records up
 // to a sequence number, from which [events.Load] reads only the records
-// after it. It returns [events.Initial] when the breaker has none. Records
-// are never removed for a checkpoint: Read still returns them all.
+// after it. It returns [events.Initial] when the breaker has none. A
+// checkpoint removes no record: Read still returns every record the stream
+// holds. A checkpoint that does not agree with the records (ahead of them,
+// or naming another record at its position) returns a [*MessageError].
 func (j *Journal) Snapshot(ctx context.Context, breaker string) (events.Snapshot, error) {
 	if ctx == nil {
 		return events.Initial(breaker), errors.New("circuitry: natsjournal Snapshot: nil context")
@@ -47,34 +100,46 @@ func (j *Journal) Snapshot(ctx context.Context, breaker string) (events.Snapshot
 	if j.isClosed() {
 		return events.Initial(breaker), fmt.Errorf("circuitry: natsjournal Snapshot of breaker %q: %w", breaker, ErrClosed)
 	}
-	m, err := j.stream.GetLastMsgForSubject(ctx, j.checkpointSubject(breaker))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return events.Initial(breaker), nil
+	c, err := j.checkpoint(ctx, breaker)
+	return c.snap, err
+}
+
+// checkpoint reads breaker's checkpoint and checks it against the records.
+func (j *Journal) checkpoint(ctx context.Context, breaker string) (stored, error) {
+	c, err := j.storedCheckpoint(ctx, breaker)
+	if err != nil || c.rev == 0 {
+		return c, err
 	}
-	if err != nil {
-		return events.Initial(breaker), fmt.Errorf("circuitry: natsjournal: reading the checkpoint of breaker %q from stream %s: %w", breaker, j.name, err)
+	if err := j.checked(ctx, breaker, c); err != nil {
+		return stored{snap: events.Initial(breaker)}, err
 	}
-	s, pos, err := decodeCheckpoint(m.Data, breaker)
-	if err == nil {
-		err = j.checkCheckpoint(ctx, s, pos)
-	}
-	if err != nil {
+	return c, nil
+}
+
+// checked checks c, breaker's checkpoint, against the records, and
+// remembers it: where its record is, and its fold.
+func (j *Journal) checked(ctx context.Context, breaker string, c stored) error {
+	if err := j.checkCheckpoint(ctx, c.snap, c.pos); err != nil {
 		if ctx.Err() != nil {
-			return events.Initial(breaker), err
+			return err
 		}
-		return events.Initial(breaker), &MessageError{Stream: j.name, Subject: m.Subject, Pos: m.Sequence, Err: err}
+		return j.badCheckpoint(j.CheckpointKey(breaker), c.rev, err)
 	}
-	j.sawCheckpoint(breaker, head{seq: s.Seq, state: s.State, pos: pos})
-	return s, nil
+	j.sawCheckpoint(breaker, head{seq: c.snap.Seq, state: c.snap.State, pos: c.pos})
+	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, ok: true})
+	return nil
 }
 
 // checkCheckpoint checks s against the records: the breaker's history
-// reaches s.Seq, and the message at pos, unless purged, is record s.Seq
+// reaches s.Seq, and the message at pos, unless removed, is record s.Seq
 // leading to s.State. A checkpoint ahead of the history, or pointing at
 // another record, would make the breaker resume where its journal is not.
+// With every record of the breaker removed (by the stream's limits or a
+// purge) there is nothing to check it against: the checkpoint is all that
+// is left of the history.
 func (j *Journal) checkCheckpoint(ctx context.Context, s events.Snapshot, pos uint64) error {
-	last, err := j.last(ctx, s.Breaker)
-	if err != nil {
+	last, ok, err := j.lastRecord(ctx, s.Breaker)
+	if err != nil || !ok {
 		return err
 	}
 	if last.seq < s.Seq {
@@ -82,7 +147,7 @@ func (j *Journal) checkCheckpoint(ctx context.Context, s events.Snapshot, pos ui
 	}
 	m, err := j.stream.GetMsg(ctx, pos)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil // purged: the read after it checks that the records follow on
+		return nil // removed: the read after it checks that the records follow on
 	}
 	if err != nil {
 		return err
@@ -119,7 +184,7 @@ func decodeCheckpoint(data []byte, breaker string) (events.Snapshot, uint64, err
 	case w.V != checkpointVersion:
 		return events.Snapshot{}, 0, fmt.Errorf("checkpoint version %d, this build reads %d", w.V, checkpointVersion)
 	case w.Breaker != breaker:
-		return events.Snapshot{}, 0, fmt.Errorf("a checkpoint of breaker %q on the subject of breaker %q", w.Breaker, breaker)
+		return events.Snapshot{}, 0, fmt.Errorf("a checkpoint of breaker %q under the key of breaker %q", w.Breaker, breaker)
 	case w.Seq == 0 || w.Pos == 0 || !w.State.Valid() || !w.Event.Valid():
 		return events.Snapshot{}, 0, fmt.Errorf("%w: checkpoint at seq %d, position %d, state %s, event %s", events.ErrInvalidRecord, w.Seq, w.Pos, w.State, w.Event)
 	case (w.State == events.Open) != (openFor > 0):
@@ -129,52 +194,129 @@ func decodeCheckpoint(data []byte, breaker string) (events.Snapshot, uint64, err
 		Since: w.Since, OpenFor: openFor, Opens: w.Opens}, w.Pos, nil
 }
 
-// Checkpoint stores the fold of breaker's records as its checkpoint, so
-// that a replica starting up reads only the records after it. It does
-// nothing when the breaker has no record since its last checkpoint.
-// [WithCheckpointEvery] makes the journal call it as records are appended.
+// Checkpoint stores the fold of breaker's records as its checkpoint, in
+// the journal's key-value bucket, so that a replica starting up reads only
+// the records after it, and so that the breaker's state outlives the
+// records that the stream's limits remove. It does nothing when the
+// breaker has no record after its checkpoint. [WithCheckpointEvery] and a
+// stream limit make the journal call it as records are appended.
+//
+// The fold is the one the journal keeps of the records it appended and
+// read, when that is ahead of the checkpoint stored: then a checkpoint
+// costs a read and a write of the bucket, and no read of the records.
+// Otherwise it is the fold of the checkpoint stored, checked as Snapshot
+// checks it, and of the records after it.
+//
+// Replicas checkpointing one breaker at once never replace a checkpoint
+// with an older one: each stores its fold only over the revision of the
+// checkpoint it read, and when another replica stored one meanwhile,
+// starts again from that one.
 func (j *Journal) Checkpoint(ctx context.Context, breaker string) error {
 	if ctx == nil {
 		return errors.New("circuitry: natsjournal Checkpoint: nil context")
 	}
-	base, err := j.Snapshot(ctx, breaker)
+	if j.isClosed() {
+		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, ErrClosed)
+	}
+	for attempt := 1; ; attempt++ {
+		cur, err := j.storedCheckpoint(ctx, breaker)
+		if err != nil {
+			return err
+		}
+		next := j.knownFold(breaker)
+		if !next.ok || next.snap.Seq <= cur.snap.Seq {
+			if next, err = j.foldAfter(ctx, breaker, cur); err != nil {
+				return err
+			}
+		}
+		if next.snap.Seq <= cur.snap.Seq {
+			return nil // the checkpoint stored is as recent as the records
+		}
+		err = j.store(ctx, breaker, next, cur.rev)
+		switch {
+		case err == nil:
+			j.sawCheckpoint(breaker, head{seq: next.snap.Seq, state: next.snap.State, pos: next.pos})
+			return nil
+		case (errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)) && attempt < checkpointAttempts:
+			continue // another replica stored one meanwhile
+		}
+		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q to bucket %s: %w", breaker, j.bucket, err)
+	}
+}
+
+// foldAfter returns the fold of cur, breaker's checkpoint (checked against
+// the records), and of the records after it.
+func (j *Journal) foldAfter(ctx context.Context, breaker string, cur stored) (folded, error) {
+	if cur.rev != 0 {
+		if err := j.checked(ctx, breaker, cur); err != nil {
+			return folded{}, err
+		}
+	}
+	recs, last, err := j.read(ctx, breaker, cur.snap.Seq)
+	if err != nil || len(recs) == 0 {
+		return folded{snap: cur.snap, pos: cur.pos, ok: true}, err
+	}
+	f, err := events.ReplayFrom(cur.snap, recs)
 	if err != nil {
-		return err
+		return folded{}, fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, err)
 	}
-	recs, last, err := j.read(ctx, breaker, base.Seq)
-	if err != nil {
-		return err
-	}
-	if len(recs) == 0 {
-		return nil
-	}
-	fold, err := events.ReplayFrom(base, recs)
-	if err != nil {
-		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, err)
-	}
-	w := wireCheckpoint{V: checkpointVersion, Breaker: breaker, Seq: fold.Seq, State: fold.State, Event: fold.Event,
-		Since: fold.Since, Opens: fold.Opens, Pos: last.pos}
-	if fold.OpenFor > 0 {
-		w.OpenFor = fold.OpenFor.String()
+	return folded{snap: f, pos: last.pos, ok: true}, nil
+}
+
+// store stores f as breaker's checkpoint if the bucket's entry is still at
+// revision rev (0: there is none).
+func (j *Journal) store(ctx context.Context, breaker string, f folded, rev uint64) error {
+	w := wireCheckpoint{V: checkpointVersion, Breaker: breaker, Seq: f.snap.Seq, State: f.snap.State, Event: f.snap.Event,
+		Since: f.snap.Since, Opens: f.snap.Opens, Pos: f.pos}
+	if f.snap.OpenFor > 0 {
+		w.OpenFor = f.snap.OpenFor.String()
 	}
 	data, err := json.Marshal(w)
 	if err != nil {
-		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, err)
+		return err
 	}
-	if _, err := j.js.Publish(ctx, j.checkpointSubject(breaker), data); err != nil {
-		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q to stream %s: %w", breaker, j.name, err)
+	if rev == 0 {
+		_, err = j.kv.Create(ctx, j.CheckpointKey(breaker), data)
+	} else {
+		_, err = j.kv.Update(ctx, j.CheckpointKey(breaker), data, rev)
 	}
-	return nil
+	return err
 }
 
+// checkpointAttempts bounds how often Checkpoint starts again when other
+// replicas store checkpoints of the breaker under it.
+const checkpointAttempts = 4
+
 // checkpointAfter asks for a checkpoint of breaker after the append of
-// record seq, when the journal makes them and seq is due. One goroutine at
-// a time makes the checkpoints asked for, each of everything stored by
-// then; Close waits for it.
+// record seq, when the journal makes them: after every record when the
+// stream has a limit, otherwise when seq is due.
 func (j *Journal) checkpointAfter(breaker string, seq uint64) {
-	if j.every == 0 || seq%uint64(j.every) != 0 {
+	if j.every == 0 || (!j.limited && seq%uint64(j.every) != 0) {
 		return
 	}
+	j.ask(breaker)
+}
+
+// checkpointBehind asks a journal whose stream has a limit for a
+// checkpoint of breaker when the latest the journal knows of is older than
+// record seq.
+func (j *Journal) checkpointBehind(breaker string, seq uint64) {
+	if j.every == 0 || !j.limited {
+		return
+	}
+	j.mu.Lock()
+	ix := j.seen[breaker]
+	behind := ix == nil || ix.base.seq < seq
+	j.mu.Unlock()
+	if behind {
+		j.ask(breaker)
+	}
+}
+
+// ask asks for a checkpoint of breaker in the background. One goroutine at
+// a time makes the checkpoints asked for, each of everything stored by
+// then; Close waits for it.
+func (j *Journal) ask(breaker string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closing {
@@ -188,7 +330,9 @@ func (j *Journal) checkpointAfter(breaker string, seq uint64) {
 	j.bg.Go(j.checkpointDue)
 }
 
-// checkpointDue makes the checkpoints asked for until none is left.
+// checkpointDue makes the checkpoints asked for until none is left. Once
+// Close is called, an unlimited journal makes no other, and a limited one
+// makes them until Close's deadline.
 func (j *Journal) checkpointDue() {
 	for {
 		j.mu.Lock()
@@ -197,7 +341,8 @@ func (j *Journal) checkpointDue() {
 			breaker = b
 			break
 		}
-		if breaker == "" || j.closing {
+		closing, by := j.closing, j.closeBy
+		if breaker == "" || (closing && (!j.limited || !time.Now().Before(by))) {
 			clear(j.due)
 			j.checkpointing = false
 			j.mu.Unlock()
@@ -205,7 +350,11 @@ func (j *Journal) checkpointDue() {
 		}
 		delete(j.due, breaker)
 		j.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
+		deadline := time.Now().Add(checkpointTimeout)
+		if closing {
+			deadline = by
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		if err := j.Checkpoint(ctx, breaker); err != nil {
 			j.warn(err)
 		}
@@ -215,3 +364,36 @@ func (j *Journal) checkpointDue() {
 
 // checkpointTimeout bounds a background checkpoint.
 const checkpointTimeout = time.Minute
+
+// checkpointed adds to counts, at 0, the breakers that have a checkpoint
+// but no record in the stream.
+func (j *Journal) checkpointed(ctx context.Context, counts map[string]uint64) error {
+	s, err := j.js.Stream(ctx, "KV_"+j.bucket)
+	if err != nil {
+		return fmt.Errorf("circuitry: natsjournal Breakers: checkpoint bucket %s: %w", j.bucket, err)
+	}
+	under := j.keySubject(keyToken(j.prefix) + ".")
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(under+"*"))
+	if err != nil {
+		return fmt.Errorf("circuitry: natsjournal Breakers: checkpoint bucket %s: %w", j.bucket, err)
+	}
+	for subject := range info.State.Subjects {
+		name, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(subject, under))
+		key := j.CheckpointKey(string(name))
+		if err != nil || j.keySubject(key) != subject {
+			return &MessageError{Stream: "KV_" + j.bucket, Subject: subject, Err: errors.New("the key does not name a breaker")}
+		}
+		if _, ok := counts[string(name)]; ok {
+			continue
+		}
+		// A key deleted by hand (the journal deletes none) holds a marker,
+		// not a checkpoint.
+		if _, err := j.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("circuitry: natsjournal Breakers: checkpoint bucket %s: %w", j.bucket, err)
+		}
+		counts[string(name)] = 0
+	}
+	return nil
+}

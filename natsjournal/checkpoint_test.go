@@ -103,7 +103,7 @@ func TestCheckpointThatIsNotOne(t *testing.T) {
 	nc := connect(t, startServer(t))
 	j := newJournal(t, nc, natsjournal.WithCheckpointEvery(0))
 	appendN(t, j, "a", 1, 3)
-	js := jsOf(t, nc)
+	kv := bucketOf(t, nc, j)
 	for _, c := range []struct{ name, data string }{
 		{"not JSON", "{"},
 		{"another breaker's", `{"v":1,"breaker":"b","seq":1,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":1}`},
@@ -114,14 +114,14 @@ func TestCheckpointThatIsNotOne(t *testing.T) {
 		{"pointing at another record", `{"v":1,"breaker":"a","seq":2,"state":"closed","event":"force_close","since":"2026-12-01T10:00:00Z","pos":1}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ack, err := js.Publish(ctx, j.Subject("a")+".checkpoint", []byte(c.data))
+			rev, err := kv.Put(ctx, j.CheckpointKey("a"), []byte(c.data))
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = j.Snapshot(ctx, "a")
 			var me *natsjournal.MessageError
-			if !errors.As(err, &me) || me.Pos != ack.Sequence {
-				t.Fatalf("Snapshot over %s = %v, want a *MessageError at %d", c.name, err, ack.Sequence)
+			if !errors.As(err, &me) || me.Pos != rev {
+				t.Fatalf("Snapshot over %s = %v, want a *MessageError at revision %d", c.name, err, rev)
 			}
 			if _, err := events.Load(ctx, j, "a"); !errors.Is(err, natsjournal.ErrBadMessage) {
 				t.Fatalf("Load over %s = %v, want ErrBadMessage", c.name, err)

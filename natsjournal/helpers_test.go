@@ -105,3 +105,13 @@ func streamOf(t testing.TB, nc *nats.Conn, j *natsjournal.Journal) jetstream.Str
 	}
 	return s
 }
+
+// bucketOf returns the checkpoint bucket of j, through nc.
+func bucketOf(t testing.TB, nc *nats.Conn, j *natsjournal.Journal) jetstream.KeyValue {
+	t.Helper()
+	kv, err := jsOf(t, nc).KeyValue(context.Background(), j.CheckpointBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}

@@ -27,6 +27,25 @@ type index struct {
 	// base is where the record of the latest checkpoint read is: a read
 	// after it starts there even when recs has moved on.
 	base head
+	// fold is the latest fold of the breaker's records the journal knows:
+	// from a checkpoint, or from none, and the records it appended or read
+	// after it. A checkpoint of it needs no read of the records.
+	fold folded
+}
+
+// folded is the fold of a breaker's records up to snap.Seq, and where
+// record snap.Seq is in the stream.
+type folded struct {
+	snap events.Snapshot
+	pos  uint64
+	ok   bool // the fold is known
+}
+
+// learn remembers f if it is later than the fold known.
+func (ix *index) learn(f folded) {
+	if !ix.fold.ok || f.snap.Seq > ix.fold.snap.Seq {
+		ix.fold = f
+	}
 }
 
 // add remembers h. A record older than the last one known is ignored; one
@@ -39,7 +58,8 @@ func (ix *index) add(h head) {
 		case h.pos <= last.pos:
 			return
 		case h.seq <= last.seq:
-			ix.recs, ix.base = ix.recs[:0], head{}
+			ix.forget()
+			ix.fold = folded{}
 		}
 	}
 	if len(ix.recs) == indexLen {
@@ -70,4 +90,10 @@ func (ix *index) checkpoint(h head) {
 	if h.seq > ix.base.seq {
 		ix.base = h
 	}
+}
+
+// forget drops every position known: the records are no longer there.
+// Their fold stays true.
+func (ix *index) forget() {
+	ix.recs, ix.base = ix.recs[:0], head{}
 }

@@ -1,6 +1,10 @@
 package natsjournal
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/circuitry-go/circuitry/events"
+)
 
 func TestCaptures(t *testing.T) {
 	for _, c := range []struct {
@@ -92,5 +96,27 @@ func TestIndexCheckpoint(t *testing.T) {
 	ix.checkpoint(h(900, 4500)) // an older checkpoint does not replace it
 	if got, _ := ix.at(1500); got != h(1000, 5000) {
 		t.Errorf("after an older checkpoint, at(1500) = %+v", got)
+	}
+}
+
+func TestIndexFold(t *testing.T) {
+	f := func(seq uint64) folded {
+		return folded{snap: events.Snapshot{Breaker: "a", Seq: seq}, pos: seq * 2, ok: true}
+	}
+	var ix index
+	ix.learn(f(5))
+	ix.learn(f(3)) // older: the later one stays
+	if ix.fold != f(5) {
+		t.Fatalf("fold = %+v, want seq 5", ix.fold)
+	}
+	ix.add(head{seq: 5, pos: 10})
+	ix.forget() // the records were removed: their fold is still the state
+	if len(ix.recs) != 0 || ix.fold != f(5) {
+		t.Fatalf("after forget: records %+v, fold %+v; want none and the fold of seq 5", ix.recs, ix.fold)
+	}
+	ix.add(head{seq: 5, pos: 10})
+	ix.add(head{seq: 1, pos: 20}) // a history restarted: the fold is not its
+	if ix.fold.ok {
+		t.Fatalf("after a restarted history the fold is %+v", ix.fold)
 	}
 }

@@ -20,8 +20,10 @@ var (
 	// ErrClosed: an append to, or a read or watch of, a closed journal.
 	ErrClosed = errors.New("circuitry: NATS journal is closed")
 	// ErrBadMessage: a message of the journal's subjects that is not a
-	// record of the breaker its subject names. Read and Watch report it as
-	// a [*MessageError] and return nothing rather than skip it.
+	// record of the breaker its subject names, or an entry of the
+	// checkpoint bucket that is not a checkpoint the breaker can start
+	// from. Read, Watch and Snapshot report it as a [*MessageError] and
+	// return nothing rather than skip it.
 	ErrBadMessage = errors.New("circuitry: NATS journal message is not a record")
 	// ErrStream: the stream exists but does not capture the journal's
 	// subjects.
@@ -29,6 +31,8 @@ var (
 )
 
 // MessageError is the detail of an [ErrBadMessage]: the message and why.
+// For a checkpoint, Stream is the bucket's stream ("KV_" + the bucket's
+// name), Subject the key's subject, and Pos the entry's revision.
 type MessageError struct {
 	Stream  string
 	Subject string
@@ -65,13 +69,17 @@ type Journal struct {
 	prefix string
 	feed   jetstream.ConsumeContext // tells of every message stored, once stored
 
-	every int         // WithCheckpointEvery; 0: off
-	warn  func(error) // WithWarningHandler
-	bg    sync.WaitGroup
+	kv      jetstream.KeyValue // the checkpoints
+	bucket  string
+	limited bool        // the stream has a limit: a checkpoint after every record
+	every   int         // WithCheckpointEvery; 0: off
+	warn    func(error) // WithWarningHandler
+	bg      sync.WaitGroup
 
 	mu            sync.Mutex
 	closed        bool
-	closing       bool                // Close was called: no checkpoint starts
+	closing       bool                // Close was called: no checkpoint is asked for
+	closeBy       time.Time           // when Close was called, plus closeWait
 	checkpointing bool                // a goroutine makes the checkpoints due
 	due           map[string]struct{} // breakers whose checkpoint is due
 	changed       chan struct{}       // closed when a message arrives; nil when nobody waits
@@ -79,10 +87,12 @@ type Journal struct {
 }
 
 // New returns a journal on nc's JetStream, in the stream that [WithStream]
-// names (created with no limits when missing). The journal consumes its
-// subjects' new messages on nc to hear of new records; Close ends that, and
-// does not close nc. The options and their defaults are listed at
-// [DefaultStream].
+// names, created when missing (with no limits unless [WithMaxAge] or
+// [WithMaxBytes] sets them), and with the key-value bucket of checkpoints
+// that [WithCheckpointBucket] names, created when missing. The journal
+// consumes its subjects' new messages on nc to hear of new records; Close
+// ends that, and does not close nc. The options and their defaults are
+// listed at [DefaultStream].
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 	if ctx == nil {
 		return nil, errors.New("circuitry: natsjournal.New: nil context")
@@ -99,6 +109,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 			return nil, err
 		}
 	}
+	bucket, err := c.checkpointBucket()
+	if err != nil {
+		return nil, err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("circuitry: natsjournal.New: %w", err)
@@ -107,13 +121,19 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{js: js, every: c.every, warn: c.warn, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
+	sc := stream.CachedInfo().Config
+	kv, err := ensureBucket(ctx, js, bucket, sc)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{js: js, kv: kv, bucket: bucket, limited: limited(sc), every: c.every, warn: c.warn,
+		stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
 	// An ordered consumer of new messages, headers only, wakes waiting
 	// Watch calls: unlike a plain subscription to the subjects, it tells of
 	// a message once the stream has stored it, so the Watch it wakes finds
 	// it.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{c.prefix + ".*"}, // records, not checkpoints
+		FilterSubjects: []string{c.prefix + ".*"}, // the breakers' subjects, whatever else the stream holds
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		HeadersOnly:    true,
 	})
@@ -142,14 +162,20 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, c config) (jetstr
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("circuitry: natsjournal.New: looking up stream %s: %w", c.stream, err)
 		}
-		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
+		sc := jetstream.StreamConfig{
 			Name:        c.stream,
 			Description: "circuitry breaker transitions",
 			Subjects:    []string{subject},
 			Storage:     c.storage,
 			Replicas:    c.replicas,
 			AllowDirect: true,
-		})
+			MaxAge:      c.maxAge,
+			Discard:     jetstream.DiscardOld, // a limit removes the oldest records, never refuses an append
+		}
+		if c.maxBytes > 0 {
+			sc.MaxBytes = c.maxBytes
+		}
+		s, err = js.CreateStream(ctx, sc)
 		if err == nil {
 			return s, nil
 		}
@@ -158,6 +184,37 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, c config) (jetstr
 			return nil, fmt.Errorf("circuitry: natsjournal.New: creating stream %s: %w", c.stream, err)
 		}
 	}
+}
+
+// limited reports whether a stream with configuration sc removes records
+// by itself: by age, size or count.
+func limited(sc jetstream.StreamConfig) bool {
+	return sc.MaxAge > 0 || sc.MaxBytes > 0 || sc.MaxMsgs > 0 || sc.MaxMsgsPerSubject > 0
+}
+
+// ensureBucket returns the key-value bucket of checkpoints, creating it
+// when missing: one value per key (the latest checkpoint), no age limit,
+// stored like the records' stream.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, name string, sc jetstream.StreamConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, name)
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("circuitry: natsjournal.New: looking up checkpoint bucket %s: %w", name, err)
+	}
+	// Processes creating it at once create the same bucket.
+	kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      name,
+		Description: "circuitry breaker checkpoints of stream " + sc.Name,
+		History:     1,
+		Storage:     sc.Storage,
+		Replicas:    max(sc.Replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("circuitry: natsjournal.New: creating checkpoint bucket %s: %w", name, err)
+	}
+	return kv, nil
 }
 
 // captures reports whether the stream subject pattern have matches every
@@ -195,9 +252,12 @@ func (j *Journal) notify() {
 	j.mu.Unlock()
 }
 
-// Close waits for a background checkpoint, stops the journal's consumer,
-// ends waiting Watch calls and makes every later call fail with
-// [ErrClosed]. It does not close the connection.
+// Close waits for the background checkpoints, stops the journal's
+// consumer, ends waiting Watch calls and makes every later call fail with
+// [ErrClosed]. It does not close the connection. The checkpoint under way
+// finishes; a journal whose stream has a limit also makes those due, for
+// up to 5 seconds, as they hold the state of records the limit will
+// remove, and an unlimited one starts no other.
 // Closing twice is harmless.
 func (j *Journal) Close() error {
 	j.mu.Lock()
@@ -205,9 +265,10 @@ func (j *Journal) Close() error {
 		j.mu.Unlock()
 		return nil
 	}
-	j.closing = true // no checkpoint starts from now on
+	j.closing = true // no checkpoint is asked for from now on
+	j.closeBy = time.Now().Add(closeWait)
 	j.mu.Unlock()
-	j.bg.Wait() // the one under way finishes, with the journal open
+	j.bg.Wait() // the checkpoints finish, with the journal open
 	j.mu.Lock()
 	j.closed = true
 	if j.changed != nil {
@@ -224,7 +285,8 @@ func (j *Journal) Close() error {
 	}
 }
 
-// closeWait bounds how long Close waits for the journal's consumer to stop.
+// closeWait bounds how long Close waits for the journal's consumer to stop,
+// and for the checkpoints due in a journal whose stream has a limit.
 const closeWait = 5 * time.Second
 
 func (j *Journal) isClosed() bool {
@@ -284,26 +346,36 @@ func (j *Journal) Append(ctx context.Context, t events.Transition) error {
 	if err != nil {
 		return refuse(fmt.Errorf("natsjournal Append: encoding: %w", err))
 	}
-	ack, err := j.js.Publish(ctx, j.Subject(t.Breaker), data, jetstream.WithExpectLastSequencePerSubject(h.pos))
-	var apiErr *jetstream.APIError
-	switch {
-	case err == nil:
-		j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence})
-		j.checkpointAfter(t.Breaker, t.Seq)
-		return nil
-	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-		last := h.seq + 1 // at least one record was stored meanwhile
-		if now, err := j.last(ctx, t.Breaker); err == nil {
-			last = now.seq
+	for retried := false; ; retried = true {
+		ack, err := j.js.Publish(ctx, j.Subject(t.Breaker), data, jetstream.WithExpectLastSequencePerSubject(h.pos))
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence})
+			j.foldIn(t.Breaker, []events.Transition{t}, ack.Sequence)
+			j.checkpointAfter(t.Breaker, t.Seq)
+			return nil
+		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			now, err := j.last(ctx, t.Breaker)
+			if err != nil {
+				return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: h.seq + 1} // at least one record was stored meanwhile
+			}
+			if !retried && now.seq == h.seq && now.state == h.state && now.pos != h.pos {
+				// Not overtaken: the record the journal expected was
+				// removed (by the stream's limits or a purge), and the
+				// history still ends where it did.
+				h = now
+				continue
+			}
+			return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: now.seq}
+		case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+			return refuse(fmt.Errorf("natsjournal Append: %d bytes: %w", len(data), err))
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return refuse(fmt.Errorf("natsjournal Append: %w", err))
 		}
-		return &events.ConflictError{Breaker: t.Breaker, Seq: t.Seq, Last: last}
-	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
-		return refuse(fmt.Errorf("natsjournal Append: %d bytes: %w", len(data), err))
-	case errors.Is(err, nats.ErrConnectionClosed):
-		return refuse(fmt.Errorf("natsjournal Append: %w", err))
+		return fmt.Errorf("circuitry: natsjournal Append of breaker %q seq %d to stream %s: %w", t.Breaker, t.Seq, j.name, err)
 	}
-	return fmt.Errorf("circuitry: natsjournal Append of breaker %q seq %d to stream %s: %w", t.Breaker, t.Seq, j.name, err)
 }
 
 // head returns the last record of breaker that the journal saw.
@@ -361,23 +433,85 @@ func (j *Journal) sawCheckpoint(breaker string, h head) {
 	j.withIndex(breaker, true, func(ix *index) { ix.checkpoint(h) })
 }
 
-// last reads breaker's last record from the stream.
+// forget drops what the journal knows of where breaker's records are: they
+// were removed from the stream.
+func (j *Journal) forget(breaker string) {
+	j.withIndex(breaker, false, func(ix *index) { ix.forget() })
+}
+
+// learnFold remembers f as the fold of breaker's records if it is later
+// than the one the journal knows.
+func (j *Journal) learnFold(breaker string, f folded) {
+	j.withIndex(breaker, true, func(ix *index) { ix.learn(f) })
+}
+
+// knownFold returns the latest fold of breaker's records the journal knows.
+func (j *Journal) knownFold(breaker string) folded {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if ix := j.seen[breaker]; ix != nil {
+		return ix.fold
+	}
+	return folded{}
+}
+
+// foldIn folds recs, the records of breaker up to the one at position pos,
+// into the fold the journal knows, when they follow it.
+func (j *Journal) foldIn(breaker string, recs []events.Transition, pos uint64) {
+	f := j.knownFold(breaker)
+	if !f.ok || len(recs) == 0 || recs[len(recs)-1].Seq <= f.snap.Seq {
+		return
+	}
+	for _, t := range recs {
+		if t.Seq <= f.snap.Seq {
+			continue
+		}
+		next, err := f.snap.Apply(t)
+		if err != nil {
+			return // does not follow: the fold stays where it was
+		}
+		f.snap = next
+	}
+	f.pos = pos
+	j.learnFold(breaker, f)
+}
+
+// last returns where breaker's history ends: its last record, or, when the
+// stream holds none, its checkpoint (the records were removed by the
+// stream's limits or a purge), at position 0 so that an append expects the
+// subject to be empty. A breaker with neither is at seq 0.
 func (j *Journal) last(ctx context.Context, breaker string) (head, error) {
-	subj := j.Subject(breaker)
-	m, err := j.stream.GetLastMsgForSubject(ctx, subj)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return head{}, nil
+	h, ok, err := j.lastRecord(ctx, breaker)
+	if err != nil || ok {
+		return h, err
 	}
-	if err != nil {
-		return head{}, fmt.Errorf("circuitry: natsjournal: reading the last record of breaker %q from stream %s: %w", breaker, j.name, err)
-	}
-	t, err := j.decode(m.Subject, m.Sequence, m.Data, breaker)
+	c, err := j.storedCheckpoint(ctx, breaker)
 	if err != nil {
 		return head{}, err
 	}
+	// With no record left, the checkpoint (or, with none, the initial
+	// state) is the whole history.
+	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, ok: true})
+	return head{seq: c.snap.Seq, state: c.snap.State}, nil
+}
+
+// lastRecord reads breaker's last record from the stream, and false when
+// its subject holds no message.
+func (j *Journal) lastRecord(ctx context.Context, breaker string) (head, bool, error) {
+	m, err := j.stream.GetLastMsgForSubject(ctx, j.Subject(breaker))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return head{}, false, nil
+	}
+	if err != nil {
+		return head{}, false, fmt.Errorf("circuitry: natsjournal: reading the last record of breaker %q from stream %s: %w", breaker, j.name, err)
+	}
+	t, err := j.decode(m.Subject, m.Sequence, m.Data, breaker)
+	if err != nil {
+		return head{}, false, err
+	}
 	h := head{seq: t.Seq, state: t.To, pos: m.Sequence}
 	j.saw(breaker, h)
-	return h, nil
+	return h, true, nil
 }
 
 // decode returns the record m holds, checking that it belongs to breaker
@@ -405,11 +539,22 @@ func (j *Journal) decode(subject string, pos uint64, data []byte, breaker string
 // order. It reads the stream from the last position this journal knows to
 // be at or before after: message by message for the first few, then, for a
 // long history, through a short-lived consumer that streams the rest.
-// Records missing from the stream (dropped by its limits or purged) return
-// an [*events.CompactedError]; a message that is not a record of breaker, a
+//
+// Records asked for that are no longer in the stream (removed by its limits
+// or a purge) return an [*events.CompactedError], whose Base is the
+// sequence number of the breaker's checkpoint ([Journal.Snapshot]) when
+// every record is gone, and otherwise the one before the first record
+// left: Read never returns fewer records than were asked for without
+// saying so. A message that is not a record of breaker returns a
 // [*MessageError].
 func (j *Journal) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
-	recs, _, err := j.read(ctx, breaker, after)
+	recs, last, err := j.read(ctx, breaker, after)
+	if err == nil && len(recs) > 0 {
+		// Records that no checkpoint holds yet, such as those of a process
+		// that stopped before its checkpoint was stored: store one before
+		// the limits remove them.
+		j.checkpointBehind(breaker, last.seq)
+	}
 	return recs, err
 }
 
@@ -422,13 +567,25 @@ func (j *Journal) read(ctx context.Context, breaker string, after uint64) ([]eve
 	if j.isClosed() {
 		return nil, head{}, fmt.Errorf("circuitry: natsjournal Read of breaker %q: %w", breaker, ErrClosed)
 	}
-	r := reading{j: j, breaker: breaker, subject: j.Subject(breaker), after: after, pos: 1, want: 1}
+	r := reading{j: j, breaker: breaker, subject: j.Subject(breaker), after: after, pos: 1, want: 1, whole: after == 0}
 	if h, ok := j.from(breaker, after); ok {
-		r.pos, r.want = h.pos+1, h.seq+1
+		// From the record the journal knows, which the read finds again
+		// unless it was removed: then the subject's records up to it are
+		// gone too, as limits and purges remove the oldest first.
+		r.pos, r.want, r.whole = h.pos, h.seq, false
 	}
 	for range readSteps {
 		m, err := j.stream.GetMsg(ctx, r.pos, jetstream.WithGetMsgSubject(r.subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			if r.last.pos == 0 {
+				again, err := r.emptied(ctx)
+				if err != nil {
+					return nil, head{}, err
+				}
+				if again {
+					continue
+				}
+			}
 			return r.done(), r.last, nil
 		}
 		if err != nil {
@@ -454,6 +611,7 @@ type reading struct {
 	breaker, subject string
 	after            uint64
 	pos, want        uint64 // where to look next, and the record expected there
+	whole            bool   // from the first record: out is the whole history
 	last             head
 	out              []events.Transition
 }
@@ -477,6 +635,33 @@ func (r *reading) take(subject string, pos uint64, data []byte) error {
 	r.last = head{seq: t.Seq, state: t.To, pos: pos}
 	r.pos, r.want = pos+1, t.Seq+1
 	return nil
+}
+
+// emptied handles a read that found no record where it began: the
+// breaker has none, or they were removed. When the breaker's checkpoint
+// folds records after r.after, they were removed, which it reports, unless
+// they were stored since the read looked: then it returns true, and the
+// read looks again. What the journal knew of records no longer there is
+// dropped.
+func (r *reading) emptied(ctx context.Context) (bool, error) {
+	c, err := r.j.storedCheckpoint(ctx, r.breaker)
+	if err != nil {
+		return false, err
+	}
+	if c.snap.Seq > r.after {
+		_, err := r.j.stream.GetMsg(ctx, r.pos, jetstream.WithGetMsgSubject(r.subject))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s at %d: %w", r.breaker, r.j.name, r.pos, err)
+		}
+	}
+	r.j.forget(r.breaker)
+	if c.snap.Seq > r.after {
+		return false, &events.CompactedError{Breaker: r.breaker, After: r.after, Base: c.snap.Seq}
+	}
+	return false, nil
 }
 
 // stream reads the rest of the subject, from r.pos, through an ephemeral
@@ -535,6 +720,10 @@ func (r *reading) stream(ctx context.Context) (err error) {
 func (r *reading) done() []events.Transition {
 	if r.last.pos > 0 {
 		r.j.saw(r.breaker, r.last)
+		if r.whole {
+			r.j.learnFold(r.breaker, folded{snap: events.Initial(r.breaker), ok: true})
+		}
+		r.j.foldIn(r.breaker, r.out, r.last.pos)
 	}
 	return r.out
 }
@@ -629,7 +818,9 @@ var (
 )
 
 // Breakers returns the names of the breakers that have records in the
-// stream, sorted, with how many messages each one's subject holds.
+// stream or a checkpoint, sorted, with how many messages each one's
+// subject holds: 0 for a breaker whose records were all removed, of which
+// only its checkpoint is left.
 func (j *Journal) Breakers(ctx context.Context) ([]string, map[string]uint64, error) {
 	if ctx == nil {
 		return nil, nil, errors.New("circuitry: natsjournal Breakers: nil context")
@@ -645,6 +836,9 @@ func (j *Journal) Breakers(ctx context.Context) ([]string, map[string]uint64, er
 			return nil, nil, &MessageError{Stream: j.name, Subject: subject, Err: errors.New("the subject does not name a breaker")}
 		}
 		counts[string(name)] = n
+	}
+	if err := j.checkpointed(ctx, counts); err != nil {
+		return nil, nil, err
 	}
 	names := make([]string, 0, len(counts))
 	for name := range counts {

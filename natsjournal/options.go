@@ -3,7 +3,9 @@ package natsjournal
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,18 +14,31 @@ import (
 // The defaults of [New], all in one place. Each applies when its option is
 // not given.
 //
-//	option             default
-//	WithStream         DefaultStream: the stream the journal uses, created when missing
-//	WithSubjectPrefix  DefaultSubjectPrefix: a breaker's subject is prefix + "." + base64url(name)
-//	WithReplicas       1: replicas of a stream New creates
-//	WithMemoryStorage  not given: a stream New creates is stored in files
-//	WithCheckpointEvery  DefaultCheckpointEvery: a checkpoint after every 1000th record of a breaker
-//	WithWarningHandler   log through slog.Default at level Warn
+//	option                default
+//	WithStream            DefaultStream: the stream the journal uses, created when missing
+//	WithSubjectPrefix     DefaultSubjectPrefix: a breaker's subject is prefix + "." + base64url(name)
+//	WithReplicas          1: replicas of a stream New creates (and of its checkpoint bucket)
+//	WithMemoryStorage     not given: a stream New creates is stored in files
+//	WithMaxAge            none: a stream New creates keeps its records however old
+//	WithMaxBytes          none: a stream New creates keeps its records however many bytes
+//	WithCheckpointBucket  the stream's name + "_CHECKPOINTS": the bucket of checkpoints, created when missing
+//	WithCheckpointEvery   DefaultCheckpointEvery: a checkpoint after every 1000th record of a
+//	                      breaker; after every record when the stream has a limit; 0: none
+//	WithWarningHandler    log through slog.Default at level Warn
+//
+// By default history is kept: the records are the audit trail, and the
+// stream New creates has no limits. WithMaxAge and WithMaxBytes set the
+// limits of a stream New creates; New does not change an existing stream's
+// limits, and takes them as they are.
 const (
 	DefaultStream          = "CIRCUITRY"
 	DefaultSubjectPrefix   = "circuitry.transitions"
 	DefaultCheckpointEvery = 1000
 )
+
+// checkpointBucketSuffix follows the stream's name in the name of the
+// checkpoint bucket when WithCheckpointBucket is not given.
+const checkpointBucketSuffix = "_CHECKPOINTS"
 
 // Option configures [New]. Options are applied in order, after the
 // defaults; an invalid value makes New return an error naming the option
@@ -41,6 +56,9 @@ type config struct {
 	prefix   string
 	replicas int
 	storage  jetstream.StorageType
+	maxAge   time.Duration // 0: none
+	maxBytes int64         // 0: none
+	bucket   string        // "": the stream's name + checkpointBucketSuffix
 	every    int
 	warn     func(error)
 }
@@ -108,10 +126,80 @@ func WithMemoryStorage() Option {
 	})
 }
 
+// WithMaxAge makes a stream that New creates remove records older than d,
+// the oldest first; JetStream takes an age of at least 100ms. Each
+// breaker's latest state stays in its checkpoint (see [Journal.Checkpoint]),
+// which the journal then stores after every record, and Read reports the
+// records removed with an [*events.CompactedError]. It has no effect on an
+// existing stream.
+func WithMaxAge(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return &events.OptionError{Option: "natsjournal.WithMaxAge", Value: d.String(), Reason: "must be positive"}
+		}
+		c.maxAge = d
+		return nil
+	})
+}
+
+// WithMaxBytes makes a stream that New creates remove its oldest records
+// once it holds more than n bytes, as [WithMaxAge] does the old ones. It
+// has no effect on an existing stream.
+func WithMaxBytes(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n <= 0 {
+			return &events.OptionError{Option: "natsjournal.WithMaxBytes", Value: fmt.Sprint(n), Reason: "must be positive"}
+		}
+		c.maxBytes = n
+		return nil
+	})
+}
+
+// WithCheckpointBucket names the JetStream key-value bucket that holds the
+// breakers' checkpoints, created when missing: 1 to 252 letters, digits,
+// '_' and '-'. Journals that share a stream and a prefix must share it.
+func WithCheckpointBucket(name string) Option {
+	return optionFunc(func(c *config) error {
+		if !validBucket(name) {
+			return &events.OptionError{Option: "natsjournal.WithCheckpointBucket", Value: fmt.Sprintf("%q", name), Reason: bucketRule}
+		}
+		c.bucket = name
+		return nil
+	})
+}
+
+// bucketName is what a key-value bucket may be named: JetStream's rule,
+// and short enough for the name of the bucket's stream, "KV_" + name.
+var bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,252}$`)
+
+const bucketRule = "a bucket name is 1 to 252 letters, digits, '_' or '-'"
+
+func validBucket(name string) bool { return bucketName.MatchString(name) }
+
+// checkpointBucket returns the name of the checkpoint bucket, or an error
+// when the one named after the stream is not a valid bucket name.
+func (c *config) checkpointBucket() (string, error) {
+	if c.bucket != "" {
+		return c.bucket, nil
+	}
+	name := c.stream + checkpointBucketSuffix
+	if !validBucket(name) {
+		return "", &events.OptionError{Option: "natsjournal.WithStream", Value: fmt.Sprintf("%q", c.stream),
+			Reason: fmt.Sprintf("the checkpoint bucket named after the stream, %q, is not a valid bucket name (%s): name one with natsjournal.WithCheckpointBucket", name, bucketRule)}
+	}
+	return name, nil
+}
+
 // WithCheckpointEvery makes the journal store a checkpoint of a breaker
 // (see [Journal.Checkpoint]) in the background after every nth record it
 // appends for it, so that a replica starting up reads at most about n
-// records. 0 turns it off; n must not be negative.
+// records. A journal whose stream has a limit (see [WithMaxAge])
+// checkpoints after every record instead, whatever n is, so that the limit
+// never removes a breaker's latest state: one more read and write of the
+// checkpoint bucket per transition, in the background. 0 turns checkpoints
+// off, on any stream: for a tool that only reads, as a breaker over a
+// limited stream without them loses its state with its records. n must not
+// be negative.
 func WithCheckpointEvery(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 {
