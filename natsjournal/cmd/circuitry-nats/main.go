@@ -18,8 +18,12 @@
 //	circuitry-nats diagram [-breaker name] [URL]
 //
 // The commands, their flags and output are those of cmd/circuitry; see its
-// documentation. verify counts transition records and no snapshot records
-// (the NATS journal keeps every record).
+// documentation. A breaker whose older records the stream's limits (or a
+// purge) removed starts from its checkpoint, as from a snapshot: history
+// shows the checkpoint and the records after it, with a note on stderr
+// that records 1 to N were removed, and verify counts such checkpoints as
+// snapshot records. Records removed that no checkpoint covers are an
+// error.
 //
 // Exit status: 0 on success, 1 when the journal cannot be read, holds a bad
 // record or does not hold a breaker asked for, 2 for a usage error.
@@ -54,14 +58,15 @@ func run(args []string, stdout, stderr io.Writer, now time.Time) int {
 const readTimeout = time.Minute
 
 // openStream connects to the server of addr and reads every breaker's
-// records from the stream it names. On a bad record it returns the
-// breakers read before it, with the error.
-func openStream(addr string, _ io.Writer) (audit.Journal, error) {
+// records from the stream it names, noting on stderr the breakers whose
+// older records were removed. On a bad record it returns the breakers read
+// before it, with the error.
+func openStream(addr string, stderr io.Writer) (audit.Journal, error) {
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return nil, fmt.Errorf("%q is not a NATS URL such as nats://127.0.0.1:4222?stream=CIRCUITRY", addr)
 	}
-	var opts []natsjournal.Option
+	opts := []natsjournal.Option{natsjournal.WithCheckpointEvery(0)} // it reads: it stores no checkpoint
 	q := u.Query()
 	if v := q.Get("stream"); v != "" {
 		opts = append(opts, natsjournal.WithStream(v))
@@ -86,9 +91,13 @@ func openStream(addr string, _ io.Writer) (audit.Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{recs: map[string][]events.Transition{}}
+	s := &stream{recs: map[string][]events.Transition{}, bases: map[string]events.Snapshot{}}
 	for _, name := range names {
 		recs, err := j.Read(ctx, name, 0)
+		var removed *events.CompactedError
+		if errors.As(err, &removed) {
+			recs, err = s.fromCheckpoint(ctx, j, name, removed.Base, stderr)
+		}
 		if err != nil {
 			return s, err
 		}
@@ -102,11 +111,32 @@ func openStream(addr string, _ io.Writer) (audit.Journal, error) {
 	return s, nil
 }
 
+// fromCheckpoint reads the records of breaker name that are left after
+// records 1 to gone were removed, and takes its checkpoint, which must fold
+// them, as where its history starts.
+func (s *stream) fromCheckpoint(ctx context.Context, j *natsjournal.Journal, name string, gone uint64, stderr io.Writer) ([]events.Transition, error) {
+	base, err := j.Snapshot(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if base.Seq < gone {
+		return nil, fmt.Errorf("breaker %q: records 1 to %d were removed from the stream, and its checkpoint, at seq %d, does not fold them: its state is lost", name, gone, base.Seq)
+	}
+	recs, err := j.Read(ctx, name, gone)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "note: breaker %q: records 1 to %d were removed by the stream's limits (or a purge); its history starts from its checkpoint at seq %d\n", name, gone, base.Seq)
+	s.bases[name] = base
+	return recs, nil
+}
+
 // stream is the records read from a stream, as the audit commands read
 // them: read-only.
 type stream struct {
 	names   []string
 	recs    map[string][]events.Transition
+	bases   map[string]events.Snapshot // the checkpoints of breakers whose older records were removed
 	records int
 }
 
@@ -127,13 +157,17 @@ func (s *stream) Read(_ context.Context, breaker string, after uint64) ([]events
 	return out, nil
 }
 
-// Snapshot returns the initial state: the NATS journal keeps every record.
+// Snapshot returns the checkpoint of a breaker whose older records were
+// removed, and otherwise the initial state: its records are all there.
 func (s *stream) Snapshot(_ context.Context, breaker string) (events.Snapshot, error) {
+	if b, ok := s.bases[breaker]; ok {
+		return b, nil
+	}
 	return events.Initial(breaker), nil
 }
 
 func (s *stream) Breakers() []string { return s.names }
 
 func (s *stream) Counts() audit.Counts {
-	return audit.Counts{Breakers: len(s.names), Records: s.records}
+	return audit.Counts{Breakers: len(s.names), Records: s.records, Snapshots: len(s.bases)}
 }

@@ -136,3 +136,109 @@ func TestCommandErrors(t *testing.T) {
 		}
 	})
 }
+
+// A stream whose limits removed a breaker's older records: the commands
+// start from its checkpoint and say what was removed; records removed that
+// no checkpoint folds are an error.
+func TestCommandsOverALimitedStream(t *testing.T) {
+	ctx := context.Background()
+	url, nc := fleetStream(t)
+	j, err := natsjournal.New(ctx, nc, natsjournal.WithStream("LIMITED"), natsjournal.WithSubjectPrefix("limited.cb"),
+		natsjournal.WithMaxAge(time.Hour), natsjournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	rec := func(seq uint64) events.Transition {
+		r := events.Transition{Breaker: "payments", Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), Writer: "replica-a", ID: strconv.FormatUint(seq, 10),
+			Event: events.ForceOpen, From: events.Closed, To: events.Open, OpenFor: time.Minute, Reason: events.Reason{Operator: "oncall", Note: "n"}}
+		if seq%2 == 0 {
+			r.Event, r.From, r.To, r.OpenFor = events.ForceClose, events.Open, events.Closed, 0
+		}
+		return r
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := j.Append(ctx, rec(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s, err := j.Snapshot(ctx, "payments"); err == nil && s.Seq == 3 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of record 3: %+v, %v", s, err)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "LIMITED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(j.Subject("payments"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, rec(4)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s, err := j.Snapshot(ctx, "payments"); err == nil && s.Seq == 4 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of record 4: %+v, %v", s, err)
+		}
+	}
+	// Record 5 by a journal that makes no checkpoint.
+	quiet, err := natsjournal.New(ctx, nc, natsjournal.WithStream("LIMITED"), natsjournal.WithSubjectPrefix("limited.cb"), natsjournal.WithCheckpointEvery(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	if err := quiet.Append(ctx, rec(5)); err != nil {
+		t.Fatal(err)
+	}
+	limited := url + "?stream=LIMITED&prefix=limited.cb"
+	note := `note: breaker "payments": records 1 to 3 were removed by the stream's limits (or a purge); its history starts from its checkpoint at seq 4`
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // in stdout, each
+	}{
+		{"history", []string{"history", limited}, []string{"# payments: seq 1 to 4 compacted into a snapshot: closed since", "payments  5    force_open"}},
+		{"verify", []string{"verify", limited}, []string{"ok: 1 breaker, 2 transition records, 1 snapshot record"}},
+		{"state", []string{"state", limited}, []string{"payments  open   5"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCmd(c.args...)
+			if code != 0 || !strings.Contains(errOut, note) {
+				t.Fatalf("exit %d, stderr %q; want exit 0 and the note %q", code, errOut, note)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	t.Run("records removed that no checkpoint folds", func(t *testing.T) {
+		d, err := natsjournal.New(ctx, nc) // the default stream, unlimited: no checkpoint yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		s, err := js.Stream(ctx, d.Stream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(d.Subject("search")), jetstream.WithPurgeKeep(1)); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCmd("history", url)
+		if want := `breaker "search": records 1 to 1 were removed from the stream, and its checkpoint, at seq 0, does not fold them`; code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("exit %d, stderr %q; want exit 1 naming %q", code, errOut, want)
+		}
+	})
+}
