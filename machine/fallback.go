@@ -26,25 +26,16 @@ func (e *FallbackError) Error() string {
 // own.
 func (e *FallbackError) Unwrap() []error { return []error{e.Err, e.Fallback} }
 
-// FallbackOption configures [ExecuteFallback].
-type FallbackOption interface {
-	applyFallback(*fallbackConfig)
-}
-
-type fallbackConfig struct {
+// FallbackOption configures [ExecuteFallback]. The zero FallbackOption
+// changes nothing.
+type FallbackOption struct {
 	onFailure bool
 }
-
-type fallbackOptionFunc func(*fallbackConfig)
-
-func (f fallbackOptionFunc) applyFallback(c *fallbackConfig) { f(c) }
 
 // OnFailure makes [ExecuteFallback] serve the fallback for a call that
 // failed too (one its classifier counted as a [Failure]), not only for a
 // rejected one. Default: only rejected calls are served a fallback.
-func OnFailure() FallbackOption {
-	return fallbackOptionFunc(func(c *fallbackConfig) { c.onFailure = true })
-}
+func OnFailure() FallbackOption { return FallbackOption{onFailure: true} }
 
 // FallbackObserver is implemented by a subscriber that wants to hear of
 // every fallback [ExecuteFallback] ran, such as the OpenTelemetry bridge,
@@ -75,11 +66,9 @@ func ExecuteFallback[T any](ctx context.Context, b *Breaker, fn func(context.Con
 	if fn == nil || fallback == nil {
 		return zero, ErrNilFunc
 	}
-	var c fallbackConfig
+	onFailure := false
 	for _, o := range opts {
-		if o != nil {
-			o.applyFallback(&c)
-		}
+		onFailure = onFailure || o.onFailure
 	}
 	p, err := b.Allow(ctx)
 	if err != nil {
@@ -89,12 +78,11 @@ func ExecuteFallback[T any](ctx context.Context, b *Breaker, fn func(context.Con
 		return serveFallback(ctx, b, fallback, err, true)
 	}
 	var v T
-	var failed bool
-	err = b.callOutcome(&p, func(ctx context.Context) (err error) {
+	failed, err := b.callOutcome(&p, func(ctx context.Context) (err error) {
 		v, err = fn(ctx)
 		return err
-	}, &failed)
-	if failed && c.onFailure {
+	})
+	if failed && onFailure {
 		return serveFallback(p.ctx, b, fallback, err, false)
 	}
 	return v, err
@@ -125,17 +113,16 @@ var errFallbackPanicked = errors.New("circuitry: the fallback panicked")
 
 // callOutcome is call for ExecuteFallback: it also says whether the call
 // counted as a failure.
-func (b *Breaker) callOutcome(p *Permit, fn func(context.Context) error, failed *bool) error {
+func (b *Breaker) callOutcome(p *Permit, fn func(context.Context) error) (failed bool, err error) {
 	returned := false
 	defer func() {
 		if !returned {
 			b.abort(p, recover())
 		}
 	}()
-	err := fn(p.ctx)
+	err = fn(p.ctx)
 	returned = true
-	*failed = b.finish(p, err) == Failure
-	return err
+	return b.finish(p, err) == Failure, err
 }
 
 // ReportFallback tells the breaker's [FallbackObserver] subscribers of a
