@@ -213,6 +213,9 @@ type countedLease struct {
 func (c *countedLease) of(l machine.ProbeLease) machine.ProbeLease {
 	return leaseFunc(func(ctx context.Context, breaker string, seq uint64, writer string) (bool, error) {
 		held, err := l.Acquire(ctx, breaker, seq, writer)
+		if err != nil {
+			return held, err // a request the breaker ended, or a failure it reports
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.answers == nil {
