@@ -1,0 +1,5 @@
+//go:build !race
+
+package grpcbreaker_test
+
+const raceEnabled = false
