@@ -285,3 +285,13 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// CloseIdleConnections closes the idle connections of the transport that
+// sends the requests, when it can (http.Transport can): http.Client's
+// method of that name reaches it through this one.
+func (t *Transport) CloseIdleConnections() {
+	type closeIdler interface{ CloseIdleConnections() }
+	if c, ok := t.next.(closeIdler); ok {
+		c.CloseIdleConnections()
+	}
+}
