@@ -390,7 +390,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 	state := func(st string, v int64) metricdata.DataPoint[int64] {
 		return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(name, otelbridge.KeyState.String(st),
-			otelbridge.KeyMode.String(machine.Enforcing.String())), Value: v}
+			otelbridge.KeyMode.String(machine.Enforcing.String()), otelbridge.KeyForced.Bool(true)), Value: v} // an operator closed it
 	}
 	cumulative := func(points ...metricdata.DataPoint[int64]) metricdata.Sum[int64] {
 		return metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points}
@@ -402,6 +402,11 @@ func TestOutageAndRecovery(t *testing.T) {
 		transition("half_open", "closed", "recover", 1),
 		transition("closed", "open", "force_open", 1),
 		transition("open", "closed", "force_close", 1),
+		// Every legal transition's stream is there from New, at 0 until it
+		// happens.
+		transition("half_open", "open", "force_open", 0),
+		transition("half_open", "closed", "force_close", 0),
+		transition("open", "half_open", "force_half_open", 0),
 	))
 	checkMetric(t, rm, otelbridge.CallsName, cumulative(
 		outcome("success", 7), outcome("failure", 6), outcome("ignored", 0), outcome("rejected", 6),

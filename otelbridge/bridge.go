@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/log"
+	"go.opentelemetry.io/otel/log/global"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -61,7 +63,13 @@ const (
 	// KeyWriter is the instance that wrote the record (events.Transition.
 	// Writer), on transition span events only: one value per replica is
 	// too many for a metric label.
-	KeyWriter     = attribute.Key("circuitry.breaker.writer")
+	KeyWriter = attribute.Key("circuitry.breaker.writer")
+	// KeyForced is true on every state gauge point of a breaker whose
+	// current state an operator's Force* call set (the last transition was
+	// force_open, force_close or force_half_open), false otherwise: it
+	// tells a forced-open breaker from a tripped one without a fourth
+	// state.
+	KeyForced     = attribute.Key("circuitry.breaker.forced")
 	KeyRetryAfter = attribute.Key("circuitry.breaker.retry_after")
 	// KeyFallbackTrigger is what a fallback stood in for:
 	// [FallbackTriggerRejected] or [FallbackTriggerFailure].
@@ -74,11 +82,13 @@ const (
 	// attribute of every state gauge point, and of a transition span event
 	// recorded by a breaker that only observes.
 	KeyMode = attribute.Key("circuitry.breaker.mode")
-	// ReasonPrefix starts the keys of a transition span event's reason
-	// fields: ReasonPrefix + the field's name (events.Field.Name), such as
-	// circuitry.breaker.reason.policy or circuitry.breaker.reason.rate,
-	// for every field that is set and not free text (events.Field.Free):
-	// counts as integers, percents as floats, durations in seconds.
+	// ReasonPrefix starts the keys of a transition span event's (or log
+	// record's) reason fields: ReasonPrefix + the field's name
+	// (events.Field.Name), such as circuitry.breaker.reason.policy or
+	// circuitry.breaker.reason.rate, for every field that is set: counts
+	// as integers, percents as floats, durations in seconds, text as
+	// strings, the free text (last_error, note) included, as the journal
+	// holds it. Free text never goes on a metric.
 	ReasonPrefix = "circuitry.breaker.reason."
 
 	// KeyErrorType is the OpenTelemetry semantic conventions' error.type:
@@ -123,6 +133,7 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	mp         metric.MeterProvider
+	lp         log.LoggerProvider
 	extra      []attribute.KeyValue
 	spanEvents bool
 	duration   bool
@@ -136,6 +147,23 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 			return &events.OptionError{Option: "otelbridge.WithMeterProvider", Value: "nil", Reason: "must be a meter provider"}
 		}
 		c.mp = mp
+		return nil
+	})
+}
+
+// WithLoggerProvider sets the logger provider of the transition log
+// records: a transition that gets no span event (no recording span at hand,
+// or [WithSpanEvents](false)) is emitted as a log record with the span
+// event's name and attributes. Default: the global logger provider
+// (go.opentelemetry.io/otel/log/global) at the time of New, which emits
+// nothing until a program sets one; a no-op provider turns the records
+// off.
+func WithLoggerProvider(lp log.LoggerProvider) Option {
+	return optionFunc(func(c *config) error {
+		if lp == nil {
+			return &events.OptionError{Option: "otelbridge.WithLoggerProvider", Value: "nil", Reason: "must be a logger provider"}
+		}
+		c.lp = lp
 		return nil
 	})
 }
@@ -191,6 +219,7 @@ var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 
 type Bridge struct {
 	cfg              config
 	meter            metric.Meter
+	logger           log.Logger
 	transitions      metric.Int64Counter
 	calls            metric.Int64ObservableCounter
 	state            metric.Int64ObservableGauge
@@ -198,6 +227,7 @@ type Bridge struct {
 	subscriberErrors metric.Int64ObservableCounter
 	fallbacks        metric.Int64Counter
 	duration         metric.Float64Histogram
+	figures          []gauge // one per entry of figures
 	extra            []attribute.KeyValue
 
 	omu       sync.Mutex
@@ -220,8 +250,12 @@ func New(opts ...Option) (*Bridge, error) {
 	if cfg.mp == nil {
 		cfg.mp = otel.GetMeterProvider()
 	}
+	if cfg.lp == nil {
+		cfg.lp = global.GetLoggerProvider()
+	}
 	b := &Bridge{cfg: cfg, extra: cfg.extra}
 	b.meter = cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
+	b.logger = cfg.lp.Logger(ScopeName, log.WithInstrumentationVersion(Version()))
 	var err, errs error
 	b.transitions, err = b.meter.Int64Counter(TransitionsName,
 		metric.WithUnit("{transition}"),
@@ -232,7 +266,7 @@ func New(opts ...Option) (*Bridge, error) {
 		metric.WithDescription("Calls through circuit breakers, by outcome: success, failure, ignored or rejected."))
 	errs = errors.Join(errs, err)
 	b.state, err = b.meter.Int64ObservableGauge(StateName,
-		metric.WithUnit("1"),
+		metric.WithUnit("{state}"),
 		metric.WithDescription("Circuit breaker state: 1 for the current state, 0 for the others."))
 	errs = errors.Join(errs, err)
 	b.journalErrors, err = b.meter.Int64ObservableCounter(JournalErrorsName,
@@ -246,6 +280,8 @@ func New(opts ...Option) (*Bridge, error) {
 	b.fallbacks, err = b.meter.Int64Counter(FallbacksName,
 		metric.WithUnit("{fallback}"),
 		metric.WithDescription("Fallbacks served in place of rejected or failed calls, and fallbacks that failed."))
+	errs = errors.Join(errs, err)
+	b.figures, err = b.figureGauges()
 	errs = errors.Join(errs, err)
 	if cfg.duration {
 		b.duration, err = b.meter.Float64Histogram(DurationName,
@@ -264,8 +300,12 @@ func New(opts ...Option) (*Bridge, error) {
 // while the caller's span is live.
 func (b *Bridge) Lane() hooks.Lane { return hooks.LaneInline }
 
-// Notify records a transition: the span event on the causing call's span,
-// when recording, and the transitions counter.
+// Notify records a transition: the transitions counter, and the
+// transition's attributes (those of its journal record) as a span event on
+// the causing call's span when it is recording, or else as a log record
+// through the logger provider (see [WithLoggerProvider]): a transition
+// fired by a timer, adopted from another writer, or caused by a call
+// without a sampled span leaves a trace too.
 func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	attrs := b.attrs(
 		KeyName.String(t.Breaker),
@@ -276,18 +316,46 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	if b.transitions != nil {
 		b.transitions.Add(ctx, 1, metric.WithAttributes(attrs...))
 	}
-	if !b.cfg.spanEvents {
-		return
-	}
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
-		return
-	}
-	ev := append(attrs, KeySeq.Int64(int64(t.Seq)))
-	for f := range t.Reason.Fields() {
-		if f.Free {
-			continue // never free text in an attribute
+	var span trace.Span
+	if b.cfg.spanEvents {
+		if s := trace.SpanFromContext(ctx); s.IsRecording() {
+			span = s
 		}
+	}
+	sev := severity(t)
+	if span == nil && (b.logger == nil || !b.logger.Enabled(ctx, log.EnabledParameters{Severity: sev, EventName: TransitionEvent})) {
+		return
+	}
+	ev := transitionAttrs(attrs, t)
+	if span != nil {
+		span.AddEvent(TransitionEvent, trace.WithAttributes(ev...))
+		return
+	}
+	var rec log.Record
+	rec.SetEventName(TransitionEvent)
+	rec.SetTimestamp(t.Time)
+	rec.SetSeverity(sev)
+	rec.SetSeverityText(sev.String())
+	rec.SetBody(attribute.StringValue(fmt.Sprintf("circuit breaker %s: %s -> %s (%s)", t.Breaker, t.From, t.To, t.Event)))
+	rec.AddAttributes(ev...)
+	b.logger.Emit(ctx, rec)
+}
+
+// severity is a transition log record's severity: warn for a transition
+// to open, info for the others.
+func severity(t events.Transition) log.Severity {
+	if t.To == events.Open {
+		return log.SeverityWarn
+	}
+	return log.SeverityInfo
+}
+
+// transitionAttrs returns attrs followed by the rest of the transition's
+// record: its sequence number, every reason field that is set, the open
+// period, the writer and the mode.
+func transitionAttrs(attrs []attribute.KeyValue, t events.Transition) []attribute.KeyValue {
+	ev := append(attrs[:len(attrs):len(attrs)], KeySeq.Int64(int64(t.Seq)))
+	for f := range t.Reason.Fields() {
 		key := attribute.Key(ReasonPrefix + f.Name)
 		switch f.Kind {
 		case events.KindCount:
@@ -309,7 +377,7 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	if t.ObserveOnly {
 		ev = append(ev, KeyMode.String(machine.ObserveOnly.String()))
 	}
-	span.AddEvent(TransitionEvent, trace.WithAttributes(ev...))
+	return ev
 }
 
 // CallRejected adds the rejected span event to the caller's span when it is

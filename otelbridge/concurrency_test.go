@@ -132,7 +132,8 @@ func TestConcurrentCallsAndCollect(t *testing.T) {
 	sm := r.collect(t)
 	metricdatatest.AssertEqual(t, callsMetric(callPoints("shared", successes, failures, 0, rejections)...),
 		mustMetric(t, sm, "circuitry.breaker.calls"), metricdatatest.IgnoreTimestamp())
-	metricdatatest.AssertEqual(t, stateMetric(statePoints("shared", b.State())...),
+	snap := b.Snapshot()
+	metricdatatest.AssertEqual(t, stateMetric(statePointsOf("shared", "enforcing", snap.Event.Manual(), snap.State)...),
 		mustMetric(t, sm, "circuitry.breaker.state"), metricdatatest.IgnoreTimestamp())
 
 	transitions := int64(b.Snapshot().Seq)

@@ -59,8 +59,10 @@ func printMetrics(rm metricdata.ResourceMetrics, names ...string) {
 }
 
 // A bridge given to a breaker as a subscriber is the one step that wires
-// it: span events and transitions as they happen, and the breaker's state
-// and calls read at each collection, until the breaker is closed.
+// it: span events and transitions as they happen, and the breaker's state,
+// calls and policy figures read at each collection, until the breaker is
+// closed. Every legal transition's stream starts at 0, so that a range
+// query sees the first one.
 func ExampleNew() {
 	ctx := context.Background()
 	reader := sdkmetric.NewManualReader()
@@ -86,11 +88,20 @@ func ExampleNew() {
 	if err := reader.Collect(ctx, &rm); err != nil {
 		panic(err)
 	}
-	printMetrics(rm, otelbridge.TransitionsName, otelbridge.StateName)
+	printMetrics(rm, otelbridge.TransitionsName, otelbridge.StateName, otelbridge.PolicyThresholdName)
 	// Output:
-	// circuitry.breaker.state mode=enforcing name=payments state=closed: 0
-	// circuitry.breaker.state mode=enforcing name=payments state=half_open: 0
-	// circuitry.breaker.state mode=enforcing name=payments state=open: 1
+	// circuitry.breaker.policy.threshold name=payments policy=consecutive_failures: 2
+	// circuitry.breaker.state forced=false mode=enforcing name=payments state=closed: 0
+	// circuitry.breaker.state forced=false mode=enforcing name=payments state=half_open: 0
+	// circuitry.breaker.state forced=false mode=enforcing name=payments state=open: 1
+	// circuitry.breaker.transitions event=force_close from=half_open name=payments to=closed: 0
+	// circuitry.breaker.transitions event=force_close from=open name=payments to=closed: 0
+	// circuitry.breaker.transitions event=force_half_open from=open name=payments to=half_open: 0
+	// circuitry.breaker.transitions event=force_open from=closed name=payments to=open: 0
+	// circuitry.breaker.transitions event=force_open from=half_open name=payments to=open: 0
+	// circuitry.breaker.transitions event=probe from=open name=payments to=half_open: 0
+	// circuitry.breaker.transitions event=recover from=half_open name=payments to=closed: 0
+	// circuitry.breaker.transitions event=retrip from=half_open name=payments to=open: 0
 	// circuitry.breaker.transitions event=trip from=closed name=payments to=open: 1
 }
 
@@ -184,7 +195,7 @@ func Example_spanEvents() {
 	}
 	// Output:
 	// GET /quote #1
-	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.policy=consecutive_failures reason.threshold=1 seq=1 to=open writer=quotes-api-1
+	//   circuitry.breaker.transition: event=trip from=closed name=quotes open_for=30 reason.failures=1 reason.last_error=503 Service Unavailable reason.policy=consecutive_failures reason.threshold=1 seq=1 to=open writer=quotes-api-1
 	// GET /quote #2
 	//   circuitry.breaker.rejected: name=quotes retry_after=25 state=open
 }

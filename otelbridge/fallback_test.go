@@ -53,7 +53,7 @@ func TestFallbacks(t *testing.T) {
 
 	assertSpanEvents(t, r.rec.Ended(), map[string][]wantEvent{
 		"call-1": {
-			transitionEvent("prices", 1, "closed", "open", "trip", "consecutive_failures", 1, 0, 1, 30),
+			failed(transitionEvent("prices", 1, "closed", "open", "trip", "consecutive_failures", 1, 0, 1, 30)),
 			fallbackEvent("prices", otelbridge.FallbackTriggerFailure, otelbridge.FallbackResultServed),
 		},
 		"call-2": {
@@ -83,6 +83,7 @@ func TestFallbacks(t *testing.T) {
 		{otelbridge.FallbackTriggerFailure, otelbridge.FallbackResultServed}:  1,
 		{otelbridge.FallbackTriggerRejected, otelbridge.FallbackResultServed}: 1,
 		{otelbridge.FallbackTriggerRejected, otelbridge.FallbackResultFailed}: 1,
+		{otelbridge.FallbackTriggerFailure, otelbridge.FallbackResultFailed}:  0, // created at zero
 	}
 	if len(sum.DataPoints) != len(want) {
 		t.Fatalf("%d data points %+v, want %d", len(sum.DataPoints), sum.DataPoints, len(want))

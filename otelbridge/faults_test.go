@@ -92,6 +92,7 @@ func TestJournalErrorsMetric(t *testing.T) {
 		down        bool // the journal refuses appends during the step
 		do          func(t *testing.T)
 		state       events.State
+		forced      bool                          // an operator set the state
 		failures    int64                         // calls that failed so far
 		transitions []metricdata.DataPoint[int64] // the transitions counter
 		failed      int64                         // appends refused so far
@@ -126,6 +127,7 @@ func TestJournalErrorsMetric(t *testing.T) {
 				}
 			},
 			state:       events.Closed,
+			forced:      true,
 			failures:    1,
 			transitions: []metricdata.DataPoint[int64]{trip(1), forceClose},
 			failed:      3,
@@ -139,6 +141,7 @@ func TestJournalErrorsMetric(t *testing.T) {
 				}
 			},
 			state:       events.Closed,
+			forced:      true,
 			failures:    1,
 			transitions: []metricdata.DataPoint[int64]{trip(1), forceClose},
 			failed:      3,
@@ -170,9 +173,9 @@ func TestJournalErrorsMetric(t *testing.T) {
 			}
 			want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				transitionsMetric(s.transitions...),
-				stateMetric(statePoints("ledger", s.state)...),
+				stateMetric(statePointsOf("ledger", "enforcing", s.forced, s.state)...),
 				callsMetric(callPoints("ledger", 0, s.failures, 0, 0)...),
-			}, faultMetrics(nil, faults{breaker: "ledger", journal: s.failed})...)}
+			}, append(faultMetrics(nil, faults{breaker: "ledger", journal: s.failed}), consecutiveMetrics(nil, consecutive{"ledger", 0, 1})...)...)}
 			metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 			var seqs []uint64
@@ -275,7 +278,7 @@ func TestSubscriberErrorsMetric(t *testing.T) {
 			transitionPoint("orders", "open", "closed", "force_close", 2),
 			transitionPoint("orders", "closed", "open", "force_open", 1),
 		),
-		stateMetric(statePoints("orders", events.Closed)...),
+		stateMetric(forcedStatePoints("orders", events.Closed)...),
 		callsMetric(callPoints("orders", 0, 1, 0, 0)...),
 	}
 	steps := []struct {
@@ -311,7 +314,7 @@ func TestSubscriberErrorsMetric(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			s.do(t)
 			want := metricdata.ScopeMetrics{Scope: scope, Metrics: append(slices.Clone(others),
-				faultMetrics(nil, faults{breaker: "orders", panics: s.panics, dropped: s.dropped})...)}
+				append(faultMetrics(nil, faults{breaker: "orders", panics: s.panics, dropped: s.dropped}), consecutiveMetrics(nil, consecutive{"orders", 0, 1})...)...)}
 			metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 			var panics int64

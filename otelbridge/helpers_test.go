@@ -43,8 +43,17 @@ const (
 	stateDesc       = "Circuit breaker state: 1 for the current state, 0 for the others."
 	durationDesc    = "Duration of calls admitted by circuit breakers, by outcome."
 
-	journalErrorsDesc    = "Journal appends that failed; the breaker kept the records and retries them."
-	subscriberErrorsDesc = "Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."
+	journalErrorsDesc = "Journal appends that failed; the breaker kept the records and retries them."
+	fallbacksDesc     = "Fallbacks served in place of rejected or failed calls, and fallbacks that failed."
+
+	policyFailuresDesc      = "Failures a trip policy counts now: in a row for consecutive_failures, in the window for the others."
+	policyThresholdDesc     = "Failures in a row that trip the consecutive_failures policy."
+	policyCallsDesc         = "Calls in a trip policy's window."
+	policySlowDesc          = "Slow calls in a trip policy's window."
+	policyRateDesc          = "The rate a trip policy computes now, in percent; -1 below its minimum calls."
+	policyRateThresholdDesc = "The rate at or above which a trip policy trips, in percent."
+	policyMinCallsDesc      = "The fewest calls in its window for which a trip policy computes a rate."
+	subscriberErrorsDesc    = "Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."
 )
 
 // durationBounds are the histogram's bucket boundaries in seconds.
@@ -341,19 +350,31 @@ func stateMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
 	return metricdata.Metrics{
 		Name:        "circuitry.breaker.state",
 		Description: stateDesc,
-		Unit:        "1",
+		Unit:        "{state}",
 		Data:        metricdata.Gauge[int64]{DataPoints: points},
 	}
 }
 
 // statePoints are one enforcing breaker's three state streams: 1 for
-// current, 0 for the others.
+// current, 0 for the others, not forced.
 func statePoints(breaker string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
-	return modeStatePoints(breaker, "enforcing", current, extra...)
+	return statePointsOf(breaker, "enforcing", false, current, extra...)
 }
 
-// modeStatePoints are the three state streams of a breaker in mode.
+// forcedStatePoints are the state streams of an enforcing breaker whose
+// current state an operator set.
+func forcedStatePoints(breaker string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
+	return statePointsOf(breaker, "enforcing", true, current, extra...)
+}
+
+// modeStatePoints are the three state streams of a breaker in mode, not
+// forced.
 func modeStatePoints(breaker, mode string, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
+	return statePointsOf(breaker, mode, false, current, extra...)
+}
+
+// statePointsOf are the three state streams of a breaker in mode.
+func statePointsOf(breaker, mode string, forced bool, current events.State, extra ...attribute.KeyValue) []metricdata.DataPoint[int64] {
 	var ps []metricdata.DataPoint[int64]
 	for _, s := range []events.State{events.Closed, events.Open, events.HalfOpen} {
 		v := int64(0)
@@ -365,11 +386,62 @@ func modeStatePoints(breaker, mode string, current events.State, extra ...attrib
 				attribute.String("circuitry.breaker.name", breaker),
 				attribute.String("circuitry.breaker.state", s.String()),
 				attribute.String("circuitry.breaker.mode", mode),
+				attribute.Bool("circuitry.breaker.forced", forced),
 			}, extra...),
 			Value: v,
 		})
 	}
 	return ps
+}
+
+// consecutive is what a breaker's consecutive_failures policy sees: the
+// failures in a row and the threshold.
+type consecutive struct {
+	breaker             string
+	failures, threshold int64
+}
+
+// consecutiveMetrics are the circuitry.breaker.policy.failures and
+// .threshold gauges of breakers that have only the consecutive_failures
+// policy, with extra on every data point.
+func consecutiveMetrics(extra []attribute.KeyValue, cs ...consecutive) []metricdata.Metrics {
+	var failures, threshold []metricdata.DataPoint[int64]
+	for _, c := range cs {
+		attrs := set([]attribute.KeyValue{
+			attribute.String("circuitry.breaker.name", c.breaker),
+			attribute.String("circuitry.breaker.policy", "consecutive_failures"),
+		}, extra...)
+		failures = append(failures, metricdata.DataPoint[int64]{Attributes: attrs, Value: c.failures})
+		threshold = append(threshold, metricdata.DataPoint[int64]{Attributes: attrs, Value: c.threshold})
+	}
+	return []metricdata.Metrics{
+		intGauge("circuitry.breaker.policy.failures", policyFailuresDesc, "{call}", failures...),
+		intGauge("circuitry.breaker.policy.threshold", policyThresholdDesc, "{call}", threshold...),
+	}
+}
+
+func intGauge(name, desc, unit string, points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Description: desc, Unit: unit, Data: metricdata.Gauge[int64]{DataPoints: points}}
+}
+
+func floatGauge(name, desc, unit string, points ...metricdata.DataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Description: desc, Unit: unit, Data: metricdata.Gauge[float64]{DataPoints: points}}
+}
+
+// idle are the error metrics and policy figures of breakers with the
+// default policy where nothing failed and no failure is counted in a row:
+// every error stream 0, 0 failures of 5.
+func idle(breakers ...string) []metricdata.Metrics {
+	return idleAt(machine.DefaultFailureThreshold, breakers...)
+}
+
+// idleAt is idle for breakers whose threshold is threshold.
+func idleAt(threshold int64, breakers ...string) []metricdata.Metrics {
+	var cs []consecutive
+	for _, b := range breakers {
+		cs = append(cs, consecutive{breaker: b, threshold: threshold})
+	}
+	return append(noFaults(breakers...), consecutiveMetrics(nil, cs...)...)
 }
 
 // faults are the error counts one breaker should report: journal appends
@@ -472,6 +544,19 @@ func transitionEvent(breaker string, seq int64, from, to, event, policy string, 
 	// The rigs' breakers write as this process.
 	attrs = append(attrs, attribute.String("circuitry.breaker.writer", machine.DefaultWriter()))
 	return wantEvent{name: "circuitry.breaker.transition", attrs: attrs}
+}
+
+// failed is e, the event of a transition a failure caused, with the
+// failure's text (errDependency's), as the journal holds it.
+func failed(e wantEvent) wantEvent {
+	return withAttrs(e, attribute.String("circuitry.breaker.reason.last_error", errDependency.Error()))
+}
+
+// manual is e, the event of a manual control, with the operator and note.
+func manual(e wantEvent, operator, note string) wantEvent {
+	return withAttrs(e,
+		attribute.String("circuitry.breaker.reason.operator", operator),
+		attribute.String("circuitry.breaker.reason.note", note))
 }
 
 // withAttrs returns e with more attributes.

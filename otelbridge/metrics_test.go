@@ -52,7 +52,7 @@ func TestOutageMetrics(t *testing.T) {
 				transitionsMetric(tripped),
 				stateMetric(statePoints("payments", events.Open)...),
 				callsMetric(callPoints("payments", 2, 5, 1, 3)...),
-			}, noFaults("payments")...)},
+			}, idle("payments")...)},
 		},
 		{
 			name:  "closed after the probe and recovery",
@@ -65,7 +65,7 @@ func TestOutageMetrics(t *testing.T) {
 				),
 				stateMetric(statePoints("payments", events.Closed)...),
 				callsMetric(callPoints("payments", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-			}, noFaults("payments")...)},
+			}, idle("payments")...)},
 		},
 	}
 	for _, c := range checkpoints {
@@ -137,7 +137,7 @@ func TestWithSpanEventsOff(t *testing.T) {
 				),
 				stateMetric(statePoints("search", events.Closed)...),
 				callsMetric(callPoints("search", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-			}, noFaults("search")...)}
+			}, idle("search")...)}
 			metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 		})
 	}
@@ -154,8 +154,8 @@ func TestWithAttributes(t *testing.T) {
 	r.run(t, b, outage)
 
 	sm := r.collect(t)
-	if len(sm.Metrics) != 6 {
-		t.Fatalf("%d metrics, want 6", len(sm.Metrics))
+	if len(sm.Metrics) != 8 {
+		t.Fatalf("%d metrics, want 8", len(sm.Metrics))
 	}
 	for _, m := range sm.Metrics {
 		t.Run(m.Name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestWithAttributes(t *testing.T) {
 		),
 		stateMetric(statePoints("ledger", events.Closed, extra...)...),
 		callsMetric(callPoints("ledger", outageSuccesses, outageFailures, outageIgnored, outageRejected, extra...)...),
-	}, faultMetrics(extra, faults{breaker: "ledger"})...)}
+	}, append(faultMetrics(extra, faults{breaker: "ledger"}), consecutiveMetrics(extra, consecutive{"ledger", 0, 5})...)...)}
 	got := metricdata.ScopeMetrics{Scope: sm.Scope}
 	for _, m := range sm.Metrics {
 		if m.Name != "circuitry.breaker.call.duration" { // its values are checked by TestWithCallDuration
@@ -274,8 +274,8 @@ func TestWithCallDuration(t *testing.T) {
 				if ok {
 					t.Errorf("histogram reported without WithCallDuration(true): %+v", got)
 				}
-				if len(sm.Metrics) != 5 {
-					t.Errorf("%d metrics, want 5", len(sm.Metrics))
+				if len(sm.Metrics) != 7 {
+					t.Errorf("%d metrics, want 7", len(sm.Metrics))
 				}
 				return
 			}

@@ -62,22 +62,27 @@ func (b *Bridge) forget(breakers []*machine.Breaker) {
 
 // observed holds a breaker and its attribute sets, built once.
 type observed struct {
-	b       *machine.Breaker
-	states  [events.NumStates]metric.ObserveOption
-	outcome [4]metric.ObserveOption // success, failure, ignored, rejected
-	journal metric.ObserveOption
-	subErrs [2]metric.ObserveOption // panic, queue_full
+	b        *machine.Breaker
+	states   [2][events.NumStates]metric.ObserveOption // by forced (0: no, 1: yes), then state
+	policies []observedPolicy
+	outcome  [4]metric.ObserveOption // success, failure, ignored, rejected
+	journal  metric.ObserveOption
+	subErrs  [2]metric.ObserveOption // panic, queue_full
 }
 
 // Observe registers the breakers with the circuitry.breaker.calls,
-// circuitry.breaker.state, circuitry.breaker.journal.errors and
-// circuitry.breaker.subscriber.errors observable instruments: at each
-// collection the bridge reads each breaker's cumulative counters
-// ([machine.Breaker.Counts]) and published state, so the calls themselves pay
-// nothing. The state points also carry the breaker's mode
+// circuitry.breaker.state, circuitry.breaker.journal.errors,
+// circuitry.breaker.subscriber.errors and policy figure
+// (circuitry.breaker.policy.*) observable instruments: at each collection
+// the bridge reads each breaker's cumulative counters
+// ([machine.Breaker.Counts]), its fold ([machine.Breaker.Snapshot]) and
+// what its trip policies see ([machine.Breaker.Policies]), so the calls
+// themselves pay nothing. The state points also carry the breaker's mode
 // (circuitry.breaker.mode: enforcing or observe_only), so that a dashboard
-// tells an open breaker that rejects from one that would. The error counters
-// report the failures the breaker otherwise only sends to its error handler:
+// tells an open breaker that rejects from one that would, and whether an
+// operator set the current state (circuitry.breaker.forced), so that it
+// tells a forced-open breaker from a tripped one. The error counters report
+// the failures the breaker otherwise only sends to its error handler:
 // journal appends that failed, and subscriber panics and queue overflows
 // (error.type panic or queue_full). Undo it with [Registration.Unregister].
 // A breaker that has the bridge as a subscriber is observed already, from
@@ -95,9 +100,12 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		}
 		name := KeyName.String(br.Name())
 		o := observed{b: br}
-		for _, s := range events.States() {
-			o.states[s] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyState.String(s.String()), KeyMode.String(br.Mode().String()))...))
+		for f, forced := range []bool{false, true} {
+			for _, s := range events.States() {
+				o.states[f][s] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyState.String(s.String()), KeyMode.String(br.Mode().String()), KeyForced.Bool(forced))...))
+			}
 		}
+		o.policies = b.observePolicies(br, name)
 		for i, out := range []string{machine.Success.String(), machine.Failure.String(), machine.Ignored.String(), OutcomeRejected} {
 			o.outcome[i] = metric.WithAttributeSet(attribute.NewSet(b.attrs(name, KeyOutcome.String(out))...))
 		}
@@ -113,14 +121,19 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 	reg, err := b.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
 		for i := range obs {
 			o := &obs[i]
-			cur := o.b.State()
+			snap := o.b.Snapshot()
+			forced := 0
+			if snap.Event.Manual() {
+				forced = 1
+			}
 			for _, s := range events.States() {
 				v := int64(0)
-				if s == cur {
+				if s == snap.State {
 					v = 1
 				}
-				ob.ObserveInt64(b.state, v, o.states[s])
+				ob.ObserveInt64(b.state, v, o.states[forced][s])
 			}
+			b.observeFigures(ob, o)
 			c := o.b.Counts()
 			ob.ObserveInt64(b.calls, int64(c.Successes), o.outcome[0])
 			ob.ObserveInt64(b.calls, int64(c.Failures), o.outcome[1])
@@ -131,7 +144,7 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 			ob.ObserveInt64(b.subscriberErrors, int64(c.QueueDropped), o.subErrs[1])
 		}
 		return nil
-	}, b.calls, b.state, b.journalErrors, b.subscriberErrors)
+	}, append([]metric.Observable{b.calls, b.state, b.journalErrors, b.subscriberErrors}, observables(b.figures)...)...)
 	if err != nil {
 		b.forget(breakers)
 		return nil, fmt.Errorf("circuitry: Observe: %w", err)
@@ -146,12 +159,39 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 // machine.WithSubscribers is the one step that wires a breaker's span
 // events, transitions and the call, state and error metrics. Do not also
 // call Observe for such a breaker, or its streams are reported twice.
+//
+// ObserveBreaker also creates, at zero, the breaker's streams of the
+// transitions counter (one for every legal transition, events.Table) and of
+// the fallbacks counter (each trigger and result), so that a query over a
+// range (Prometheus' increase or rate) sees the first transition and the
+// first fallback: a stream born at 1 is a first sample, not an increase.
 func (b *Bridge) ObserveBreaker(br *machine.Breaker) (func() error, error) {
 	reg, err := b.Observe(br)
 	if err != nil {
 		return nil, err
 	}
+	b.zeroStreams(br.Name())
 	return reg.Unregister, nil
+}
+
+// zeroStreams adds 0 to every stream of the transitions and fallbacks
+// counters of the named breaker.
+func (b *Bridge) zeroStreams(breaker string) {
+	ctx := context.Background()
+	name := KeyName.String(breaker)
+	if b.transitions != nil {
+		for _, e := range events.Table() {
+			b.transitions.Add(ctx, 0, metric.WithAttributes(b.attrs(name,
+				KeyFrom.String(e.From.String()), KeyTo.String(e.To.String()), KeyEvent.String(e.Event.String()))...))
+		}
+	}
+	if b.fallbacks != nil {
+		for _, trigger := range []string{FallbackTriggerRejected, FallbackTriggerFailure} {
+			for _, result := range []string{FallbackResultServed, FallbackResultFailed} {
+				b.fallbacks.Add(ctx, 0, metric.WithAttributes(b.attrs(name, KeyFallbackTrigger.String(trigger), KeyFallbackResult.String(result))...))
+			}
+		}
+	}
 }
 
 var _ machine.BreakerObserver = (*Bridge)(nil)

@@ -20,6 +20,13 @@ var observedNames = []string{
 	"circuitry.breaker.state",
 	"circuitry.breaker.journal.errors",
 	"circuitry.breaker.subscriber.errors",
+	"circuitry.breaker.policy.failures",
+	"circuitry.breaker.policy.threshold",
+	"circuitry.breaker.policy.calls",
+	"circuitry.breaker.policy.slow",
+	"circuitry.breaker.policy.rate",
+	"circuitry.breaker.policy.rate_threshold",
+	"circuitry.breaker.policy.min_calls",
 }
 
 // observedOnly keeps the metrics of sm that Observe registers.
@@ -98,7 +105,7 @@ func TestUnregister(t *testing.T) {
 			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(append(callPoints("a", 0, 1, 0, 0), callPoints("b", 1, 0, 0, 0)...)...),
 				stateMetric(append(statePoints("a", events.Open), statePoints("b", events.Closed)...)...),
-			}, noFaults("a", "b")...)},
+			}, append(noFaults("a", "b"), consecutiveMetrics(nil, consecutive{"a", 0, 1}, consecutive{"b", 0, 5})...)...)},
 		},
 		{
 			name: "a unregistered",
@@ -112,7 +119,7 @@ func TestUnregister(t *testing.T) {
 			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(callPoints("b", 2, 0, 0, 0)...),
 				stateMetric(statePoints("b", events.Closed)...),
-			}, noFaults("b")...)},
+			}, idle("b")...)},
 		},
 		{
 			name: "a unregistered twice",
@@ -124,7 +131,7 @@ func TestUnregister(t *testing.T) {
 			want: metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 				callsMetric(callPoints("b", 2, 0, 0, 0)...),
 				stateMetric(statePoints("b", events.Closed)...),
-			}, noFaults("b")...)},
+			}, idle("b")...)},
 		},
 	}
 	for _, s := range steps {
@@ -225,7 +232,7 @@ func TestManyBreakers(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = reg.Unregister() })
 			}
-			want.Metrics = append([]metricdata.Metrics{callsMetric(calls...), stateMetric(states...)}, noFaults(names...)...)
+			want.Metrics = append([]metricdata.Metrics{callsMetric(calls...), stateMetric(states...)}, idleAt(1, names...)...)
 			metricdatatest.AssertEqual(t, want, observedOnly(r.collect(t)), metricdatatest.IgnoreTimestamp())
 		})
 	}
@@ -245,7 +252,7 @@ func TestObserveWithoutSubscribing(t *testing.T) {
 	want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 		callsMetric(callPoints("solo", 0, 1, 0, 0)...),
 		stateMetric(statePoints("solo", events.Open)...),
-	}, noFaults("solo")...)}
+	}, idleAt(1, "solo")...)}
 	metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp())
 }
 

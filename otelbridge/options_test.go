@@ -119,7 +119,7 @@ func TestDefaultMeterProvider(t *testing.T) {
 	want := metricdata.ScopeMetrics{Scope: scope, Metrics: append([]metricdata.Metrics{
 		callsMetric(callPoints("global", 1, 0, 0, 0)...),
 		stateMetric(statePoints("global", events.Closed)...),
-	}, noFaults("global")...)}
+	}, idle("global")...)}
 	if len(rm.ScopeMetrics) != 1 {
 		t.Fatalf("%d scopes, want 1", len(rm.ScopeMetrics))
 	}
@@ -143,6 +143,11 @@ func (brokenMeter) Float64Histogram(name string, _ ...metric.Float64HistogramOpt
 func (m brokenMeter) Int64ObservableCounter(name string, opts ...metric.Int64ObservableCounterOption) (metric.Int64ObservableCounter, error) {
 	c, _ := m.Meter.Int64ObservableCounter(name, opts...)
 	return c, fmt.Errorf("%s: %w", name, errBroken)
+}
+
+func (m brokenMeter) Float64ObservableGauge(name string, opts ...metric.Float64ObservableGaugeOption) (metric.Float64ObservableGauge, error) {
+	g, _ := m.Meter.Float64ObservableGauge(name, opts...)
+	return g, fmt.Errorf("%s: %w", name, errBroken)
 }
 
 func (m brokenMeter) Int64ObservableGauge(name string, opts ...metric.Int64ObservableGaugeOption) (metric.Int64ObservableGauge, error) {
@@ -179,6 +184,7 @@ func TestInstrumentErrors(t *testing.T) {
 	for _, name := range []string{
 		"circuitry.breaker.transitions", "circuitry.breaker.calls", "circuitry.breaker.state",
 		"circuitry.breaker.journal.errors", "circuitry.breaker.subscriber.errors", "circuitry.breaker.call.duration",
+		"circuitry.breaker.policy.failures", "circuitry.breaker.policy.rate", "circuitry.breaker.policy.min_calls",
 	} {
 		if !strings.Contains(handled[0].Error(), name+": meter broken") {
 			t.Errorf("handled error %q does not name %s", handled[0], name)
@@ -194,7 +200,7 @@ func TestInstrumentErrors(t *testing.T) {
 	r.call(t, b, "trips", failure)
 	r.call(t, b, "rejected", rejected)
 	assertSpanEvents(t, r.rec.Ended(), map[string][]wantEvent{
-		"trips":    {transitionEvent("broken", 1, "closed", "open", "trip", "consecutive_failures", 1, 0, 1, 30)},
+		"trips":    {failed(transitionEvent("broken", 1, "closed", "open", "trip", "consecutive_failures", 1, 0, 1, 30))},
 		"rejected": {rejectedEvent("broken", "open", 30)},
 	})
 

@@ -64,18 +64,18 @@ func TestTransitionSpanEventFigures(t *testing.T) {
 		{
 			name: "failure rate",
 			opts: []machine.Option{machine.WithTripPolicy(machine.FailureRate(50, 4, machine.LastCalls(4)))},
-			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30), figures(4, 0, 50, 50, 4)...)}},
+			want: map[string][]wantEvent{"c-4": {with(failed(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30)), figures(4, 0, 50, 50, 4)...)}},
 		},
 		{
 			name: "failure rate, observe only",
 			opts: []machine.Option{machine.WithObserveOnly(), machine.WithTripPolicy(machine.FailureRate(50, 4, machine.LastCalls(4)))},
-			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30),
+			want: map[string][]wantEvent{"c-4": {with(failed(transitionEvent("rates", 1, "closed", "open", "trip", "failure_rate", 2, 0, 0, 30)),
 				append(figures(4, 0, 50, 50, 4), attribute.String("circuitry.breaker.mode", "observe_only"))...)}},
 		},
 		{
 			name: "custom policy: figures without a rate",
 			opts: []machine.Option{machine.WithTripPolicy(machine.CustomPolicy("two", machine.LastCalls(8), func(c machine.WindowCounts) bool { return c.Failures >= 2 }))},
-			want: map[string][]wantEvent{"c-4": {with(transitionEvent("rates", 1, "closed", "open", "trip", "two", 2, 0, 0, 30), figures(4, 0, 0, 0, 0)...)}},
+			want: map[string][]wantEvent{"c-4": {with(failed(transitionEvent("rates", 1, "closed", "open", "trip", "two", 2, 0, 0, 30)), figures(4, 0, 0, 0, 0)...)}},
 		},
 	}
 	for _, c := range cases {

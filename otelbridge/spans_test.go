@@ -26,7 +26,7 @@ import (
 // success. No other span has an event.
 func outageSpanEvents(name string) map[string][]wantEvent {
 	return map[string][]wantEvent{
-		"call-08": {transitionEvent(name, 1, "closed", "open", "trip", "consecutive_failures", 5, 0, 5, 30)},
+		"call-08": {failed(transitionEvent(name, 1, "closed", "open", "trip", "consecutive_failures", 5, 0, 5, 30))},
 		"call-09": {rejectedEvent(name, "open", 30)},
 		"call-10": {rejectedEvent(name, "open", 20)},
 		"call-11": {rejectedEvent(name, "open", 10)},
@@ -95,16 +95,16 @@ func TestSpanEvents(t *testing.T) {
 			},
 			spans: 8,
 			want: map[string][]wantEvent{
-				"force-open": {withAttrs(transitionEvent("payments", 1, "closed", "open", "force_open", "manual", 0, 0, 0, 5), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
+				"force-open": {manual(transitionEvent("payments", 1, "closed", "open", "force_open", "manual", 0, 0, 0, 5), "oncall", "maintenance")},
 				"probe-fails": {
 					transitionEvent("payments", 2, "open", "half_open", "probe", "open_timeout", 0, 0, 0),
-					transitionEvent("payments", 3, "half_open", "open", "retrip", "probe_failure", 1, 0, 0, 30),
+					failed(transitionEvent("payments", 3, "half_open", "open", "retrip", "probe_failure", 1, 0, 0, 30)),
 				},
 				"rejected-at-once": {rejectedEvent("payments", "open", 30)},
 				"rejected-later":   {rejectedEvent("payments", "open", 18)},
-				"force-half-open":  {withAttrs(transitionEvent("payments", 4, "open", "half_open", "force_half_open", "manual", 0, 0, 0), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
+				"force-half-open":  {manual(transitionEvent("payments", 4, "open", "half_open", "force_half_open", "manual", 0, 0, 0), "oncall", "test the fix")},
 				"no-probe-slot":    {rejectedEvent("payments", "half_open", machine.MinRetryAfter.Seconds())},
-				"force-close":      {withAttrs(transitionEvent("payments", 5, "half_open", "closed", "force_close", "manual", 0, 0, 0), attribute.String("circuitry.breaker.reason.operator", "oncall"))},
+				"force-close":      {manual(transitionEvent("payments", 5, "half_open", "closed", "force_close", "manual", 0, 0, 0), "oncall", "fixed")},
 			},
 		},
 	}
@@ -167,7 +167,7 @@ func TestUnsampledSpans(t *testing.T) {
 			),
 			stateMetric(statePoints("payments", events.Closed)...),
 			callsMetric(callPoints("payments", outageSuccesses, outageFailures, outageIgnored, outageRejected)...),
-		}, noFaults("payments")...)}
+		}, idle("payments")...)}
 		metricdatatest.AssertEqual(t, want, r.collect(t), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	})
 
@@ -215,22 +215,49 @@ func TestLane(t *testing.T) {
 	}
 }
 
-// TestTransitionEventHasNoErrorText checks that the trip event carries the
-// reason's figures but never the last error's text, which is unbounded.
-func TestTransitionEventHasNoErrorText(t *testing.T) {
+// TestTransitionEventFreeText checks that the trip event carries the text
+// of the error that tripped the breaker, as the journal holds it, and that
+// no metric carries it: free text goes on span events and log records,
+// never on a metric stream.
+func TestTransitionEventFreeText(t *testing.T) {
 	r := newRig(t, nil)
 	b := r.newBreaker(t, "payments", machine.WithFailureThreshold(1))
+	r.observe(t, b)
 	r.call(t, b, "trips", failure)
 	ended := r.rec.Ended()
 	if len(ended) != 1 || len(ended[0].Events()) != 1 {
 		t.Fatalf("want one span with one event, got %d spans", len(ended))
 	}
-	for _, kv := range ended[0].Events()[0].Attributes {
-		if kv.Value.Type() == attribute.STRING && kv.Value.AsString() == errDependency.Error() {
-			t.Errorf("attribute %s carries the error text %q", kv.Key, kv.Value.AsString())
+	ev := attribute.NewSet(ended[0].Events()[0].Attributes...)
+	if v, ok := ev.Value("circuitry.breaker.reason.last_error"); !ok || v.AsString() != errDependency.Error() {
+		t.Errorf("reason.last_error = %v (set: %v), want %q", v.Emit(), ok, errDependency.Error())
+	}
+	for _, m := range r.collect(t).Metrics {
+		metricdatatest.AssertHasAttributes(t, m) // the metric reported
+		for _, kv := range metricAttributes(m) {
+			if kv.Value.Type() == attribute.STRING && kv.Value.AsString() == errDependency.Error() {
+				t.Errorf("metric %s attribute %s carries the error text", m.Name, kv.Key)
+			}
 		}
 	}
-	if got := b.Snapshot().Seq; got != 1 {
-		t.Errorf("breaker made %d transitions, want 1", got)
+}
+
+// metricAttributes returns the attributes of every data point of m.
+func metricAttributes(m metricdata.Metrics) []attribute.KeyValue {
+	var out []attribute.KeyValue
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes.ToSlice()...)
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes.ToSlice()...)
+		}
+	case metricdata.Gauge[float64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes.ToSlice()...)
+		}
 	}
+	return out
 }
