@@ -26,24 +26,49 @@
 //
 // # Instruments
 //
-//	name                                 kind                      unit          attributes
-//	circuitry.breaker.calls              observable counter        {call}        name, outcome
-//	circuitry.breaker.state              observable gauge (0 or 1) 1             name, state, mode
-//	circuitry.breaker.journal.errors     observable counter        {error}       name
-//	circuitry.breaker.subscriber.errors  observable counter        {error}       name, error.type
-//	circuitry.breaker.transitions        counter                   {transition}  name, from, to, event
-//	circuitry.breaker.call.duration      histogram, opt-in         s             name, outcome
+//	name                                     kind                      unit          attributes
+//	circuitry.breaker.calls                  observable counter        {call}        name, outcome
+//	circuitry.breaker.state                  observable gauge (0 or 1) {state}       name, state, mode, forced
+//	circuitry.breaker.journal.errors         observable counter        {error}       name
+//	circuitry.breaker.subscriber.errors      observable counter        {error}       name, error.type
+//	circuitry.breaker.transitions            counter                   {transition}  name, from, to, event
+//	circuitry.breaker.fallbacks              counter                   {fallback}    name, fallback.trigger, fallback.result
+//	circuitry.breaker.policy.failures        observable gauge          {call}        name, policy
+//	circuitry.breaker.policy.threshold       observable gauge          {call}        name, policy
+//	circuitry.breaker.policy.calls           observable gauge          {call}        name, policy
+//	circuitry.breaker.policy.slow            observable gauge          {call}        name, policy
+//	circuitry.breaker.policy.rate            observable gauge          %             name, policy
+//	circuitry.breaker.policy.rate_threshold  observable gauge          %             name, policy
+//	circuitry.breaker.policy.min_calls       observable gauge          {call}        name, policy
+//	circuitry.breaker.call.duration          histogram, opt-in         s             name, outcome
 //
-// Attribute keys are circuitry.breaker.name, .state, .mode, .outcome, .from,
-// .to and .event, and error.type; outcome is success, failure, ignored or
-// rejected, and mode is enforcing or observe_only (a breaker made with
+// Attribute keys are circuitry.breaker.name, .state, .mode, .forced,
+// .outcome, .from, .to, .event, .policy, .fallback.trigger and
+// .fallback.result, and error.type; outcome is success, failure, ignored
+// or rejected, mode is enforcing or observe_only (a breaker made with
 // machine.WithObserveOnly rejects nothing: its open state is what an
-// enforcing one would be in).
+// enforcing one would be in), and forced is true when an operator's Force*
+// call set the current state. The units keep the names Prometheus shows,
+// through the OpenTelemetry Prometheus exporter, those docs/opentelemetry.md
+// gives: circuitry_breaker_state, circuitry_breaker_calls_total,
+// circuitry_breaker_policy_rate_percent and so on.
+//
+// The policy gauges are what each trip policy sees now
+// ([machine.Breaker.Policies]), named after the reason's fields: how close
+// the breaker is to tripping. A rate is -1 below the policy's minimum
+// calls. The transitions and fallbacks streams of a breaker with the bridge
+// as a subscriber start at 0, so that a range query sees the first one.
+//
+// Every transition gets a span event on the causing call's span when it is
+// recording, or else a log record through the OpenTelemetry logs API
+// ([WithLoggerProvider]), with the attributes of its journal record: a
+// transition a timer fired leaves a trace too.
 //
 // The transition span event also carries the reason's policy and figures
-// (with the calls, slow calls, rate and threshold rate of a window policy).
-// Values are bounded: breaker names, states, outcomes, events and error
-// types, never an error message. No semantic convention for circuit breakers
+// (with the calls, slow calls, rate and threshold rate of a window policy),
+// and its free text, the last error and the operator's note. Metric values
+// are bounded: breaker names, states, outcomes, events, policies and error
+// types, never an error message or a note. No semantic convention for circuit breakers
 // exists yet; these names follow the OpenTelemetry naming rules, and
 // error.type is the semantic conventions' general attribute.
 //
