@@ -21,10 +21,22 @@
 // With -raw it also prints what the stdouttrace and stdoutmetric exporters
 // write, pretty-printed JSON: several thousand lines for the default run.
 //
-// Usage:
+// The same meter provider has a second reader, the OpenTelemetry Prometheus
+// exporter (observability.NewPrometheusExporter), served on -prometheus
+// (default 127.0.0.1:0, a free port, printed at the start). At the end the
+// program prints the breaker's state and transitions as Prometheus names
+// them, read from that endpoint. With -linger it keeps serving after the
+// outage, so that a Prometheus of your own can scrape it:
+//
+//	go run ./examples/otel -prometheus 127.0.0.1:9464 -linger 10m
+//
+// with a scrape job for 127.0.0.1:9464 in prometheus.yml; Ctrl-C stops it.
+//
+// Usage (from the observability module's directory):
 //
 //	go run ./examples/otel [-outage 1s] [-recovery 400ms] [-interval 100ms] [-calls 30]
 //	                       [-all-spans] [-duration] [-metrics-interval 0] [-raw]
+//	                       [-prometheus 127.0.0.1:0] [-linger 0]
 //
 // # Sending to an OpenTelemetry Collector instead
 //
@@ -58,12 +70,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -76,8 +96,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/examples/internal/flaky"
 	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/observability"
+	"github.com/circuitry-go/circuitry/observability/internal/flaky"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 
@@ -88,6 +109,11 @@ type config struct {
 	outage, recovery, interval, metricsInterval time.Duration
 	calls                                       int
 	allSpans, duration, raw                     bool
+	prometheus                                  string        // the address of the /metrics endpoint
+	linger                                      time.Duration // how long to serve /metrics after the outage
+	// atEnd, when set, is called with the /metrics URL after the outage,
+	// while the endpoint serves (the test reads it there).
+	atEnd func(metricsURL string) error
 }
 
 func main() {
@@ -100,6 +126,8 @@ func main() {
 	flag.BoolVar(&c.duration, "duration", false, "turn on the circuitry.breaker.call.duration histogram")
 	flag.DurationVar(&c.metricsInterval, "metrics-interval", 0, "also export metrics periodically at this interval, from the reader's goroutine (0: only after state changes and at the end)")
 	flag.BoolVar(&c.raw, "raw", false, "also print the stdout exporters' JSON (thousands of lines)")
+	flag.StringVar(&c.prometheus, "prometheus", "127.0.0.1:0", "the address of the Prometheus /metrics endpoint (port 0: a free one)")
+	flag.DurationVar(&c.linger, "linger", 0, "keep serving /metrics this long after the outage, for a Prometheus of your own (Ctrl-C stops)")
 	flag.Parse()
 	if err := run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "otel:", err)
@@ -109,8 +137,8 @@ func main() {
 
 // run plays the outage, writing to w.
 func run(w io.Writer, c config) (err error) {
-	if c.outage <= 0 || c.recovery <= 0 || c.interval <= 0 || c.calls <= 0 || c.metricsInterval < 0 {
-		return errors.New("-outage, -recovery, -interval and -calls must be positive, -metrics-interval not negative")
+	if c.outage <= 0 || c.recovery <= 0 || c.interval <= 0 || c.calls <= 0 || c.metricsInterval < 0 || c.linger < 0 {
+		return errors.New("-outage, -recovery, -interval and -calls must be positive, -metrics-interval and -linger not negative")
 	}
 	ctx := context.Background()
 	start := time.Now()
@@ -156,7 +184,19 @@ func run(w io.Writer, c config) (err error) {
 		every = time.Hour // in effect never: this run exports by hand
 	}
 	reader := sdkmetric.NewPeriodicReader(metricExp, sdkmetric.WithInterval(every))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
+	// The Prometheus exporter is a second reader, collected at each
+	// scrape of the endpoint.
+	registry := prometheus.NewRegistry()
+	promExp, err := observability.NewPrometheusExporter(otelprom.WithRegisterer(registry))
+	if err != nil {
+		return err
+	}
+	endpoint, err := serveMetrics(c.prometheus, registry)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, endpoint.close()) }()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithReader(promExp), sdkmetric.WithResource(res))
 	var b *machine.Breaker
 	defer func() {
 		metricExp.quiet.Store(true)              // the last export was printed before the summary
@@ -203,7 +243,8 @@ func run(w io.Writer, c config) (err error) {
 	fmt.Fprintf(w, "dependency on %s: healthy, then 503 for %s from +%s, then healthy again\n",
 		dep.URL, c.outage, healthyLead)
 	fmt.Fprintln(w, "each call's line shows the breaker's state after the call, then its span's breaker events;")
-	fmt.Fprintln(w, "metrics are exported after each call that moved the breaker, and at the end")
+	fmt.Fprintln(w, "metrics are exported after each call that moved the breaker, and at the end;")
+	fmt.Fprintf(w, "Prometheus scrapes them at %s\n", endpoint.url)
 	fmt.Fprintln(w)
 
 	client := &http.Client{Timeout: time.Second}
@@ -244,6 +285,85 @@ func run(w io.Writer, c config) (err error) {
 	cs := b.Counts()
 	fmt.Fprintf(w, "\n%s calls: %d succeeded, %d failed, %d rejected; %d transitions; the server saw %d requests\n",
 		since(), cs.Successes, cs.Failures, cs.Rejected, b.Snapshot().Seq, dep.Requests())
+	if err := endpoint.print(w); err != nil {
+		return err
+	}
+	if c.atEnd != nil {
+		if err := c.atEnd(endpoint.url); err != nil {
+			return err
+		}
+	}
+	if c.linger > 0 {
+		fmt.Fprintf(w, "\nserving %s for %s (Ctrl-C stops)\n", endpoint.url, c.linger)
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		timer := time.NewTimer(c.linger)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		}
+	}
+	return nil
+}
+
+// metricsEndpoint serves a Prometheus registry at /metrics.
+type metricsEndpoint struct {
+	url  string
+	srv  *http.Server
+	done chan error
+}
+
+// serveMetrics serves registry at http://addr/metrics.
+func serveMetrics(addr string, registry *prometheus.Registry) (*metricsEndpoint, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-prometheus: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	e := &metricsEndpoint{
+		url:  "http://" + l.Addr().String() + "/metrics",
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		done: make(chan error, 1),
+	}
+	go func() { e.done <- e.srv.Serve(l) }()
+	return e, nil
+}
+
+func (e *metricsEndpoint) close() error {
+	err := e.srv.Close()
+	if serr := <-e.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// print reads the endpoint as Prometheus does and writes the breaker's
+// state and its transitions that happened, as Prometheus names them
+// (without the otel_scope labels every series has).
+func (e *metricsEndpoint) print(w io.Writer) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(e.url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	scope := regexp.MustCompile(`,?otel_scope_[a-z_]+="[^"]*"`)
+	fmt.Fprintf(w, "\nas Prometheus scrapes them from %s:\n", e.url)
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		state := strings.HasPrefix(line, "circuitry_breaker_state{")
+		transition := strings.HasPrefix(line, "circuitry_breaker_transitions_total{") && !strings.HasSuffix(line, " 0")
+		if state || transition {
+			fmt.Fprintf(w, "         %s\n", scope.ReplaceAllString(line, ""))
+		}
+	}
 	return nil
 }
 
@@ -300,6 +420,9 @@ func (d *digest) Export(ctx context.Context, rm *metricdata.ResourceMetrics) err
 			}
 			var kv []string
 			for _, p := range points {
+				if m.Name == otelbridge.TransitionsName && p.Value == 0 {
+					continue // every transition's stream starts at 0: show those that happened
+				}
 				v, _ := p.Attributes.Value(key)
 				kv = append(kv, fmt.Sprintf("%s=%d", v.String(), p.Value))
 			}

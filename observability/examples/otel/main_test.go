@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ func TestMain(m *testing.M) {
 // summary (no exporter JSON, a line per breaker span and per instrument)
 // and that -raw adds the exporters' JSON.
 func TestOutput(t *testing.T) {
-	short := config{outage: 300 * time.Millisecond, recovery: 100 * time.Millisecond, interval: 20 * time.Millisecond, calls: 30}
+	short := config{outage: 300 * time.Millisecond, recovery: 100 * time.Millisecond, interval: 20 * time.Millisecond, calls: 30, prometheus: "127.0.0.1:0"}
 	for _, tc := range []struct {
 		name     string
 		raw      bool
@@ -31,6 +33,9 @@ func TestOutput(t *testing.T) {
 				"rejected state=open retry_after=",
 				"circuitry.breaker.state{closed=1 half_open=0 open=0}",
 				"metrics at the end:",
+				"as Prometheus scrapes them from http://127.0.0.1:",
+				`circuitry_breaker_state{circuitry_breaker_forced="false",circuitry_breaker_mode="enforcing",circuitry_breaker_name="quotes",circuitry_breaker_state="closed"} 1`,
+				`circuitry_breaker_transitions_total{circuitry_breaker_event="trip",circuitry_breaker_from="closed",circuitry_breaker_name="quotes",circuitry_breaker_to="open"} 1`,
 			},
 			lacks:    []string{`"Name": "GET /quote"`, `"ScopeMetrics"`},
 			maxLines: 150,
@@ -70,5 +75,41 @@ func TestOutput(t *testing.T) {
 				t.Logf("output:\n%s", text)
 			}
 		})
+	}
+}
+
+// TestPrometheusEndpoint checks that the endpoint serves the breaker's
+// metrics under the names docs/opentelemetry.md gives, while it runs.
+func TestPrometheusEndpoint(t *testing.T) {
+	var body string
+	c := config{outage: 300 * time.Millisecond, recovery: 100 * time.Millisecond, interval: 20 * time.Millisecond, calls: 30,
+		prometheus: "127.0.0.1:0"}
+	c.atEnd = func(url string) error {
+		client := &http.Client{Timeout: 5 * time.Second}
+		defer client.CloseIdleConnections()
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		body = string(b)
+		return err
+	}
+	var out strings.Builder
+	if err := run(&out, c); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, name := range []string{
+		"circuitry_breaker_state{", "circuitry_breaker_calls_total{", "circuitry_breaker_transitions_total{",
+		"circuitry_breaker_fallbacks_total{", "circuitry_breaker_journal_errors_total{", "circuitry_breaker_subscriber_errors_total{",
+		"circuitry_breaker_policy_failures{", "circuitry_breaker_policy_threshold{",
+	} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics has no %s series", strings.TrimSuffix(name, "{"))
+		}
+	}
+	if strings.Contains(body, "circuitry_breaker_state_ratio") {
+		t.Error("/metrics names the state gauge circuitry_breaker_state_ratio")
 	}
 }
