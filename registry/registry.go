@@ -251,7 +251,9 @@ func (r *Registry) reserve() bool {
 
 // Lookup returns the breaker of key if the registry holds one, without
 // making it and without counting as a use: for inspection, such as an
-// admin page. It has Get's guarantees about eviction.
+// admin page. Like Get, it never returns a breaker the registry has started
+// to evict or close; as it does not count as a use, a sweep may evict that
+// breaker right after.
 func (r *Registry) Lookup(key string) (*machine.Breaker, bool) {
 	v, ok := r.m.Load(key)
 	if !ok {
