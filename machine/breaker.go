@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/internal/dispatch"
@@ -78,8 +76,6 @@ type Breaker struct {
 	// runs on the goroutine that made the transition. (In closing's
 	// padding, rather than in a word of its own.)
 	immediate bool
-
-	self weak.Pointer[Breaker] // for timers, which must not keep the breaker alive
 
 	unobserve []func() error // the stop functions of the BreakerObservers, for Close
 
@@ -208,11 +204,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	b.observe = cfg.observeOnly
 	b.epoch = cfg.clock.Now()
 	b.backlog = new(backlog)
-	b.self = weak.Make(b)
 	_, b.immediate = cfg.journal.(events.Immediate)
-	// A breaker dropped while its journal failed reports what it could not
-	// store when it is collected.
-	runtime.AddCleanup(b, collected.report, collected{name, cfg.onError, b.backlog})
 	// A func rather than an interface: a word less in every breaker, and
 	// no allocation for the system clock, whose Since is time.Since.
 	// (Comparing with clock.System() cannot panic: its type is comparable.)

@@ -52,6 +52,7 @@ func TestDroppedBreakersAreCollected(t *testing.T) {
 			if err := b.ForceOpen(context.Background(), operator); !errors.As(err, new(*machine.JournalError)) {
 				t.Fatalf("ForceOpen with a failing journal = %v, want a JournalError", err)
 			}
+			machine.Settle(b) // the writer has armed its retry timer
 		}
 	}()
 	if got := clk.Pending(); got != 2*n {

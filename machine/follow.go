@@ -83,7 +83,7 @@ func (b *Breaker) follow() error {
 		go f.run(ctx, pos, push)
 	}
 	f.poll = min(f.poll, b.cfg.follow)
-	f.breakers[b.name] = append(f.breakers[b.name], b.self)
+	f.breakers[b.name] = append(f.breakers[b.name], weak.Make(b))
 	return nil
 }
 
@@ -96,8 +96,9 @@ func (b *Breaker) unfollow() {
 		return
 	}
 	ws := f.breakers[b.name]
+	self := weak.Make(b) // equal to the one follow registered
 	for i, w := range ws {
-		if w == b.self {
+		if w == self {
 			ws = append(ws[:i], ws[i+1:]...)
 			break
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/internal/dispatch"
@@ -33,6 +35,9 @@ type backlog struct {
 	// waiters are the manual controls waiting for their record to be
 	// stored, by record ID.
 	waiters map[string]chan<- error
+	// watched: a cleanup reports what the breaker left here if it is
+	// collected (registered with the first record, not by New).
+	watched bool
 }
 
 // unstored returns what is not stored, or nil.
@@ -53,6 +58,12 @@ func (q *backlog) unstored(breaker string) *UnstoredError {
 // record for good gets nothing more: the transition is reported as unstored.
 func (b *Breaker) enqueueLocked(rec events.Transition, wait chan<- error) {
 	q := b.backlog
+	if !q.watched {
+		// A breaker dropped while its journal failed reports what it
+		// could not store when it is collected.
+		q.watched = true
+		runtime.AddCleanup(b, collected.report, collected{b.name, b.cfg.onError, q})
+	}
 	q.mu.Lock()
 	if q.refused {
 		q.last = rec.Seq
@@ -440,7 +451,7 @@ func (b *Breaker) armRetryLocked() {
 	}
 	d := max(b.retryDelay, firstAppendRetry)
 	b.retryDelay = min(2*d, maxAppendRetry)
-	self := b.self
+	self := weak.Make(b) // the timer must not keep the breaker alive
 	b.retry = b.cfg.clock.AfterFunc(d, func() {
 		if b := self.Value(); b != nil {
 			b.retryAppends()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"weak"
 
 	"github.com/circuitry-go/circuitry/clock"
 	"github.com/circuitry-go/circuitry/internal/dispatch"
@@ -292,7 +293,7 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 // breaker weakly, so that a breaker its owner dropped is collected without
 // waiting for its timers.
 func (b *Breaker) afterLocked(d time.Duration, gen uint64, f func(*Breaker, uint64)) clock.Timer {
-	self := b.self
+	self := weak.Make(b) // the timer must not keep the breaker alive
 	return b.cfg.clock.AfterFunc(d, func() {
 		if b := self.Value(); b != nil {
 			f(b, gen)
