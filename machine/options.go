@@ -379,7 +379,9 @@ var defaultWriter = sync.OnceValue(func() string {
 })
 
 // WithJournalTimeout bounds each call to the journal: every append and read
-// the breaker makes, and the load in [New]. The journal writer appends on a
+// the breaker makes, and the load in [New] (of a journal that does I/O: one
+// that implements [events.Immediate] is read without a deadline, and the
+// empty journal New makes itself is not read at all). The journal writer appends on a
 // goroutine of its own, so no call waits on the journal however long it
 // takes; the timeout is what lets the writer give up on an engine that
 // hangs, report it and try again later. d must be positive. Default

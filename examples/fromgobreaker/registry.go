@@ -9,7 +9,7 @@ import (
 // Registry holds one breaker per host, each made on first use with the same
 // options. Where a gobreaker port kept a map[string]*gobreaker.CircuitBreaker
 // under a mutex, this is the same map: a breaker is cheap when idle (about
-// 1.6 KiB) and safe for concurrent use, and its name, the host, is the
+// 0.9 KiB) and safe for concurrent use, and its name, the host, is the
 // breaker named in its journal records, logs and metrics.
 type Registry struct {
 	opts []machine.Option
