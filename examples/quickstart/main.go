@@ -40,8 +40,8 @@ import (
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
-	"github.com/circuitry-go/circuitry/examples/internal/flaky"
 	"github.com/circuitry-go/circuitry/hooks"
+	"github.com/circuitry-go/circuitry/internal/flaky"
 	"github.com/circuitry-go/circuitry/machine"
 )
 

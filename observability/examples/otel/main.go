@@ -96,9 +96,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/internal/flaky"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/observability"
-	"github.com/circuitry-go/circuitry/observability/internal/flaky"
 	"github.com/circuitry-go/circuitry/otelbridge"
 )
 

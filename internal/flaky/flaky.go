@@ -1,6 +1,7 @@
 // Package flaky is the dependency the examples protect: an HTTP quote
 // service on 127.0.0.1 that fails for a while and then heals, and the client
-// call that treats any status other than 2xx as an error.
+// call that treats any status other than 2xx as an error. It is internal to
+// the repository: the nested modules' examples (observability) use it too.
 package flaky
 
 import (
