@@ -40,8 +40,14 @@ type ProbeLeases struct {
 const leaseStale = time.Hour
 
 // leaseAttempts bounds how often Acquire reads the key again after losing
-// a compare-and-set to another process.
-const leaseAttempts = 8
+// a compare-and-set to another process. A replicated bucket may answer a
+// read from a replica that has not yet stored the winner's write, so each
+// read after a loss waits a little longer: 1ms, doubling up to
+// leaseBackoffMax, within the caller's ctx.
+const (
+	leaseAttempts   = 12
+	leaseBackoffMax = 64 * time.Millisecond
+)
 
 // leaseBucketName is what a JetStream key-value bucket may be named.
 var leaseBucketName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -129,7 +135,14 @@ func (l *ProbeLeases) Acquire(ctx context.Context, breaker string, seq uint64, w
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("circuitry: natsjournal: the probe lease of breaker %q, seq %d, in bucket %s: %w", breaker, seq, l.bucket, err)
 	}
-	for range leaseAttempts {
+	backoff := time.Millisecond
+	for attempt := range leaseAttempts {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, backoff); err != nil {
+				return fail(err)
+			}
+			backoff = min(2*backoff, leaseBackoffMax)
+		}
 		e, err := l.kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -156,17 +169,23 @@ func (l *ProbeLeases) Acquire(ctx context.Context, breaker string, seq uint64, w
 		if _, err = l.kv.Update(ctx, key, mine, e.Revision()); err == nil {
 			return true, nil
 		}
-		if !isWrongRevision(err) {
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fail(err)
 		}
 	}
 	return fail(fmt.Errorf("lost the compare-and-set %d times in a row", leaseAttempts))
 }
 
-// isWrongRevision reports whether an update lost its compare-and-set.
-func isWrongRevision(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+// sleepCtx waits d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var _ machine.ProbeLease = (*ProbeLeases)(nil)

@@ -266,3 +266,50 @@ func BenchmarkProbeLeaseAcquire(b *testing.B) {
 		}
 	}
 }
+
+// On a bucket of three replicas, processes racing to replace the lease of
+// an earlier period lose the compare-and-set with a replicated stream's
+// error code: each round has exactly one holder and no error.
+func TestProbeLeasesRaceOnACluster(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t)
+	var leases []*natsjournal.ProbeLeases
+	for i := range 6 {
+		nc, err := nats.Connect(c.url(i % 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		var l *natsjournal.ProbeLeases
+		eventually(t, "the replicated lease bucket", func() bool {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			l, err = natsjournal.NewProbeLeases(cctx, nc, natsjournal.WithReplicas(3))
+			return err == nil
+		})
+		leases = append(leases, l)
+	}
+	for round := range 10 {
+		seq := uint64(2 * (round + 1)) // each round replaces the last one's lease
+		var holders atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, l := range leases {
+			wg.Go(func() {
+				<-start
+				held, err := l.Acquire(ctx, "payments", seq, fmt.Sprintf("replica-%d", i))
+				if err != nil {
+					t.Errorf("round %d, replica %d: %v", round, i, err)
+				}
+				if held {
+					holders.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := holders.Load(); n != 1 {
+			t.Fatalf("round %d: %d holders, want 1", round, n)
+		}
+	}
+}
