@@ -220,18 +220,19 @@ type Bridge struct {
 	cfg              config
 	meter            metric.Meter
 	logger           log.Logger
-	transitions      metric.Int64Counter
+	transitions      metric.Int64ObservableCounter // read from tallies
 	calls            metric.Int64ObservableCounter
 	state            metric.Int64ObservableGauge
 	journalErrors    metric.Int64ObservableCounter
 	subscriberErrors metric.Int64ObservableCounter
-	fallbacks        metric.Int64Counter
+	fallbacks        metric.Int64ObservableCounter // read from tallies
 	duration         metric.Float64Histogram
 	figures          []gauge // one per entry of figures
 	extra            []attribute.KeyValue
 
 	omu       sync.Mutex
 	observing map[*machine.Breaker]bool // the breakers this bridge observes
+	tallies   sync.Map                  // breaker name -> *tally, of the observed breakers; written under omu
 }
 
 // New returns a bridge. Instrument creation errors are sent to otel.Handle
@@ -257,7 +258,7 @@ func New(opts ...Option) (*Bridge, error) {
 	b.meter = cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))
 	b.logger = cfg.lp.Logger(ScopeName, log.WithInstrumentationVersion(Version()))
 	var err, errs error
-	b.transitions, err = b.meter.Int64Counter(TransitionsName,
+	b.transitions, err = b.meter.Int64ObservableCounter(TransitionsName,
 		metric.WithUnit("{transition}"),
 		metric.WithDescription("Transitions of circuit breakers between states."))
 	errs = errors.Join(errs, err)
@@ -277,12 +278,26 @@ func New(opts ...Option) (*Bridge, error) {
 		metric.WithUnit("{error}"),
 		metric.WithDescription("Transitions a subscriber did not get: panics recovered, and transitions dropped by a full queue."))
 	errs = errors.Join(errs, err)
-	b.fallbacks, err = b.meter.Int64Counter(FallbacksName,
+	b.fallbacks, err = b.meter.Int64ObservableCounter(FallbacksName,
 		metric.WithUnit("{fallback}"),
 		metric.WithDescription("Fallbacks served in place of rejected or failed calls, and fallbacks that failed."))
 	errs = errors.Join(errs, err)
 	b.figures, err = b.figureGauges()
 	errs = errors.Join(errs, err)
+	var counted []metric.Observable
+	for _, c := range []metric.Int64ObservableCounter{b.transitions, b.fallbacks} {
+		if c != nil {
+			counted = append(counted, c)
+		}
+	}
+	if len(counted) > 0 {
+		// One callback for the bridge's life reads the tallies of every
+		// breaker it observes: two breakers of one name share their
+		// streams, reported once.
+		if _, err := b.meter.RegisterCallback(b.observeTallies, counted...); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("circuitry.breaker.transitions and circuitry.breaker.fallbacks callback: %w", err))
+		}
+	}
 	if cfg.duration {
 		b.duration, err = b.meter.Float64Histogram(DurationName,
 			metric.WithUnit("s"),
@@ -300,21 +315,20 @@ func New(opts ...Option) (*Bridge, error) {
 // while the caller's span is live.
 func (b *Bridge) Lane() hooks.Lane { return hooks.LaneInline }
 
-// Notify records a transition: the transitions counter, and the
-// transition's attributes (those of its journal record) as a span event on
-// the causing call's span when it is recording, or else as a log record
-// through the logger provider (see [WithLoggerProvider]): a transition
-// fired by a timer, adopted from another writer, or caused by a call
-// without a sampled span leaves a trace too.
+// Notify records a transition: it counts it for the transitions counter
+// when the bridge observes a breaker of that name (see
+// [Bridge.ObserveBreaker] and [Bridge.Observe]; a transition of a breaker
+// the bridge does not observe is not counted), and adds the transition's
+// attributes (those of its journal record) as a span event on the causing
+// call's span when it is recording, or else as a log record through the
+// logger provider (see [WithLoggerProvider]): a transition fired by a
+// timer, adopted from another writer, or caused by a call without a
+// sampled span leaves a trace too.
 func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
-	attrs := b.attrs(
-		KeyName.String(t.Breaker),
-		KeyFrom.String(t.From.String()),
-		KeyTo.String(t.To.String()),
-		KeyEvent.String(t.Event.String()),
-	)
-	if b.transitions != nil {
-		b.transitions.Add(ctx, 1, metric.WithAttributes(attrs...))
+	if tl := b.tallyOf(t.Breaker); tl != nil {
+		if i := edgeIndex(&t); i >= 0 {
+			tl.transitions[i].Add(1)
+		}
 	}
 	var span trace.Span
 	if b.cfg.spanEvents {
@@ -326,6 +340,12 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	if span == nil && (b.logger == nil || !b.logger.Enabled(ctx, log.EnabledParameters{Severity: sev, EventName: TransitionEvent})) {
 		return
 	}
+	attrs := b.attrs(
+		KeyName.String(t.Breaker),
+		KeyFrom.String(t.From.String()),
+		KeyTo.String(t.To.String()),
+		KeyEvent.String(t.Event.String()),
+	)
 	ev := transitionAttrs(attrs, t)
 	if span != nil {
 		span.AddEvent(TransitionEvent, trace.WithAttributes(ev...))
@@ -397,9 +417,21 @@ func (b *Bridge) CallRejected(ctx context.Context, err *machine.OpenError) {
 	)...))
 }
 
-// FallbackDone counts a fallback that ran, and adds the fallback span event
-// to the caller's span when it is recording.
+// FallbackDone counts a fallback that ran for the fallbacks counter, when
+// the bridge observes a breaker of that name (as [Bridge.Notify] counts
+// transitions), and adds the fallback span event to the caller's span when
+// it is recording.
 func (b *Bridge) FallbackDone(ctx context.Context, breaker string, rejected bool, err error) {
+	if tl := b.tallyOf(breaker); tl != nil {
+		tl.fallbacks[fallbackIndex(rejected, err != nil)].Add(1)
+	}
+	if !b.cfg.spanEvents {
+		return
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
 	trigger, result := FallbackTriggerFailure, FallbackResultServed
 	if rejected {
 		trigger = FallbackTriggerRejected
@@ -407,16 +439,7 @@ func (b *Bridge) FallbackDone(ctx context.Context, breaker string, rejected bool
 	if err != nil {
 		result = FallbackResultFailed
 	}
-	attrs := b.attrs(KeyName.String(breaker), KeyFallbackTrigger.String(trigger), KeyFallbackResult.String(result))
-	if b.fallbacks != nil {
-		b.fallbacks.Add(ctx, 1, metric.WithAttributes(attrs...))
-	}
-	if !b.cfg.spanEvents {
-		return
-	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent(FallbackEvent, trace.WithAttributes(attrs...))
-	}
+	span.AddEvent(FallbackEvent, trace.WithAttributes(b.attrs(KeyName.String(breaker), KeyFallbackTrigger.String(trigger), KeyFallbackResult.String(result))...))
 }
 
 // TimesCalls reports whether the duration histogram is on.

@@ -9,7 +9,7 @@
 // goroutine of the call that caused a transition while that call's span is
 // still live. For each transition it adds the span event
 // circuitry.breaker.transition to trace.SpanFromContext(ctx), when that span
-// is recording, and counts circuitry.breaker.transitions. As a
+// is recording, and counts it for circuitry.breaker.transitions. As a
 // [machine.CallObserver] it adds circuitry.breaker.rejected to the span of
 // every rejected call (when recording), so that a trace tells a
 // short-circuited call from a failed dependency; an unsampled call pays one
@@ -31,8 +31,8 @@
 //	circuitry.breaker.state                  observable gauge (0 or 1) {state}       name, state, mode, forced
 //	circuitry.breaker.journal.errors         observable counter        {error}       name
 //	circuitry.breaker.subscriber.errors      observable counter        {error}       name, error.type
-//	circuitry.breaker.transitions            counter                   {transition}  name, from, to, event
-//	circuitry.breaker.fallbacks              counter                   {fallback}    name, fallback.trigger, fallback.result
+//	circuitry.breaker.transitions            observable counter        {transition}  name, from, to, event
+//	circuitry.breaker.fallbacks              observable counter        {fallback}    name, fallback.trigger, fallback.result
 //	circuitry.breaker.policy.failures        observable gauge          {call}        name, policy
 //	circuitry.breaker.policy.threshold       observable gauge          {call}        name, policy
 //	circuitry.breaker.policy.calls           observable gauge          {call}        name, policy
@@ -58,6 +58,16 @@
 // the breaker is to tripping. A rate is -1 below the policy's minimum
 // calls. The transitions and fallbacks streams of a breaker with the bridge
 // as a subscriber start at 0, so that a range query sees the first one.
+//
+// The bridge counts the transitions and fallbacks of the breakers it
+// observes itself, per breaker name, and reports the counts through
+// observable counters, so that a breaker's streams end when it is closed
+// (or unregistered) rather than stay for the process's life, as a
+// synchronous counter's would: a registry whose keys come and go would
+// otherwise reach the SDK's cardinality limit, and lose new transitions to
+// its overflow stream. It counts nothing for a breaker it does not observe
+// (see [Bridge.Observe]); being observable, the counters carry no
+// exemplars.
 //
 // Every transition gets a span event on the causing call's span when it is
 // recording, or else a log record through the OpenTelemetry logs API

@@ -1,7 +1,6 @@
 package otelbridge_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
@@ -290,35 +288,23 @@ func TestWithCallDuration(t *testing.T) {
 	}
 }
 
-// TestTransitionExemplars checks that each transition is counted with the
-// context of the call that caused it: with the SDK's default exemplar
-// filter, each data point of the transitions counter carries an exemplar
-// pointing at that call's span.
-func TestTransitionExemplars(t *testing.T) {
+// TestTransitionsCountedWhileObserved checks that the bridge counts the
+// transitions of the breakers it observes only: a breaker that has it as a
+// subscriber through a wrapper that hides ObserveBreaker gets its span
+// events from the start, but its transitions are counted from Observe on,
+// each stream appearing with its first transition.
+func TestTransitionsCountedWhileObserved(t *testing.T) {
 	r := newRig(t, nil)
 	b := r.newBreaker(t, "payments")
-	r.run(t, b, outage)
-
-	spans := map[string]sdktrace.ReadOnlySpan{}
-	for _, sp := range r.rec.Ended() {
-		spans[sp.Name()] = sp
+	r.run(t, b, outage[:8]) // trips, not observed
+	if n := dataPoints(t, r.collect(t), otelbridge.TransitionsName); n != 0 {
+		t.Errorf("%d transitions data points for a breaker the bridge does not observe, want 0", n)
 	}
-	causes := map[string]string{"trip": "call-08", "probe": "call-12", "recover": "call-13"}
-	sum := mustMetric(t, r.collect(t), "circuitry.breaker.transitions").Data.(metricdata.Sum[int64])
-	if len(sum.DataPoints) != len(causes) {
-		t.Fatalf("%d data points, want %d", len(sum.DataPoints), len(causes))
-	}
-	for _, p := range sum.DataPoints {
-		ev, _ := p.Attributes.Value("circuitry.breaker.event")
-		t.Run(ev.AsString(), func(t *testing.T) {
-			sc := spans[causes[ev.AsString()]].SpanContext()
-			if len(p.Exemplars) != 1 {
-				t.Fatalf("%d exemplars, want 1", len(p.Exemplars))
-			}
-			x, sid, tid := p.Exemplars[0], sc.SpanID(), sc.TraceID()
-			if x.Value != 1 || !bytes.Equal(x.SpanID, sid[:]) || !bytes.Equal(x.TraceID, tid[:]) {
-				t.Errorf("exemplar value %d span %x trace %x, want 1 on span %s of trace %s", x.Value, x.SpanID, x.TraceID, sc.SpanID(), sc.TraceID())
-			}
-		})
-	}
+	r.observe(t, b)
+	r.run(t, b, outage[8:]) // probes and recovers, observed
+	metricdatatest.AssertEqual(t, transitionsMetric(
+		transitionPoint("payments", "open", "half_open", "probe", 1),
+		transitionPoint("payments", "half_open", "closed", "recover", 1),
+	), mustMetric(t, r.collect(t), otelbridge.TransitionsName), metricdatatest.IgnoreTimestamp())
+	assertSpanEvents(t, r.rec.Ended(), outageSpanEvents("payments"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -15,32 +16,38 @@ import (
 
 // Registration undoes an [Bridge.Observe].
 type Registration struct {
-	once     sync.Once
-	reg      metric.Registration
-	err      error
-	bridge   *Bridge
-	breakers []*machine.Breaker
+	once       sync.Once
+	reg        metric.Registration
+	err        error
+	bridge     *Bridge
+	breakers   []*machine.Breaker
+	subscribed bool // made by ObserveBreaker
 }
 
 // Unregister stops the collection of the observed breakers' call counts,
-// state and error counts, so that a removed breaker leaks no callback. It is
-// safe to call more than once; later calls return the first call's result.
+// state, error counts, transitions and fallbacks, so that a removed breaker
+// leaks no callback and no stream. It is safe to call more than once; later
+// calls return the first call's result.
 func (r *Registration) Unregister() error {
 	r.once.Do(func() {
 		r.err = r.reg.Unregister()
-		r.bridge.forget(r.breakers)
+		r.bridge.forget(r.breakers, r.subscribed)
 	})
 	return r.err
 }
 
 // claim marks breakers as observed by this bridge, refusing any that is
-// already: its streams would be reported twice.
-func (b *Bridge) claim(breakers []*machine.Breaker) error {
+// already: its streams would be reported twice. It makes the tallies that
+// count their transitions and fallbacks.
+func (b *Bridge) claim(breakers []*machine.Breaker, subscribed bool) error {
 	b.omu.Lock()
 	defer b.omu.Unlock()
-	for _, br := range breakers {
+	for i, br := range breakers {
 		if b.observing[br] {
 			return fmt.Errorf("circuitry: Observe: breaker %q is observed by this bridge already (a breaker that has the bridge as a subscriber is observed from New until Close)", br.Name())
+		}
+		if slices.Contains(breakers[:i], br) {
+			return fmt.Errorf("circuitry: Observe: breaker %q is given twice", br.Name())
 		}
 	}
 	if b.observing == nil {
@@ -48,15 +55,17 @@ func (b *Bridge) claim(breakers []*machine.Breaker) error {
 	}
 	for _, br := range breakers {
 		b.observing[br] = true
+		b.countLocked(br.Name(), subscribed)
 	}
 	return nil
 }
 
-func (b *Bridge) forget(breakers []*machine.Breaker) {
+func (b *Bridge) forget(breakers []*machine.Breaker, subscribed bool) {
 	b.omu.Lock()
 	defer b.omu.Unlock()
 	for _, br := range breakers {
 		delete(b.observing, br)
+		b.uncountLocked(br.Name(), subscribed)
 	}
 }
 
@@ -89,7 +98,24 @@ type observed struct {
 // New until Close (see [Bridge.ObserveBreaker]); Observe refuses it, and any
 // breaker another registration of this bridge observes, since its streams
 // would be reported twice.
+//
+// While it is observed, the transitions ([Bridge.Notify]) and fallbacks
+// ([Bridge.FallbackDone]) the bridge hears of for a breaker of that name
+// are counted, for the circuitry.breaker.transitions and
+// circuitry.breaker.fallbacks observable counters; they are heard of only
+// when the bridge is also a subscriber of the breaker, through a wrapper
+// that hides ObserveBreaker for instance. Unlike ObserveBreaker, Observe
+// does not report those streams at 0: each appears once it counted one,
+// since a breaker the bridge does not subscribe to would otherwise report
+// 0s that say nothing happened. Unregister ends them with the rest.
 func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
+	return b.observe(false, breakers)
+}
+
+// observe is Observe; subscribed says that the breaker has the bridge as a
+// subscriber (ObserveBreaker), so that its transitions and fallbacks
+// streams are reported from the start, at 0.
+func (b *Bridge) observe(subscribed bool, breakers []*machine.Breaker) (*Registration, error) {
 	if len(breakers) == 0 {
 		return nil, errors.New("circuitry: Observe: no breakers given")
 	}
@@ -115,7 +141,7 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		}
 		obs[i] = o
 	}
-	if err := b.claim(breakers); err != nil {
+	if err := b.claim(breakers, subscribed); err != nil {
 		return nil, err
 	}
 	reg, err := b.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
@@ -146,10 +172,10 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 		return nil
 	}, append([]metric.Observable{b.calls, b.state, b.journalErrors, b.subscriberErrors}, observables(b.figures)...)...)
 	if err != nil {
-		b.forget(breakers)
+		b.forget(breakers, subscribed)
 		return nil, fmt.Errorf("circuitry: Observe: %w", err)
 	}
-	return &Registration{reg: reg, bridge: b, breakers: breakers}, nil
+	return &Registration{reg: reg, bridge: b, breakers: breakers, subscribed: subscribed}, nil
 }
 
 // ObserveBreaker registers b as [Bridge.Observe] does, and returns the
@@ -160,38 +186,22 @@ func (b *Bridge) Observe(breakers ...*machine.Breaker) (*Registration, error) {
 // events, transitions and the call, state and error metrics. Do not also
 // call Observe for such a breaker, or its streams are reported twice.
 //
-// ObserveBreaker also creates, at zero, the breaker's streams of the
-// transitions counter (one for every legal transition, events.Table) and of
-// the fallbacks counter (each trigger and result), so that a query over a
-// range (Prometheus' increase or rate) sees the first transition and the
-// first fallback: a stream born at 1 is a first sample, not an increase.
+// From ObserveBreaker until Close, the bridge counts the breaker's
+// transitions and fallbacks itself, and reports them through the
+// transitions and fallbacks observable counters: every stream of the
+// breaker, one for every legal transition (events.Table) and one for each
+// fallback trigger and result, starts at 0, so that a query over a range
+// (Prometheus' increase or rate) sees the first transition and the first
+// fallback (a stream born at 1 is a first sample, not an increase). Close
+// ends the breaker's streams, so that breakers that come and go (a
+// registry's evicted keys) do not pile up streams up to the SDK's
+// cardinality limit. Breakers of one name share their streams.
 func (b *Bridge) ObserveBreaker(br *machine.Breaker) (func() error, error) {
-	reg, err := b.Observe(br)
+	reg, err := b.observe(true, []*machine.Breaker{br})
 	if err != nil {
 		return nil, err
 	}
-	b.zeroStreams(br.Name())
 	return reg.Unregister, nil
-}
-
-// zeroStreams adds 0 to every stream of the transitions and fallbacks
-// counters of the named breaker.
-func (b *Bridge) zeroStreams(breaker string) {
-	ctx := context.Background()
-	name := KeyName.String(breaker)
-	if b.transitions != nil {
-		for _, e := range events.Table() {
-			b.transitions.Add(ctx, 0, metric.WithAttributes(b.attrs(name,
-				KeyFrom.String(e.From.String()), KeyTo.String(e.To.String()), KeyEvent.String(e.Event.String()))...))
-		}
-	}
-	if b.fallbacks != nil {
-		for _, trigger := range []string{FallbackTriggerRejected, FallbackTriggerFailure} {
-			for _, result := range []string{FallbackResultServed, FallbackResultFailed} {
-				b.fallbacks.Add(ctx, 0, metric.WithAttributes(b.attrs(name, KeyFallbackTrigger.String(trigger), KeyFallbackResult.String(result))...))
-			}
-		}
-	}
 }
 
 var _ machine.BreakerObserver = (*Bridge)(nil)

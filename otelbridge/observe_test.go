@@ -77,8 +77,8 @@ func dataPoints(t *testing.T, sm metricdata.ScopeMetrics, name string) int {
 // TestUnregister checks that Unregister removes a registration's
 // callbacks: later collections no longer report that breaker's calls, state
 // and error counts, the other registration's streams carry on, a second
-// Unregister returns nil, and once both are gone no call, state or error
-// stream is reported.
+// Unregister returns nil, and once both are gone no call, state, error or
+// transitions stream is reported: a's trip ends with its registration.
 func TestUnregister(t *testing.T) {
 	r := newRig(t, nil)
 	a := r.newBreaker(t, "a", machine.WithFailureThreshold(1))
@@ -95,9 +95,10 @@ func TestUnregister(t *testing.T) {
 	r.call(t, b, "b-1", success)
 
 	steps := []struct {
-		name string
-		do   func(t *testing.T)
-		want metricdata.ScopeMetrics
+		name        string
+		do          func(t *testing.T)
+		want        metricdata.ScopeMetrics
+		transitions []metricdata.DataPoint[int64] // those of the breakers still observed
 	}{
 		{
 			name: "both registered",
@@ -106,6 +107,7 @@ func TestUnregister(t *testing.T) {
 				callsMetric(append(callPoints("a", 0, 1, 0, 0), callPoints("b", 1, 0, 0, 0)...)...),
 				stateMetric(append(statePoints("a", events.Open), statePoints("b", events.Closed)...)...),
 			}, append(noFaults("a", "b"), consecutiveMetrics(nil, consecutive{"a", 0, 1}, consecutive{"b", 0, 5})...)...)},
+			transitions: []metricdata.DataPoint[int64]{transitionPoint("a", "closed", "open", "trip", 1)},
 		},
 		{
 			name: "a unregistered",
@@ -137,17 +139,24 @@ func TestUnregister(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			s.do(t)
-			metricdatatest.AssertEqual(t, s.want, observedOnly(r.collect(t)), metricdatatest.IgnoreTimestamp())
+			sm := r.collect(t)
+			metricdatatest.AssertEqual(t, s.want, observedOnly(sm), metricdatatest.IgnoreTimestamp())
+			if len(s.transitions) == 0 {
+				if n := dataPoints(t, sm, otelbridge.TransitionsName); n != 0 {
+					t.Errorf("%s: %d data points, want 0", otelbridge.TransitionsName, n)
+				}
+				return
+			}
+			metricdatatest.AssertEqual(t, transitionsMetric(s.transitions...), mustMetric(t, sm, otelbridge.TransitionsName), metricdatatest.IgnoreTimestamp())
 		})
 	}
 
 	t.Run("both unregistered", func(t *testing.T) {
 		sm := unregisterAll(t, r, regB)
-		// The transitions counter is the subscriber's, not the registration's.
-		metricdatatest.AssertEqual(t,
-			transitionsMetric(transitionPoint("a", "closed", "open", "trip", 1)),
-			mustMetric(t, sm, "circuitry.breaker.transitions"),
-			metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		// The transitions streams end with the registration too.
+		if n := dataPoints(t, sm, otelbridge.TransitionsName); n != 0 {
+			t.Errorf("%s: %d data points after Unregister, want 0", otelbridge.TransitionsName, n)
+		}
 	})
 	if c := a.Counts(); c.Rejected != 1 {
 		t.Errorf("a counted %d rejections, want 1", c.Rejected)

@@ -1,0 +1,83 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/circuitry-go/circuitry/clock/clocktest"
+	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/machine"
+	"github.com/circuitry-go/circuitry/otelbridge"
+	"github.com/circuitry-go/circuitry/registry"
+)
+
+// TestOpenTelemetryKeyChurn checks, on the real OpenTelemetry SDK, that
+// keys that come and go leave no transitions streams behind: 300 hosts
+// pass through the registry and are evicted when idle (more than the
+// SDK's 2000 streams per instrument would hold at 9 streams a breaker),
+// then payments trips, and its trip is counted in its own stream, not in
+// the overflow stream, with only the streams of the breakers held now.
+func TestOpenTelemetryKeyChurn(t *testing.T) {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() {
+		if err := mp.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktest.New(t0)
+	reg, err := registry.New(registry.WithClock(clk), registry.WithIdleTimeout(idle),
+		registry.WithBreakerOptions(machine.WithClock(clk), machine.WithSubscribers(bridge)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close(ctx)
+	for i := range 300 {
+		if err := reg.Do(ctx, fmt.Sprintf("host-%d", i), succeed); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 { // two sweeps: the last 50 hosts go
+			clk.Advance(idle)
+			clk.Advance(idle)
+		}
+	}
+	for range machine.DefaultFailureThreshold {
+		_ = reg.Do(ctx, "payments", fail)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var points []metricdata.DataPoint[int64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == otelbridge.TransitionsName {
+				points = m.Data.(metricdata.Sum[int64]).DataPoints
+			}
+		}
+	}
+	tripped := false
+	for _, p := range points {
+		if str(p.Attributes, otelbridge.KeyName) == "payments" && str(p.Attributes, otelbridge.KeyEvent) == "trip" && p.Value == 1 {
+			tripped = true
+		}
+		if v, ok := p.Attributes.Value("otel.metric.overflow"); ok && v.AsBool() {
+			t.Errorf("an overflow stream counts %d transitions", p.Value)
+		}
+	}
+	if !tripped {
+		t.Error("payments' trip is not in its own stream of the transitions counter")
+	}
+	if want := reg.Len() * len(events.Table()); len(points) != want {
+		t.Errorf("%d transitions streams, want %d: %d for each of the %d breakers held", len(points), want, len(events.Table()), reg.Len())
+	}
+}
