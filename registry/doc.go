@@ -44,6 +44,13 @@
 // eviction) makes them try again with a new one, so that machine.ErrClosed
 // never reaches their caller.
 //
-// Close the registry when done ([Registry.Close]): it stops the sweeper
-// and closes every breaker.
+// Close the registry when done ([Registry.Close]): it stops the sweeper,
+// waits for the breakers being made, and closes every breaker, so that
+// what the breakers share (a journal's connection, a meter provider) may
+// be shut down once it returns.
+//
+// A panic while a breaker is made (a [machine.BreakerObserver] that panics
+// in ObserveBreaker, say) goes on to the [Registry.Get] making it, and
+// leaves nothing behind: the Gets waiting for the same key return an
+// error, and the key's next Get tries again.
 package registry

@@ -25,9 +25,17 @@ import (
 type Registry struct {
 	cfg config
 
-	m      sync.Map     // key → *entry
-	n      atomic.Int64 // breakers held: made or being made, and not yet closed
-	closed atomic.Bool  // Close was called
+	m sync.Map     // key → *entry
+	n atomic.Int64 // breakers held: made or being made, and not yet closed
+
+	// makers counts the goroutines making a breaker, from before they take
+	// a place for it until they have published or forgotten its entry,
+	// plus closedBit once Close was called. A maker joins only while
+	// closedBit is unset, in the same compare-and-swap that checks it, so
+	// that once Close has set it the count only falls: Close waits for it
+	// to reach zero, which closes drained.
+	makers  atomic.Int64
+	drained chan struct{} // closed when Close was called and no maker is left
 
 	// sweepMu makes the passes that evict (the sweeper's, a full
 	// registry's, Remove and Close) one at a time, and guards what follows.
@@ -94,7 +102,7 @@ func (e *entry) acquire() *machine.Breaker {
 // option. With an idle timeout, it arms the sweeper on the registry's
 // clock: call [Registry.Close] when done.
 func New(opts ...Option) (*Registry, error) {
-	r := &Registry{cfg: defaults()}
+	r := &Registry{cfg: defaults(), drained: make(chan struct{})}
 	for i, o := range opts {
 		if o == nil {
 			return nil, &events.OptionError{Option: fmt.Sprintf("registry option %d", i), Value: "nil", Reason: "must not be nil"}
@@ -117,7 +125,11 @@ func New(opts ...Option) (*Registry, error) {
 // breaker, a [*FullError] (matching [ErrFull]) when the registry is full
 // and can evict none, [ErrClosed] after Close, and machine.New's error when
 // the breaker cannot be made (an invalid option, a journal that cannot be
-// read); an error is not remembered, and the next Get tries again.
+// read); an error is not remembered, and the next Get tries again. If
+// making the breaker panics (a [machine.BreakerObserver] that panics in
+// ObserveBreaker, say), the panic goes on to the Get that was making it,
+// the Gets of the same key waiting for it return an error saying so, and
+// the key's next Get tries again.
 //
 // Get never returns a breaker that the registry has started to evict or
 // close. A breaker held on to after Get may be evicted once it has gone
@@ -137,7 +149,7 @@ func (r *Registry) Get(key string) (*machine.Breaker, error) {
 // get is Get's slow path: the key has no live entry.
 func (r *Registry) get(key string) (*machine.Breaker, error) {
 	for {
-		if r.closed.Load() {
+		if r.closed() {
 			return nil, ErrClosed
 		}
 		v, ok := r.m.Load(key)
@@ -184,41 +196,107 @@ func (r *Registry) nameOf(key string) (string, error) {
 }
 
 // make makes the breaker of key's new entry e, which the caller stored
-// with e.made locked: it takes a place for it (evicting if the registry is
-// full), makes it, and publishes it, unless Close came first.
+// with e.made locked: it joins the makers (unless Close came first), takes
+// a place for the breaker (evicting if the registry is full), makes it,
+// and publishes it.
+//
+// If making it panics (a BreakerObserver's ObserveBreaker, a journal's
+// reads under machine.WithFollow: machine.New does not recover those), or
+// exits the goroutine, the entry is forgotten with an error for the callers
+// waiting for it, its place is given back, and the panic goes on to the
+// caller: no key is left locked, and its next Get tries again.
 func (r *Registry) make(key, name string, e *entry) (*machine.Breaker, error) {
-	fail := func(err error) (*machine.Breaker, error) {
-		e.err = err
-		e.state.Store(gone)
-		r.m.CompareAndDelete(key, e)
-		e.made.Unlock()
-		return nil, err
+	if !r.startMaking() {
+		return nil, r.unmake(key, e, ErrClosed)
 	}
+	defer r.doneMaking()
+	pending := true // e.made is still locked, and e unsettled
+	held := false   // this maker holds a place in n
+	defer func() {
+		if !pending {
+			return
+		}
+		v := recover()
+		if held {
+			r.n.Add(-1)
+		}
+		err := fmt.Errorf("circuitry: registry key %q: making its breaker panicked: %v", key, v)
+		if v == nil {
+			err = fmt.Errorf("circuitry: registry key %q: making its breaker exited its goroutine", key)
+		}
+		r.unmake(key, e, err)
+		if v != nil {
+			panic(v)
+		}
+	}()
 	if !r.reserve() {
-		return fail(&FullError{Key: cut(key), MaxKeys: r.cfg.maxKeys})
+		pending = false
+		return nil, r.unmake(key, e, &FullError{Key: cut(key), MaxKeys: r.cfg.maxKeys})
 	}
+	held = true
 	b, err := machine.New(name, r.cfg.breaker...)
 	if err != nil {
 		r.n.Add(-1)
-		return fail(fmt.Errorf("circuitry: registry key %q: %w", key, err))
+		held = false
+		pending = false
+		return nil, r.unmake(key, e, fmt.Errorf("circuitry: registry key %q: %w", key, err))
 	}
 	e.b = b
 	e.used.Store(true)
-	if !e.state.CompareAndSwap(creating, live) { // Close claimed the entry
+	if !e.state.CompareAndSwap(creating, live) {
+		// Close claimed the entry: it gave up waiting for this maker, its
+		// ctx done. The place goes back with the breaker closed.
+		held = false
 		r.closeOwn(b)
-		return fail(ErrClosed)
+		pending = false
+		return nil, r.unmake(key, e, ErrClosed)
 	}
+	pending = false
 	e.made.Unlock()
-	// Close stores closed before it looks for entries: if it did not see
-	// this one, this load sees closed.
-	if r.closed.Load() {
-		if e.state.CompareAndSwap(live, gone) {
-			r.m.CompareAndDelete(key, e)
-			r.closeOwn(b)
-		}
+	// Close, once called, waits for this maker before it takes the live
+	// entries: it takes this one, and closes its breaker.
+	if r.closed() {
 		return nil, ErrClosed
 	}
 	return b, nil
+}
+
+// unmake forgets key's entry e, whose breaker could not be made, with err
+// for the callers waiting for it, and lets them go. It returns err.
+func (r *Registry) unmake(key string, e *entry, err error) error {
+	e.err = err
+	e.state.Store(gone)
+	r.m.CompareAndDelete(key, e)
+	e.made.Unlock()
+	return err
+}
+
+// closedBit is set in makers by Close.
+const closedBit = 1 << 62
+
+// closed reports whether Close was called.
+func (r *Registry) closed() bool { return r.makers.Load()&closedBit != 0 }
+
+// startMaking joins the makers, unless Close was called: it reports
+// whether it did.
+func (r *Registry) startMaking() bool {
+	for {
+		n := r.makers.Load()
+		if n&closedBit != 0 {
+			return false
+		}
+		if r.makers.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// doneMaking leaves the makers; the last to leave after Close was called
+// lets Close go on.
+func (r *Registry) doneMaking() {
+	if r.makers.Add(-1) == closedBit {
+		close(r.drained)
+	}
 }
 
 // closeOwn closes a breaker the registry made and no longer holds, and
@@ -226,10 +304,10 @@ func (r *Registry) make(key, name string, e *entry) (*machine.Breaker, error) {
 func (r *Registry) closeOwn(b *machine.Breaker) {
 	ctx, cancel := context.WithTimeout(context.Background(), EvictCloseTimeout)
 	defer cancel()
+	defer r.n.Add(-1)
 	if err := b.Close(ctx); err != nil {
 		r.report(fmt.Errorf("circuitry: registry: closing breaker %q: %w", b.Name(), err))
 	}
-	r.n.Add(-1)
 }
 
 // reserve takes a place for a new breaker, evicting if the registry is
@@ -376,16 +454,38 @@ func (r *Registry) Remove(ctx context.Context, key string) error {
 	return e.b.Close(ctx)
 }
 
-// Close stops the sweeper, closes every breaker the registry holds
-// ([machine.Breaker.Close], each within ctx) and forgets them, and waits
-// for the breakers the sweeper is closing. Afterwards Get, Do and Execute
-// return [ErrClosed]. It returns the breakers' Close errors, joined. Close
-// may be called again; a later call has nothing left to close.
+// Close stops the sweeper, waits for the breakers being made (each
+// machine.New: its journal load, its observers' registration), closes
+// every breaker the registry holds ([machine.Breaker.Close], each within
+// ctx) and forgets them, and waits for the breakers the sweeper is
+// closing. Afterwards Get, Do and Execute return [ErrClosed], Len is 0 and
+// no breaker is made: what the breakers share (a journal's connection, a
+// meter provider) may be shut down. It returns the breakers' Close errors,
+// joined.
+//
+// If ctx is done before the breakers being made are, Close stops waiting
+// for them and returns an error matching ctx's: each of them is then
+// closed by its maker as soon as made (within [EvictCloseTimeout], an
+// error going to [WithErrorHandler]'s handler), and gives back its place
+// then. Close may be called again; a later call has nothing left to close,
+// but waits for the breakers still being made as the first did.
 func (r *Registry) Close(ctx context.Context) error {
 	if ctx == nil {
 		return machine.ErrNilContext
 	}
-	r.closed.Store(true)
+	if r.makers.Or(closedBit) == 0 { // no maker to wait for, and the first Close
+		close(r.drained)
+	}
+	var errs []error
+	select {
+	case <-r.drained:
+	default:
+		select {
+		case <-r.drained:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("circuitry: registry: Close stopped waiting for the breakers being made: %w", context.Cause(ctx)))
+		}
+	}
 	r.sweepMu.Lock()
 	if r.timer != nil {
 		r.timer.Stop()
@@ -394,8 +494,9 @@ func (r *Registry) Close(ctx context.Context) error {
 	var held []*machine.Breaker
 	r.m.Range(func(k, v any) bool {
 		e := v.(*entry)
-		// Under sweepMu no evictor runs: an entry is being made, live, or
-		// gone already.
+		// Under sweepMu no evictor runs: an entry is being made (by a
+		// maker Close stopped waiting for, or one that came too late to
+		// join), live, or gone already.
 		if e.state.CompareAndSwap(creating, gone) { // its maker closes what it makes
 			r.m.CompareAndDelete(k, e)
 		} else if e.state.CompareAndSwap(live, gone) {
@@ -405,7 +506,6 @@ func (r *Registry) Close(ctx context.Context) error {
 		return true
 	})
 	r.sweepMu.Unlock()
-	var errs []error
 	for _, b := range held {
 		if err := b.Close(ctx); err != nil {
 			errs = append(errs, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
@@ -130,9 +131,9 @@ func (g *gate) ObserveBreaker(*machine.Breaker) (func() error, error) {
 	return func() error { return nil }, nil
 }
 
-// TestCloseWhileABreakerIsBeingMade checks that a breaker whose making
-// Close overtook is closed by its maker, whose Get, like the Gets waiting
-// for it, returns ErrClosed.
+// TestCloseWhileABreakerIsBeingMade checks that Close waits for a breaker
+// being made and closes it, and that its maker's Get, like the Gets
+// waiting for it, returns ErrClosed.
 func TestCloseWhileABreakerIsBeingMade(t *testing.T) {
 	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
 	r := newRig(t, registry.WithBreakerOptions(machine.WithSubscribers(g)))
@@ -140,16 +141,24 @@ func TestCloseWhileABreakerIsBeingMade(t *testing.T) {
 	go func() { _, err := r.reg.Get("a"); errs <- err }()
 	<-g.entered // the maker is in machine.New
 	go func() { _, err := r.reg.Get("a"); errs <- err }()
-	if err := r.reg.Close(context.Background()); err != nil {
-		t.Fatal(err)
+	closed := make(chan error, 1)
+	go func() { closed <- r.reg.Close(context.Background()) }()
+	select {
+	case err := <-closed:
+		close(g.release)
+		t.Fatalf("Close returned (%v) before the breaker being made was", err)
+	case <-time.After(20 * time.Millisecond):
 	}
 	close(g.release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if n := r.c.open.Load(); n != 0 || r.reg.Len() != 0 {
+		t.Errorf("after Close: %d breakers open, Len %d", n, r.reg.Len())
+	}
 	for range 2 {
 		if err := <-errs; err != registry.ErrClosed {
 			t.Errorf("Get = %v, want ErrClosed", err)
 		}
-	}
-	if n := r.c.open.Load(); n != 0 || r.reg.Len() != 0 {
-		t.Errorf("%d breakers open, Len %d", n, r.reg.Len())
 	}
 }

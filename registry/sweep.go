@@ -20,7 +20,7 @@ type evicted struct {
 // evicted.
 func (r *Registry) sweep() {
 	r.sweepMu.Lock()
-	if r.closed.Load() {
+	if r.closed() {
 		r.sweepMu.Unlock()
 		return
 	}
@@ -41,7 +41,7 @@ func (r *Registry) evictForRoom() bool {
 		return false
 	}
 	r.sweepMu.Lock()
-	if r.closed.Load() || r.fruitless == r.round+1 {
+	if r.closed() || r.fruitless == r.round+1 {
 		r.sweepMu.Unlock()
 		return false
 	}
