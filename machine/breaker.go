@@ -79,7 +79,7 @@ type Breaker struct {
 
 	unobserve []func() error // the stop functions of the BreakerObservers, for Close
 
-	lease leasing // WithProbeLease: who may probe, guarded by mu
+	lease *leasing // WithProbeLease: who may probe, guarded by mu; nil without a lease
 }
 
 // snapshot is what a call reads: immutable once published. It fills a
@@ -198,6 +198,9 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		b.dispatch = d
 	}
 	b.run = new(failureRun)
+	if cfg.lease != nil {
+		b.lease = new(leasing)
+	}
 	b.classify = cfg.classifier
 	b.failThresh = uint32(consecutive)
 	b.pol = pol
@@ -232,14 +235,14 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	for _, o := range breakerObservers(cfg.subscribers) {
 		stop, err := o.ObserveBreaker(b)
 		if err != nil {
-			b.stopObserving()
+			b.abandon()
 			return nil, fmt.Errorf("circuitry: New(%q): %T.ObserveBreaker: %w", name, o, err)
 		}
 		b.unobserve = append(b.unobserve, stop)
 	}
 	if cfg.follow > 0 {
 		if err := b.follow(); err != nil {
-			b.stopObserving()
+			b.abandon()
 			return nil, err
 		}
 		// What other writers stored between the load and the watch.
@@ -249,6 +252,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 			b.report(err)
 		}
 	}
+	b.leaseMade()
 	return b, nil
 }
 
@@ -538,6 +542,17 @@ func (b *Breaker) unlock() {
 func (b *Breaker) report(err error) {
 	defer func() { _ = recover() }() // a panicking error handler must not break a call
 	b.cfg.onError(err)
+}
+
+// abandon undoes a New that fails once the breaker is made: it stops the
+// observers, shuts the breaker and ends the request for a probe lease, so
+// that a breaker nobody holds does not take the fleet's lease.
+func (b *Breaker) abandon() {
+	b.stopObserving()
+	b.shut()
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
+	defer cancel()
+	_ = b.waitLease(ctx)
 }
 
 // stopObserving undoes what the BreakerObservers did at New, once.

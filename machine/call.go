@@ -56,6 +56,7 @@ func (b *Breaker) admit(ctx context.Context) (Permit, error) {
 	if ctx == nil {
 		return Permit{}, ErrNilContext
 	}
+	fired := false // this call moved the breaker to half-open
 	for attempt := 0; ; attempt++ {
 		s := b.snap.Load()
 		switch {
@@ -78,6 +79,7 @@ func (b *Breaker) admit(ctx context.Context) (Permit, error) {
 			if err != nil && !errors.Is(err, events.ErrConflict) {
 				return b.refuse(ctx, s)
 			}
+			fired = err == nil
 		case s.state == events.Open:
 			return b.refuse(ctx, s)
 		default: // half-open
@@ -85,6 +87,16 @@ func (b *Breaker) admit(ctx context.Context) (Permit, error) {
 				p := b.permit(ctx, s.gen)
 				p.tag |= probeTag
 				return p, nil
+			}
+			if fired && b.cfg.lease != nil {
+				// The call that moved the breaker to half-open waits
+				// for the probe lease's answer (within ctx and the
+				// lease's own deadline) rather than be refused while
+				// the request is under way: with little traffic, the
+				// next call may come after the period is over.
+				b.awaitLease(ctx, s.gen)
+				fired = false
+				continue
 			}
 			return b.refuse(ctx, s)
 		}

@@ -82,5 +82,7 @@ func Settle(b *Breaker) {
 	if drained != nil {
 		<-drained
 	}
-	b.lease.wg.Wait() // the answer of the probe lease, when one was asked
+	if b.lease != nil {
+		b.lease.wg.Wait() // the answer of the probe lease, when one was asked
+	}
 }

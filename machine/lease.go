@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/circuitry-go/circuitry/internal/goid"
 )
 
 // A ProbeLease limits the probes of a fleet: of the processes that share a
@@ -73,9 +75,18 @@ func (e *LeaseError) Unwrap() error { return e.Err }
 // leasing is the state of the probe lease, guarded by the breaker's
 // transition lock.
 type leasing struct {
-	gen    uint64             // the half-open generation whose probes this process may admit
-	cancel context.CancelFunc // ends the request under way; nil when none is
-	wg     sync.WaitGroup     // the requests under way
+	// made: New has returned the breaker. Until then no lease is asked
+	// for, so that a New that fails takes no lease from the fleet.
+	made     bool
+	gen      uint64             // the half-open generation whose probes this process may admit
+	cancel   context.CancelFunc // ends the request under way; nil when none is
+	asked    uint64             // the generation of the latest request
+	answered chan struct{}      // closed when the latest request has its answer
+	deadline <-chan struct{}    // closed when the latest request's time is up
+	wg       sync.WaitGroup     // the requests under way
+	// reporter is the goroutine of a request while it reports its
+	// failure to the error handler, which may call Close.
+	reporter atomic.Uint64
 }
 
 // leaseLocked asks for the lease on the half-open period just published
@@ -84,30 +95,73 @@ type leasing struct {
 // b.mu.
 func (b *Breaker) leaseLocked(gen, seq uint64) {
 	b.endLeaseLocked()
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.journalTimeout)
-	b.lease.cancel = cancel
+	if !b.lease.made {
+		return // New asks once the breaker is made (see leaseMade)
+	}
+	// Half the half-open period at most: a lease store that does not
+	// answer leaves the other half to probe on this process's own limit.
+	ctx, cancel := context.WithTimeout(context.Background(), min(b.cfg.journalTimeout, b.cfg.halfOpenTimeout/2))
+	answered := make(chan struct{})
+	b.lease.cancel, b.lease.asked, b.lease.answered, b.lease.deadline = cancel, gen, answered, ctx.Done()
 	b.lease.wg.Go(func() {
 		defer cancel()
+		defer close(answered)
 		held, err := b.acquire(ctx, seq)
 		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 			return // the breaker left the period, or was closed: nobody waits for the answer
 		}
 		if err != nil {
 			held = true // fall back on the process's own probe limit
-			b.report(&LeaseError{Breaker: b.name, Seq: seq, Err: err})
 		}
 		b.mu.Lock()
-		defer b.mu.Unlock()
 		if held && b.gen == gen {
 			b.lease.gen = gen
 		}
+		b.mu.Unlock()
+		if err != nil {
+			b.lease.reporter.Store(goid.ID())
+			b.report(&LeaseError{Breaker: b.name, Seq: seq, Err: err})
+			b.lease.reporter.Store(0)
+		}
 	})
+}
+
+// leaseMade is the end of a New that succeeds: from now on the breaker
+// asks for the lease, starting with the half-open period it resumed in.
+func (b *Breaker) leaseMade() {
+	if b.lease == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lease.made = true
+	if s := b.snap.Load(); s.state == events.HalfOpen {
+		b.leaseLocked(s.gen, b.fold.Seq)
+	}
+}
+
+// awaitLease waits, within ctx, for the answer of the lease on half-open
+// generation gen, for the call that moved the breaker to half-open: with
+// little traffic, the next call may come after the period is over.
+func (b *Breaker) awaitLease(ctx context.Context, gen uint64) {
+	b.mu.Lock()
+	ch, deadline := b.lease.answered, b.lease.deadline
+	asked := b.lease.asked == gen
+	b.mu.Unlock()
+	if !asked || ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-deadline: // a lease that ignores its deadline is not waited for
+	case <-ctx.Done():
+	}
 }
 
 // endLeaseLocked ends the request for the lease under way, if any: the
 // breaker has left the half-open period it was for.
 func (b *Breaker) endLeaseLocked() {
-	if b.lease.cancel != nil {
+	if b.lease != nil && b.lease.cancel != nil {
 		b.lease.cancel()
 		b.lease.cancel = nil
 	}
@@ -127,14 +181,14 @@ func (b *Breaker) acquire(ctx context.Context, seq uint64) (held bool, err error
 // holdsLeaseLocked reports whether calls in half-open generation gen may
 // take a probe slot: always without a lease. It runs under b.mu.
 func (b *Breaker) holdsLeaseLocked(gen uint64) bool {
-	return b.cfg.lease == nil || b.lease.gen == gen
+	return b.lease == nil || b.lease.gen == gen
 }
 
 // waitLease waits, within ctx, for the request for the lease that Close
 // ended.
 func (b *Breaker) waitLease(ctx context.Context) error {
-	if b.cfg.lease == nil {
-		return nil
+	if b.lease == nil || b.lease.reporter.Load() == goid.ID() {
+		return nil // not from the request's own report, which would wait for itself
 	}
 	done := make(chan struct{})
 	go func() {

@@ -92,20 +92,39 @@ func TestProbeLease(t *testing.T) {
 		}
 		f.noErrors()
 	})
-	t.Run("the call that fires probe is rejected until the lease answers", func(t *testing.T) {
-		answer := make(chan struct{})
+	t.Run("the call that fires probe waits for the lease's answer", func(t *testing.T) {
+		asked, answer := make(chan struct{}), make(chan bool)
 		l := &fakeLease{answer: func(context.Context, leaseAsk) (bool, error) {
-			<-answer
-			return true, nil
+			close(asked)
+			return <-answer, nil
 		}}
+		f := leased(t, l)
+		done := make(chan error)
+		go func() { done <- f.b.Do(ctx, okCall) }()
+		<-asked // the call fired probe, and the lease is asked
+		answer <- true
+		if err := <-done; err != nil {
+			t.Fatalf("the call that fired probe: %v, want it admitted as the holder's probe", err)
+		}
+		f.wantState(events.HalfOpen)
+		f.wantCounts(probes(0, 1))
+		f.noErrors()
+	})
+	t.Run("the call that fires probe is refused when the lease says no", func(t *testing.T) {
+		l := &fakeLease{answer: grant(false, nil)}
 		f := leased(t, l)
 		if err := f.b.Do(ctx, okCall); !isHalfOpenRejection(err) {
 			t.Fatalf("the call that fired probe: %v, want a half-open rejection", err)
 		}
-		close(answer)
 		f.wantState(events.HalfOpen)
-		f.mustSucceed() // the lease is held now
-		f.wantCounts(probes(0, 1))
+	})
+	t.Run("with little traffic, the first call after the open period probes", func(t *testing.T) {
+		l := &fakeLease{answer: grant(true, nil)}
+		f := leased(t, l, machine.WithSuccessThreshold(1))
+		if err := f.b.Do(ctx, okCall); err != nil {
+			t.Fatalf("the one call after the open period: %v, want it admitted", err)
+		}
+		f.wantState(events.Closed)
 	})
 	t.Run("without the lease no probe is admitted, and the half-open timeout begins a new period", func(t *testing.T) {
 		l := &fakeLease{answer: grant(false, nil)}
@@ -335,4 +354,159 @@ func equalAsks(a, b []leaseAsk) bool {
 		}
 	}
 	return true
+}
+
+// A lease store that does not answer is given half the half-open period at
+// most, so that the breaker falls back on its own probe limit before the
+// period ends.
+func TestProbeLeaseRequestIsBoundedByHalfTheHalfOpenPeriod(t *testing.T) {
+	deadlines := make(chan time.Duration, 1)
+	l := &fakeLease{answer: func(ctx context.Context, _ leaseAsk) (bool, error) {
+		d, ok := ctx.Deadline()
+		if !ok {
+			deadlines <- -1
+			return true, nil
+		}
+		deadlines <- time.Until(d)
+		return true, nil
+	}}
+	newFixture(t, machine.WithProbeLease(l), machine.WithHalfOpenTimeout(2*time.Second), machine.WithProbeOnTimer()).
+		enterHalfOpenByTimer()
+	if d := <-deadlines; d <= 0 || d > time.Second {
+		t.Fatalf("the lease request's deadline is %s away, want at most 1s (half of the 2s half-open timeout, under the 5s journal timeout)", d)
+	}
+}
+
+// enterHalfOpenByTimer trips the breaker and lets its open period end.
+func (f *fixture) enterHalfOpenByTimer() {
+	f.t.Helper()
+	f.failN(machine.DefaultFailureThreshold)
+	f.clk.Advance(machine.DefaultRecoveryTimeout)
+	f.wantState(events.HalfOpen)
+}
+
+// An error handler that closes the breaker on a LeaseError runs on the
+// lease's goroutine: Close does not wait for it there.
+func TestCloseFromTheErrorHandlerOfALeaseError(t *testing.T) {
+	done := make(chan error, 1)
+	var f *fixture
+	f = newFixture(t, machine.WithProbeLease(&fakeLease{answer: grant(false, errors.New("store down"))}),
+		machine.WithHalfOpenTimeout(leaseHalfOpenTimeout), machine.WithProbeOnTimer(),
+		machine.WithErrorHandler(func(err error) {
+			if errors.As(err, new(*machine.LeaseError)) {
+				done <- f.b.Close(context.Background())
+			}
+		}))
+	f.failN(machine.DefaultFailureThreshold)
+	f.clk.Advance(machine.DefaultRecoveryTimeout)
+	if err := <-done; err != nil {
+		t.Fatalf("Close from the error handler: %v", err)
+	}
+}
+
+// failingObserver makes New fail after the breaker is made.
+type failingObserver struct{ recorder }
+
+func (*failingObserver) ObserveBreaker(*machine.Breaker) (func() error, error) {
+	return nil, errors.New("meter registration failed")
+}
+
+// A New that fails after resuming in half-open takes no lease from the
+// fleet: a breaker nobody holds must not be the period's only prober.
+func TestFailedNewTakesNoLease(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	enterState(f, events.HalfOpen)
+	l := firstWriter()
+	_, err := machine.New("svc", machine.WithClock(f.clk), machine.WithJournal(f.j), machine.WithProbeLease(l),
+		machine.WithHalfOpenTimeout(leaseHalfOpenTimeout), machine.WithWriter("ghost"),
+		machine.WithSubscribers(&failingObserver{}))
+	if err == nil {
+		t.Fatal("New with a failing observer succeeded")
+	}
+	if asked := l.Asked(); len(asked) != 0 {
+		t.Fatalf("the failed New asked for the lease: %+v", asked)
+	}
+	if held, _ := l.Acquire(ctx, "svc", 2, "replica-that-lives"); !held {
+		t.Fatal("a live replica is refused the lease")
+	}
+}
+
+// held is a journal whose appends wait until released. It does I/O, as
+// far as the breaker knows (it is not an events.Immediate): its writer
+// runs on a goroutine of its own.
+type held struct {
+	mem     *events.Memory
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *held) Append(ctx context.Context, t events.Transition) error {
+	select {
+	case h.entered <- struct{}{}:
+	default:
+	}
+	<-h.release
+	return h.mem.Append(ctx, t)
+}
+
+func (h *held) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
+	return h.mem.Read(ctx, breaker, after)
+}
+
+// A breaker closed while its writer's last append meets another writer's
+// records adopts them into its fold and stays closed: calls get ErrClosed,
+// no timer or lease starts.
+func TestClosedBreakerStaysClosedWhenItsLastAppendConflicts(t *testing.T) {
+	ctx := context.Background()
+	mem := newMemory(t)
+	clk := clocktest.New(t0)
+	h := &held{mem: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	l := &fakeLease{answer: grant(true, nil)}
+	a, err := machine.New("svc", machine.WithClock(clk), machine.WithJournal(h), machine.WithWriter("a"),
+		machine.WithProbeLease(l), machine.WithHalfOpenTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := machine.New("svc", machine.WithClock(clk), machine.WithJournal(mem), machine.WithWriter("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	for range machine.DefaultFailureThreshold {
+		_ = a.Do(ctx, failCall) // a's trip waits in its append
+	}
+	<-h.entered
+	for range machine.DefaultFailureThreshold {
+		_ = other.Do(ctx, failCall) // b's trip is stored first
+	}
+	clk.Advance(machine.DefaultRecoveryTimeout)
+	if _, err := other.Allow(ctx); err != nil { // b probes: half-open, seq 2
+		t.Fatal(err)
+	}
+	if err := other.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error)
+	go func() { closed <- a.Close(ctx) }()
+	eventually(t, "Close began", func() bool { // (a call could fire probe before it)
+		sctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		defer cancel()
+		return errors.Is(a.Sync(sctx), machine.ErrClosed)
+	})
+	close(h.release) // a's last append conflicts, and it adopts b's records
+	<-closed
+	if err := a.Do(ctx, okCall); !errors.Is(err, machine.ErrClosed) {
+		t.Fatalf("a call after Close: %v, want ErrClosed", err)
+	}
+	if got := a.Snapshot(); got.Seq != 2 || got.State != events.HalfOpen {
+		t.Fatalf("a's fold %+v, want b's records adopted (seq 2, half-open)", got)
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d timers pending after Close", n)
+	}
+	machine.Settle(a)
+	if asked := l.Asked(); len(asked) != 0 {
+		t.Fatalf("a closed breaker asked for the lease: %+v", asked)
+	}
 }

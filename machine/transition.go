@@ -261,6 +261,13 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 	b.probes.Store(0)
 	b.probeOK.Store(0)
 	b.endLeaseLocked()
+	if b.closing {
+		// Closed: the writer's last attempt may still adopt other
+		// writers' records, which the fold takes; calls keep being
+		// refused, and no timer or lease starts.
+		b.snap.Store(&snapshot{gen: gen, state: stateShut, last: state})
+		return
+	}
 	s := &snapshot{gen: gen, state: state}
 	switch state {
 	case events.Closed:
@@ -282,7 +289,7 @@ func (b *Breaker) publishLocked(state events.State, now time.Time, left time.Dur
 		if b.cfg.halfOpenTimeout > 0 {
 			b.timer = b.afterLocked(left, gen, (*Breaker).halfOpenExpired)
 		}
-		if b.cfg.lease != nil && !b.closing {
+		if b.cfg.lease != nil {
 			b.leaseLocked(gen, b.fold.Seq)
 		}
 	}
