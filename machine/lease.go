@@ -20,12 +20,15 @@ import (
 //
 // The breaker asks for the lease once per half-open period, when it enters
 // half-open (by its own probe, an adopted one, or a manual control), on a
-// goroutine of its own, never on a call's path. Until the answer comes, and
-// when it is no, calls in half-open are rejected as when every probe slot
-// is taken. When Acquire fails (an error, a panic, or no answer within
-// [WithJournalTimeout], which bounds each request), the breaker reports a [*LeaseError] and admits
-// probes up to its own probe limit, as without a lease: a fleet whose lease
-// store is down still recovers.
+// goroutine of its own, never for each call; a breaker New has not yet
+// returned does not ask. The call that moved the breaker to half-open waits
+// for the answer (within its ctx); other calls in half-open, until the
+// answer comes, and all of them when it is no, are rejected as when every
+// probe slot is taken. Each request is bounded by [WithJournalTimeout] or
+// half the [WithHalfOpenTimeout], whichever is shorter. When Acquire fails
+// (an error, a panic, or no answer in that time), the breaker reports a
+// [*LeaseError] and admits probes up to its own probe limit, as without a
+// lease: a fleet whose lease store is down still recovers.
 type ProbeLease interface {
 	// Acquire reports whether writer holds the lease on the half-open
 	// period of breaker that record seq began; exactly one writer may hold
