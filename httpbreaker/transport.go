@@ -232,7 +232,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// next panicked (a failure, and the panic goes on) or exited its
+		// goroutine (ignored): either way the permit ends, so that a probe
+		// slot is not held for ever.
+		if v := recover(); v != nil {
+			p.Report(machine.Result{Outcome: machine.Failure, Cause: fmt.Sprintf("the transport panicked: %v", v)})
+			panic(v)
+		}
+		p.Report(machine.Result{Outcome: machine.Ignored})
+	}()
 	resp, err := t.next.RoundTrip(req)
+	returned = true
 	p.ReportFunc(func() machine.Result { return t.classify(req, resp, err) })
 	return resp, err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -481,5 +482,57 @@ func TestNewTransportRefusesBadArguments(t *testing.T) {
 		if err := try(); !errors.Is(err, events.ErrInvalidOption) {
 			t.Errorf("%s: %v, want an option error", name, err)
 		}
+	}
+}
+
+// panicky is a transport that panics, or exits its goroutine.
+type panicky struct{ goexit bool }
+
+func (p panicky) RoundTrip(*http.Request) (*http.Response, error) {
+	if p.goexit {
+		runtime.Goexit()
+	}
+	panic("transport bug")
+}
+
+// A transport below that panics or exits its goroutine ends the permit
+// all the same: in half-open its probe slot is freed, and the breaker is
+// never stuck with probes in flight.
+func TestTransportBelowPanics(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		goexit bool
+		counts func(machine.Counts) bool
+	}{
+		{"a panic is a failure, and goes on", false, func(c machine.Counts) bool { return c.Failures == 1 }},
+		{"an exit of the goroutine is ignored", true, func(c machine.Counts) bool { return c.Ignored == 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFleet(t, machine.WithProbeLimit(1))
+			b := f.breaker("http://a:80")
+			if err := b.ForceOpen(ctx, machine.Override{Operator: "test", Note: "probe"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.ForceHalfOpen(ctx, machine.Override{Operator: "test", Note: "probe"}); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := httpbreaker.NewTransport(panicky{goexit: tc.goexit}, f.get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan any)
+			go func() {
+				defer func() { done <- recover() }()
+				_, _ = roundTrip(t, tr, ctx, "http://a/")
+			}()
+			v := <-done
+			if !tc.goexit && v != "transport bug" {
+				t.Fatalf("recovered %v, want the transport's panic", v)
+			}
+			if c := b.Counts(); !tc.counts(c) || c.Probes != 0 {
+				t.Fatalf("counts %+v, want the probe ended and counted", c)
+			}
+		})
 	}
 }
