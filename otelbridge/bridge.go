@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/log"
-	"go.opentelemetry.io/otel/log/global"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -155,7 +154,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // records: a transition that gets no span event (no recording span at hand,
 // or [WithSpanEvents](false)) is emitted as a log record with the span
 // event's name and attributes. Default: the global logger provider
-// (go.opentelemetry.io/otel/log/global) at the time of New, which emits
+// (otel.GetLoggerProvider()) at the time of New, which emits
 // nothing until a program sets one; a no-op provider turns the records
 // off.
 func WithLoggerProvider(lp log.LoggerProvider) Option {
@@ -252,7 +251,7 @@ func New(opts ...Option) (*Bridge, error) {
 		cfg.mp = otel.GetMeterProvider()
 	}
 	if cfg.lp == nil {
-		cfg.lp = global.GetLoggerProvider()
+		cfg.lp = otel.GetLoggerProvider()
 	}
 	b := &Bridge{cfg: cfg, extra: cfg.extra}
 	b.meter = cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()))

@@ -230,7 +230,7 @@ func TestTransitionEventFreeText(t *testing.T) {
 	}
 	ev := attribute.NewSet(ended[0].Events()[0].Attributes...)
 	if v, ok := ev.Value("circuitry.breaker.reason.last_error"); !ok || v.AsString() != errDependency.Error() {
-		t.Errorf("reason.last_error = %v (set: %v), want %q", v.Emit(), ok, errDependency.Error())
+		t.Errorf("reason.last_error = %v (set: %v), want %q", v.String(), ok, errDependency.Error())
 	}
 	for _, m := range r.collect(t).Metrics {
 		metricdatatest.AssertHasAttributes(t, m) // the metric reported
