@@ -218,7 +218,17 @@ func (j *Journal) Checkpoint(ctx context.Context, breaker string) error {
 	if j.isClosed() {
 		return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, ErrClosed)
 	}
+	backoff := time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			// A replicated bucket may answer the read from a replica that
+			// has not yet stored the other one's checkpoint: wait a little
+			// longer before each read again.
+			if err := sleepCtx(ctx, backoff); err != nil {
+				return fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, err)
+			}
+			backoff = min(2*backoff, leaseBackoffMax)
+		}
 		cur, err := j.storedCheckpoint(ctx, breaker)
 		if err != nil {
 			return err
@@ -284,8 +294,9 @@ func (j *Journal) store(ctx context.Context, breaker string, f folded, rev uint6
 }
 
 // checkpointAttempts bounds how often Checkpoint starts again when other
-// replicas store checkpoints of the breaker under it.
-const checkpointAttempts = 4
+// replicas store checkpoints of the breaker under it, each after a wait
+// of 1ms, doubling up to 64ms.
+const checkpointAttempts = 8
 
 // checkpointAfter asks for a checkpoint of breaker after the append of
 // record seq, when the journal makes them: after every record when the
