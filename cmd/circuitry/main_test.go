@@ -173,7 +173,7 @@ func TestHistoryNotesCompactedRecords(t *testing.T) {
 	// seq 1 and 2 are folded, and seq 4 is appended after.
 	code, out, errOut := cli(t, day, "history", path)
 	want(t, code, cells(out), errOut, 0,
-		"# payments: seq 1 to 2 compacted into a snapshot: half_open since 2026-11-24 10:00:31.000 (probe)\n"+
+		"# payments: seq 1 to 2 kept only as a snapshot (compacted, or removed by the journal's limits): half_open since 2026-11-24 10:00:31.000 (probe)\n"+
 			cells(historyHeader+rows(1, 3, 4)), "")
 }
 
@@ -422,7 +422,7 @@ func TestStateAt(t *testing.T) {
 
 		code, out, errOut = cli(t, now, "state", "-at", "2026-11-24T10:00:20Z", compacted)
 		want(t, code, out, errOut, 1, "",
-			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2, of 2026-11-24 10:00:31.000, were compacted into a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
+			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2, of 2026-11-24 10:00:31.000, are kept only as a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
 	})
 }
 

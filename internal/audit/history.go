@@ -58,7 +58,7 @@ func (c *Command) history(args []string, stdout, stderr io.Writer, now time.Time
 			continue
 		}
 		if s, _ := f.Snapshot(context.Background(), name); s.Seq > 0 {
-			fmt.Fprintf(stdout, "# %s: seq 1 to %d compacted into a snapshot: %s since %s (%s)\n", name, s.Seq, s.State, tableTime(s.Since), s.Event)
+			fmt.Fprintf(stdout, "# %s: seq 1 to %d kept only as a snapshot (compacted, or removed by the journal's limits): %s since %s (%s)\n", name, s.Seq, s.State, tableTime(s.Since), s.Event)
 		}
 	}
 	printTable(stdout, kept)

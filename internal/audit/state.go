@@ -109,7 +109,7 @@ func stateAt(f Journal, name string, t time.Time) (events.Snapshot, error) {
 		return events.Snapshot{}, err
 	}
 	if base.Seq > 0 && base.Since.After(t) {
-		return events.Snapshot{}, fmt.Errorf("breaker %q: its records up to seq %d, of %s, were compacted into a snapshot: the journal cannot give its state at %s",
+		return events.Snapshot{}, fmt.Errorf("breaker %q: its records up to seq %d, of %s, are kept only as a snapshot: the journal cannot give its state at %s",
 			name, base.Seq, tableTime(base.Since), tableTime(t))
 	}
 	recs, err := f.Read(ctx, name, base.Seq)

@@ -206,7 +206,7 @@ func TestCommandsOverALimitedStream(t *testing.T) {
 		args []string
 		want []string // in stdout, each
 	}{
-		{"history", []string{"history", limited}, []string{"# payments: seq 1 to 4 compacted into a snapshot: closed since", "payments  5    force_open"}},
+		{"history", []string{"history", limited}, []string{"# payments: seq 1 to 4 kept only as a snapshot (compacted, or removed by the journal's limits): closed since", "payments  5    force_open"}},
 		{"verify", []string{"verify", limited}, []string{"ok: 1 breaker, 2 transition records, 1 snapshot record"}},
 		{"state", []string{"state", limited}, []string{"payments  open   5"}},
 	} {
