@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,6 +405,3 @@ func BenchmarkCompare(b *testing.B) {
 		}
 	})
 }
-
-// sink keeps results alive.
-var sink atomic.Int64
