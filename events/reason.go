@@ -107,6 +107,16 @@ var reasonSchema = []reasonField{
 	{name: "note", kind: KindText, free: true, text: func(r *Reason) *string { return &r.Note }},
 }
 
+// ReasonFieldNames returns the names of every field of a [Reason], in the
+// order [Reason.Fields] yields them: the columns of a table of reasons.
+func ReasonFieldNames() []string {
+	names := make([]string, len(reasonSchema))
+	for i, sf := range reasonSchema {
+		names[i] = sf.name
+	}
+	return names
+}
+
 // Fields yields the fields of r that are set (non-zero), in a fixed order:
 // policy, failures, successes, threshold, calls, slow, rate,
 // rate_threshold, min_calls, slower_than, retry_after, last_error, operator,

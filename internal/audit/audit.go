@@ -49,6 +49,7 @@ var errUsage = errors.New("usage")
 
 const usageText = `usage:
   NAME history [-breaker names] [-event events] [-since T] [-until T] [-json] ARG
+  NAME export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] ARG
   NAME verify ARG
   NAME state [-breaker names] [-at T] [-json] ARG
   NAME diagram [-breaker name] [ARG]
@@ -74,6 +75,8 @@ func (c *Command) Run(args []string, stdout, stderr io.Writer, now time.Time) in
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "history":
 		err = c.history(rest, stdout, stderr, now)
+	case "export":
+		err = c.export(rest, stdout, stderr, now)
 	case "verify":
 		err = c.verify(rest, stdout, stderr)
 	case "state":

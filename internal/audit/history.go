@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,37 +13,17 @@ import (
 
 func (c *Command) history(args []string, stdout, stderr io.Writer, now time.Time) error {
 	fs := c.newFlags("history", stderr)
-	breakers, evs := nameSet{}, eventSet{}
-	since, until := &timeFlag{now: now}, &timeFlag{now: now}
-	fs.Var(breakers, "breaker", "only these breakers (comma-separated)")
-	fs.Var(evs, "event", "only these events (comma-separated: trip, probe, recover, retrip, force_open, force_close, force_half_open)")
-	fs.Var(since, "since", "only transitions at or after this `time`")
-	fs.Var(until, "until", "only transitions before this `time`")
+	sel := newSelection(fs, now)
 	asJSON := fs.Bool("json", false, "print JSON Lines in the journal's encoding instead of a table")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	f, rerr := c.open(pos[0], stderr)
-	if f == nil {
-		return rerr
-	}
-	if rerr == nil {
-		if err := breakers.check(f); err != nil {
-			return err
-		}
-	}
-	all, err := entries(f)
+	f, kept, rerr, err := c.selected(pos[0], sel, stderr)
 	if err != nil {
 		return err
 	}
-	var kept []entry
-	for _, e := range all {
-		if breakers.keep(e.Breaker) && (len(evs) == 0 || evs[e.Event]) &&
-			(!since.set || !e.Time.Before(since.t)) && (!until.set || e.Time.Before(until.t)) {
-			kept = append(kept, e)
-		}
-	}
+	breakers := sel.breakers
 	if *asJSON {
 		for _, e := range kept {
 			b, err := e.Transition.MarshalJSON()
@@ -63,6 +44,52 @@ func (c *Command) history(args []string, stdout, stderr io.Writer, now time.Time
 	}
 	printTable(stdout, kept)
 	return rerr
+}
+
+// selection is the filters history and export share.
+type selection struct {
+	breakers     nameSet
+	evs          eventSet
+	since, until *timeFlag
+}
+
+func newSelection(fs *flag.FlagSet, now time.Time) *selection {
+	s := &selection{breakers: nameSet{}, evs: eventSet{}, since: &timeFlag{now: now}, until: &timeFlag{now: now}}
+	fs.Var(s.breakers, "breaker", "only these breakers (comma-separated)")
+	fs.Var(s.evs, "event", "only these events (comma-separated: trip, probe, recover, retrip, force_open, force_close, force_half_open)")
+	fs.Var(s.since, "since", "only transitions at or after this `time`")
+	fs.Var(s.until, "until", "only transitions before this `time`")
+	return s
+}
+
+func (s *selection) keep(e entry) bool {
+	return s.breakers.keep(e.Breaker) && (len(s.evs) == 0 || s.evs[e.Event]) &&
+		(!s.since.set || !e.Time.Before(s.since.t)) && (!s.until.set || e.Time.Before(s.until.t))
+}
+
+// selected opens the journal at addr and returns the transitions sel
+// keeps. rerr is the journal's error after what it could read (a bad
+// record); err, one that leaves nothing to show.
+func (c *Command) selected(addr string, sel *selection, stderr io.Writer) (f Journal, kept []entry, rerr, err error) {
+	f, rerr = c.open(addr, stderr)
+	if f == nil {
+		return nil, nil, nil, rerr
+	}
+	if rerr == nil {
+		if err := sel.breakers.check(f); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	all, err := entries(f)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, e := range all {
+		if sel.keep(e) {
+			kept = append(kept, e)
+		}
+	}
+	return f, kept, rerr, nil
 }
 
 func printTable(w io.Writer, es []entry) {
