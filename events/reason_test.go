@@ -47,6 +47,9 @@ func TestReasonSchemaHoldsEveryField(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Fatalf("Fields() names %v, want %v", names, want)
 	}
+	if got := events.ReasonFieldNames(); !slices.Equal(got, want) {
+		t.Fatalf("ReasonFieldNames() = %v, want %v", got, want)
+	}
 	tr := events.Transition{Breaker: "b", Seq: 1, Event: events.Trip, From: events.Closed, To: events.Open,
 		Time: t0, OpenFor: time.Second, Reason: r}
 	b, err := tr.MarshalJSON()
