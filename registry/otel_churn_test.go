@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/circuitry-go/circuitry/clock/clocktest"
 	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/machine"
 	"github.com/circuitry-go/circuitry/otelbridge"
-	"github.com/circuitry-go/circuitry/registry"
 )
 
 // TestOpenTelemetryKeyChurn checks, on the real OpenTelemetry SDK, that
@@ -23,24 +20,7 @@ import (
 // the overflow stream, with only the streams of the breakers held now.
 func TestOpenTelemetryKeyChurn(t *testing.T) {
 	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() {
-		if err := mp.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clocktest.New(t0)
-	reg, err := registry.New(registry.WithClock(clk), registry.WithIdleTimeout(idle),
-		registry.WithBreakerOptions(machine.WithClock(clk), machine.WithSubscribers(bridge)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(ctx)
+	reg, reader, clk := observedRegistry(t)
 	for i := range 300 {
 		if err := reg.Do(ctx, fmt.Sprintf("host-%d", i), succeed); err != nil {
 			t.Fatal(err)

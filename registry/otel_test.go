@@ -22,27 +22,7 @@ import (
 // streams end with it.
 func TestOpenTelemetryObservesEveryBreaker(t *testing.T) {
 	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() {
-		if err := mp.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clocktest.New(t0)
-	reg, err := registry.New(
-		registry.WithClock(clk),
-		registry.WithIdleTimeout(idle),
-		registry.WithBreakerOptions(machine.WithClock(clk), machine.WithSubscribers(bridge)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(ctx)
+	reg, reader, clk := observedRegistry(t)
 	// names returns the breakers with a state stream, and the calls
 	// counted per breaker and outcome.
 	collect := func() (names []string, calls map[string]int64) {
@@ -105,4 +85,36 @@ func TestOpenTelemetryObservesEveryBreaker(t *testing.T) {
 func str(s attribute.Set, k attribute.Key) string {
 	v, _ := s.Value(k)
 	return v.AsString()
+}
+
+// observedRegistry returns a registry, closed when the test ends, whose
+// breakers have an OpenTelemetry bridge on the real SDK as a subscriber
+// and the fake clock it returns, evicted after idle; and the SDK's manual
+// reader.
+func observedRegistry(t *testing.T) (*registry.Registry, *sdkmetric.ManualReader, *clocktest.Clock) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	bridge, err := otelbridge.New(otelbridge.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktest.New(t0)
+	reg, err := registry.New(
+		registry.WithClock(clk),
+		registry.WithIdleTimeout(idle),
+		registry.WithBreakerOptions(machine.WithClock(clk), machine.WithSubscribers(bridge)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // the breakers close before the meter provider shuts down
+		if err := reg.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := mp.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return reg, reader, clk
 }
