@@ -43,9 +43,12 @@ type Transition struct {
 	// its own record by it. Empty in records written before format version
 	// 2. The fold ignores it.
 	ID string
-	// PrevHash is reserved for a hash of the previous record of the
-	// journal, which a tamper-evident audit trail chains records with.
-	// Nothing sets it yet; readers keep it as they find it.
+	// PrevHash links the record to the one before it in its breaker's
+	// history: the [LinkHash] of that record as the journal stored it (see
+	// [ChainCheck]). A journal that chains its records sets it on Append,
+	// over what the caller gave; it is empty for the first record of a
+	// breaker and in records written before their journal chained them.
+	// The fold ignores it.
 	PrevHash string
 	// Adopted is set on delivery to subscribers, never stored: the breaker
 	// did not make this transition but folded it from its journal, where
