@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -187,4 +188,28 @@ func (c ChainCheck) link(breaker string, seq uint64, got string, want func(key [
 func linkAlg(h string) string {
 	alg, _, _ := strings.Cut(h, ":")
 	return alg
+}
+
+// LinkHasher computes the link hash of data written to it in parts, such as
+// a whole file: the same value [LinkHash] gives for all of it at once.
+type LinkHasher struct {
+	h      hash.Hash
+	prefix string
+}
+
+// NewLinkHasher returns a LinkHasher, keyed when key is not nil.
+func NewLinkHasher(key []byte) *LinkHasher {
+	if key == nil {
+		return &LinkHasher{h: sha256.New(), prefix: LinkSHA256}
+	}
+	return &LinkHasher{h: hmac.New(sha256.New, key), prefix: LinkHMACSHA256}
+}
+
+// Write adds p to the data hashed. It never fails.
+func (l *LinkHasher) Write(p []byte) (int, error) { return l.h.Write(p) }
+
+// Sum returns the link hash of the data written so far.
+func (l *LinkHasher) Sum() string {
+	sum := l.h.Sum(nil)
+	return l.prefix + hex.EncodeToString(sum[:linkDigits/2])
 }

@@ -107,3 +107,15 @@ func TestCheckChainKey(t *testing.T) {
 		t.Errorf("a 16-byte key: %v", err)
 	}
 }
+
+func TestLinkHasherMatchesLinkHash(t *testing.T) {
+	data := []byte(`{"v":2,"breaker":"payments","seq":1}` + "\n" + `{"v":2,"breaker":"payments","seq":2}`)
+	for _, key := range [][]byte{nil, []byte("0123456789abcdef")} {
+		h := events.NewLinkHasher(key)
+		h.Write(data[:10])
+		h.Write(data[10:])
+		if got, want := h.Sum(), events.LinkHash(data, key); got != want {
+			t.Errorf("key %q: LinkHasher = %s, LinkHash = %s", key, got, want)
+		}
+	}
+}
