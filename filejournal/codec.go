@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -30,18 +31,20 @@ type wireSnapshot struct {
 	Since   *time.Time `json:"since"`
 	OpenFor string     `json:"open_for,omitempty"`
 	Opens   uint32     `json:"opens,omitempty"`
+	Head    string     `json:"head,omitempty"`
 }
 
-// marshalSnapshot encodes s as a snapshot record. s must be the fold of at
-// least one record.
-func marshalSnapshot(s events.Snapshot) ([]byte, error) {
+// marshalSnapshot encodes s as a snapshot record whose chain head (the link
+// hash of the last record folded) is head. s must be the fold of at least
+// one record.
+func marshalSnapshot(s events.Snapshot, head string) ([]byte, error) {
 	if err := checkSnapshot(s); err != nil {
 		return nil, err
 	}
 	v, kind := events.FormatVersion, snapshotKind
 	state, event := s.State.String(), s.Event.String()
 	since := s.Since.UTC()
-	w := wireSnapshot{V: &v, Kind: &kind, Breaker: &s.Breaker, Seq: &s.Seq, State: &state, Event: &event, Since: &since, Opens: s.Opens}
+	w := wireSnapshot{V: &v, Kind: &kind, Breaker: &s.Breaker, Seq: &s.Seq, State: &state, Event: &event, Since: &since, Opens: s.Opens, Head: head}
 	if s.OpenFor != 0 {
 		w.OpenFor = s.OpenFor.String()
 	}
@@ -81,57 +84,71 @@ func leadsTo(e events.Event, to events.State) bool {
 	return false
 }
 
-// unmarshalSnapshot decodes a snapshot record, ignoring fields a later
-// minor format added, and refusing missing fields and values a legal
-// history cannot fold to.
-func unmarshalSnapshot(data []byte) (events.Snapshot, error) {
+// unmarshalSnapshot decodes a snapshot record and its chain head, ignoring
+// fields a later minor format added, and refusing missing fields and values
+// a legal history cannot fold to.
+func unmarshalSnapshot(data []byte) (events.Snapshot, string, error) {
+	s, err := decodeSnapshot(data)
+	return s.Snapshot, s.head, err
+}
+
+// headSnapshot is a decoded snapshot record with its chain head.
+type headSnapshot struct {
+	events.Snapshot
+	head string
+}
+
+func decodeSnapshot(data []byte) (headSnapshot, error) {
 	var w wireSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&w); err != nil {
-		return events.Snapshot{}, fmt.Errorf("%w: %v", events.ErrDecode, err)
+		return headSnapshot{}, fmt.Errorf("%w: %v", events.ErrDecode, err)
 	}
 	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
-		return events.Snapshot{}, fmt.Errorf("%w: trailing data after the record", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: trailing data after the record", events.ErrDecode)
 	}
 	switch {
 	case w.V == nil:
-		return events.Snapshot{}, fmt.Errorf("%w: missing field v", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field v", events.ErrDecode)
 	case *w.V < 1 || *w.V > events.FormatVersion:
-		return events.Snapshot{}, fmt.Errorf("%w: format version %d, this build reads 1 to %d", events.ErrDecode, *w.V, events.FormatVersion)
+		return headSnapshot{}, fmt.Errorf("%w: format version %d, this build reads 1 to %d", events.ErrDecode, *w.V, events.FormatVersion)
 	case w.Kind == nil || *w.Kind != snapshotKind:
-		return events.Snapshot{}, fmt.Errorf("%w: field kind is not %q", events.ErrDecode, snapshotKind)
+		return headSnapshot{}, fmt.Errorf("%w: field kind is not %q", events.ErrDecode, snapshotKind)
 	case w.Breaker == nil || *w.Breaker == "":
-		return events.Snapshot{}, fmt.Errorf("%w: missing field breaker", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field breaker", events.ErrDecode)
 	case w.Seq == nil:
-		return events.Snapshot{}, fmt.Errorf("%w: missing field seq", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field seq", events.ErrDecode)
 	case w.State == nil:
-		return events.Snapshot{}, fmt.Errorf("%w: missing field state", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field state", events.ErrDecode)
 	case w.Event == nil:
-		return events.Snapshot{}, fmt.Errorf("%w: missing field event", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field event", events.ErrDecode)
 	case w.Since == nil:
-		return events.Snapshot{}, fmt.Errorf("%w: missing field since", events.ErrDecode)
+		return headSnapshot{}, fmt.Errorf("%w: missing field since", events.ErrDecode)
 	}
 	state, err := events.ParseState(*w.State)
 	if err != nil {
-		return events.Snapshot{}, fmt.Errorf("%w: field state: %v", events.ErrDecode, err)
+		return headSnapshot{}, fmt.Errorf("%w: field state: %v", events.ErrDecode, err)
 	}
 	event, err := events.ParseEvent(*w.Event)
 	if err != nil {
-		return events.Snapshot{}, fmt.Errorf("%w: field event: %v", events.ErrDecode, err)
+		return headSnapshot{}, fmt.Errorf("%w: field event: %v", events.ErrDecode, err)
 	}
 	var openFor time.Duration
 	if w.OpenFor != "" {
 		d, err := time.ParseDuration(w.OpenFor)
 		if err != nil || d <= 0 {
-			return events.Snapshot{}, fmt.Errorf("%w: field open_for %q is not a positive duration", events.ErrDecode, w.OpenFor)
+			return headSnapshot{}, fmt.Errorf("%w: field open_for %q is not a positive duration", events.ErrDecode, w.OpenFor)
 		}
 		openFor = d
 	}
 	s := events.Snapshot{Breaker: *w.Breaker, Seq: *w.Seq, State: state, Event: event, Since: w.Since.UTC(), OpenFor: openFor, Opens: w.Opens}
 	if err := checkSnapshot(s); err != nil {
-		return events.Snapshot{}, fmt.Errorf("%w: %w", events.ErrDecode, err)
+		return headSnapshot{}, fmt.Errorf("%w: %w", events.ErrDecode, err)
 	}
-	return s, nil
+	if w.Head != "" && !isLinkHash(w.Head) {
+		return headSnapshot{}, fmt.Errorf("%w: field head %q is not a link hash", events.ErrDecode, w.Head)
+	}
+	return headSnapshot{Snapshot: s, head: w.Head}, nil
 }
 
 // lineKind is what a journal line holds.
@@ -140,12 +157,24 @@ type lineKind uint8
 const (
 	lineTransition lineKind = iota
 	lineSnapshot
+	lineHeader
+	lineRetention
+	lineSeal
 )
+
+var lineKinds = map[string]lineKind{snapshotKind: lineSnapshot, headerKind: lineHeader, retentionKind: lineRetention, sealKind: lineSeal}
 
 // probeLine reads the version and kind of a journal line before it is
 // decoded in full, so that a record of a newer version is refused as such
 // (its fields may be unknown to this build) rather than as undecodable.
+// Transition and snapshot records are of format version 1 or 2 (up to
+// [events.FormatVersion]); the lines segments add, of version 3.
 func probeLine(line []byte) (lineKind, error) {
+	// The transition records this package writes start so; their version
+	// is known and they have no kind.
+	if bytes.HasPrefix(line, []byte(`{"v":2,"breaker":`)) || bytes.HasPrefix(line, []byte(`{"v":1,"breaker":`)) {
+		return lineTransition, nil
+	}
 	var p struct {
 		V    json.RawMessage `json:"v"`
 		Kind *string         `json:"kind"`
@@ -153,20 +182,46 @@ func probeLine(line []byte) (lineKind, error) {
 	if err := json.Unmarshal(line, &p); err != nil {
 		return 0, fmt.Errorf("%w: %v", events.ErrDecode, err)
 	}
-	if v := bytes.TrimSpace(p.V); len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
-		n, err := strconv.ParseUint(string(v), 10, 64)
-		if (err == nil && n > events.FormatVersion) || errors.Is(err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%w: format version %s, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, v, events.FormatVersion)
+	var v uint64
+	if raw := bytes.TrimSpace(p.V); len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9' {
+		n, err := strconv.ParseUint(string(raw), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			n = math.MaxUint64
+		}
+		v = n
+	}
+	kind := lineTransition
+	if p.Kind != nil {
+		k, ok := lineKinds[*p.Kind]
+		if !ok {
+			if v > events.FormatVersion {
+				return 0, fmt.Errorf("%w: a record of kind %q and format version %d, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, *p.Kind, v, segmentFormat)
+			}
+			return 0, fmt.Errorf("%w: unknown record kind %q", events.ErrDecode, *p.Kind)
+		}
+		kind = k
+	}
+	newest := uint64(events.FormatVersion)
+	if kind >= lineHeader {
+		newest = segmentFormat
+	}
+	if v > newest {
+		return 0, fmt.Errorf("%w: format version %s of a %s record, this build reads 1 to %d: the file was written by a newer circuitry", ErrNewerFormat, bytes.TrimSpace(p.V), kindName(kind), newest)
+	}
+	if kind >= lineHeader && v != segmentFormat {
+		return 0, fmt.Errorf("%w: a %s record of format version %d (it is of version %d)", events.ErrDecode, kindName(kind), v, segmentFormat)
+	}
+	return kind, nil
+}
+
+// kindName names a line's kind in messages.
+func kindName(k lineKind) string {
+	for name, kk := range lineKinds {
+		if kk == k {
+			return name
 		}
 	}
-	switch {
-	case p.Kind == nil:
-		return lineTransition, nil
-	case *p.Kind == snapshotKind:
-		return lineSnapshot, nil
-	default:
-		return 0, fmt.Errorf("%w: unknown record kind %q", events.ErrDecode, *p.Kind)
-	}
+	return "transition"
 }
 
 // newerTail returns an error matching ErrNewerFormat when the bytes after the
@@ -190,10 +245,10 @@ func newerTail(tail []byte) error {
 		return nil
 	}
 	v, err := strconv.ParseUint(string(rest[:n]), 10, 64)
-	if err == nil && v <= events.FormatVersion {
+	if err == nil && v <= segmentFormat {
 		return nil
 	}
-	return fmt.Errorf("%w: the last line, not yet complete, starts a record of format version %s, this build reads 1 to %d: the file is being written by a newer circuitry", ErrNewerFormat, rest[:n], events.FormatVersion)
+	return fmt.Errorf("%w: the last line, not yet complete, starts a record of format version %s, this build reads 1 to %d: the file is being written by a newer circuitry", ErrNewerFormat, rest[:n], segmentFormat)
 }
 
 // tornStart is how every record this package writes begins.

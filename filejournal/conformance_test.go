@@ -13,6 +13,6 @@ func TestFileConformance(t *testing.T) {
 		// SyncNone and a small compaction bound keep the long history fast
 		// and make it compact.
 		return fjOpen(t, fjPath(t), nil, filejournal.WithSync(filejournal.SyncNone),
-			filejournal.WithRetention(100), filejournal.WithCompactAfter(300))
+			filejournal.WithSegmentSize(4096))
 	})
 }

@@ -29,8 +29,17 @@ var (
 	ErrTornRecord = errors.New("incomplete last record")
 	// ErrReadOnly: an append to a journal opened with [ReadFile].
 	ErrReadOnly = errors.New("journal opened read-only")
-	// ErrClosed: an append to, or compaction of, a closed journal.
+	// ErrClosed: an append to, or a checkpoint of, a closed journal.
 	ErrClosed = errors.New("journal is closed")
+	// ErrMissingSegment: a sealed segment is not where the journal's
+	// sequence of segments says it is, and no retention pass removed it.
+	// [Open] reports it as a warning (appends go on); [Verify] fails.
+	ErrMissingSegment = errors.New("missing segment")
+	// ErrForeignSegment: a file named as a sealed segment of the journal
+	// does not belong in its sequence: newer than the active segment, next
+	// to a file written before segments, or with another segment's header.
+	// Open refuses the journal, and changes nothing.
+	ErrForeignSegment = errors.New("foreign segment")
 )
 
 // FileError is an error of the [File] journal: the file it concerns, what
@@ -40,7 +49,8 @@ type FileError struct {
 	// Path is the journal file.
 	Path string
 	// Op is what failed: "open", "lock", "read", "append", "sync",
-	// "truncate", "compact", "recover" or "close".
+	// "truncate", "seal", "checkpoint", "retention", "recover", "verify"
+	// or "close".
 	Op string
 	// Err is the cause.
 	Err error

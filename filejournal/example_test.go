@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
@@ -22,7 +23,7 @@ func ExampleOpenFile() {
 
 	// A service opens the journal once and gives it to its breakers
 	// (machine.WithJournal); here a record is appended by hand.
-	j, err := filejournal.Open(path, filejournal.WithRetention(1000))
+	j, err := filejournal.Open(path)
 	if err != nil {
 		panic(err)
 	}
@@ -50,8 +51,10 @@ func ExampleOpenFile() {
 	}
 	until, _ := s.OpenUntil()
 	fmt.Printf("%s is %s since seq %d, until %s\n", s.Breaker, s.State, s.Seq, until.Format(time.TimeOnly))
+	// The file starts with the segment's header; the record follows.
 	content, _ := os.ReadFile(path)
-	fmt.Print(string(content))
+	_, record, _ := strings.Cut(string(content), "\n")
+	fmt.Print(record)
 	// Output:
 	// payments is open since seq 1, until 10:00:30
 	// {"v":2,"breaker":"payments","seq":1,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00Z","open_for":"30s","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -110,19 +110,23 @@ import (
 // [File.Snapshot] returns the fold they were compacted into.
 type File struct {
 	path     string // as given, for messages
-	real     string // with symbolic links resolved: what compaction replaces
+	real     string // with symbolic links resolved: what a seal replaces
 	cfg      config
 	readOnly bool
 	torn     int64 // bytes of an incomplete last line: ignored by ReadFile, cut by Open
 
-	mu      sync.RWMutex
-	f       *os.File // nil when read-only or closed
-	size    int64    // end of the last committed record
-	logs    map[string]*fileLog
-	next    uint64 // position of the next record in the file
-	dirSync bool   // a rename is not yet known to be durable: sync the directory before the next append
-	broken  error  // a failed write that could not be undone: every append fails with it
-	closed  bool
+	mu        sync.RWMutex
+	f         *os.File // nil when read-only or closed
+	size      int64    // end of the last committed record
+	tailStart int64    // end of the header and checkpoint: where the segment's records start
+	logs      map[string]*fileLog
+	next      uint64       // position of the next record in the segment
+	hdr       *header      // the active segment's header; nil in a file written before segments
+	removed   uint64       // the newest segment retention removed
+	sealed    []sealedFile // the sealed segments, oldest first
+	dirSync   bool         // a rename is not yet known to be durable: sync the directory before the next append
+	broken    error        // a failed write that could not be undone: every append fails with it
+	closed    bool
 }
 
 var (
@@ -235,9 +239,10 @@ func openRegular(path string, mode fs.FileMode) (*os.File, bool, error) {
 	}
 }
 
-// load reads the locked file and repairs what the options allow.
+// load reads the locked active segment, finds the sealed ones and repairs
+// what a crash left and the options allow.
 func (f *File) load() error {
-	s := newFileScan()
+	s := newSegScan(events.ChainCheck{Key: f.cfg.key}, true)
 	err := s.read(f.f)
 	var re *events.RecordError
 	if err != nil && !errors.As(err, &re) {
@@ -246,8 +251,13 @@ func (f *File) load() error {
 	if re != nil && (errors.Is(re, ErrNewerFormat) || !f.cfg.recover) {
 		return &FileError{Path: f.path, Op: "read", Err: re}
 	}
-	f.logs, f.next, f.size = s.logs, s.next, s.good
+	f.adopt(s)
 	f.removeStaleTemps()
+	sealed, err := listSealed(f.real)
+	if err != nil {
+		return &FileError{Path: f.path, Op: "read", Err: fmt.Errorf("listing the sealed segments: %w", err)}
+	}
+	f.sealed = sealed
 	if re != nil {
 		return f.recoverCorrupt(re)
 	}
@@ -262,7 +272,19 @@ func (f *File) load() error {
 		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: &events.RecordError{Position: s.lines + 1,
 			Err: fmt.Errorf("%w: %d bytes at offset %d cut off (an append that never returned)", ErrTornRecord, s.torn, s.good)}})
 	}
-	return nil
+	if err := f.resumeSegments(); err != nil {
+		return err
+	}
+	return f.retainLocked()
+}
+
+// adopt makes what s read of the active segment the journal's state.
+func (f *File) adopt(s *segScan) {
+	f.logs, f.next, f.size, f.hdr, f.removed = s.logs, s.next, s.good, s.hdr, s.removed
+	f.tailStart = s.tailStart
+	if f.tailStart < 0 {
+		f.tailStart = s.good
+	}
 }
 
 // recoverCorrupt copies the corrupt file aside and rewrites the journal
@@ -272,8 +294,14 @@ func (f *File) recoverCorrupt(re *events.RecordError) error {
 	if err := f.copyTo(aside); err != nil {
 		return &FileError{Path: f.path, Op: "recover", Err: fmt.Errorf("line %d: %w; copying the file aside to %s failed: %w", re.Position, re.Err, aside, err)}
 	}
-	if err := f.compactLocked(math.MaxInt); err != nil {
-		return err
+	h := header{Segment: 1, Created: f.cfg.now()}
+	if f.hdr != nil {
+		h = *f.hdr
+	} else if n := len(f.sealed); n > 0 {
+		h.Segment = f.sealed[n-1].n + 1
+	}
+	if err := f.replaceActiveLocked(h); err != nil {
+		return &FileError{Path: f.path, Op: "recover", Err: err}
 	}
 	f.cfg.warn(&FileError{Path: f.path, Op: "recover", Err: fmt.Errorf(
 		"line %d: %w; the whole file was copied to %s, and the journal starts from the records before that line", re.Position, re.Err, aside)})
@@ -303,11 +331,16 @@ func (f *File) copyTo(dst string) error {
 	return err
 }
 
-// tempPrefix is the name prefix of compaction's temporary files.
-func (f *File) tempPrefix() string { return filepath.Base(f.real) + ".compact-" }
+// tempPrefixes are the name prefixes of a seal's temporary files: the
+// new active segment, and the copy that becomes the sealed one. Both are
+// removed when found on open.
+func (f *File) tempPrefixes() []string {
+	base := filepath.Base(f.real)
+	return []string{base + ".compact-", base + ".seal-"}
+}
 
-// removeStaleTemps removes what an interrupted compaction left behind. Only
-// the holder of the lock compacts, so none is in use.
+// removeStaleTemps removes what an interrupted seal left behind. Only the
+// holder of the lock seals, so none is in use.
 func (f *File) removeStaleTemps() {
 	dir := filepath.Dir(f.real)
 	entries, err := os.ReadDir(dir)
@@ -315,15 +348,15 @@ func (f *File) removeStaleTemps() {
 		return
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), f.tempPrefix()) || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !slices.ContainsFunc(f.tempPrefixes(), func(p string) bool { return strings.HasPrefix(e.Name(), p) }) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
 		if err := os.Remove(name); err != nil {
-			f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removing %s, left by an interrupted compaction: %w", name, err)})
+			f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removing %s, left by an interrupted seal: %w", name, err)})
 			continue
 		}
-		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removed %s, left by an interrupted compaction", name)})
+		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("removed %s, left by an interrupted seal", name)})
 	}
 }
 
@@ -363,13 +396,17 @@ func ReadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, &FileError{Path: path, Op: "open", Err: err}
 	}
-	s := newFileScan()
+	s := newSegScan(events.ChainCheck{}, true)
 	err = s.read(fd)
 	var re *events.RecordError
 	if err != nil && !errors.As(err, &re) {
 		return nil, &FileError{Path: path, Op: "read", Err: err}
 	}
-	f := &File{path: path, real: path, readOnly: true, logs: s.logs, next: s.next, size: s.good, torn: s.torn}
+	f := &File{path: path, real: path, readOnly: true, torn: s.torn, cfg: defaults()}
+	f.adopt(s)
+	if sealed, err := listSealed(path); err == nil {
+		f.sealed = sealed
+	}
 	if re != nil {
 		return f, &FileError{Path: path, Op: "read", Err: re}
 	}
@@ -434,6 +471,10 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 	if err != nil {
 		return refuse(fmt.Errorf("circuitry: File.Append %v: %w", t, err))
 	}
+	t.PrevHash = ""
+	if l != nil {
+		t.PrevHash = l.prevLink(f.cfg.key)
+	}
 	line, err := t.MarshalJSON()
 	if err != nil {
 		return refuse(fmt.Errorf("circuitry: File.Append %v: %w: %w", t, events.ErrInvalidRecord, err))
@@ -456,9 +497,15 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 	l.head = next
 	l.recs = append(l.recs, stored)
 	l.pos = append(l.pos, f.next)
+	l.last = append(l.last[:0], line...)
+	if l.count == 0 {
+		l.firstSeq, l.first, l.late = t.Seq, stored.Time, stored.Time
+	}
+	l.count++
+	l.first, l.late = minTime(l.first, stored.Time), maxTime(l.late, stored.Time)
 	f.next++
-	if f.cfg.autoCompact && len(l.recs) > f.cfg.compactAfter {
-		if err := f.compactLocked(f.cfg.keep); err != nil {
+	if f.size-f.tailStart > f.cfg.segmentSize {
+		if _, err := f.sealLocked(); err != nil {
 			f.cfg.warn(err)
 		}
 	}
@@ -521,14 +568,33 @@ func (f *File) writeLocked(line []byte) error {
 }
 
 // Read returns a copy of breaker's records with sequence numbers above
-// after. Asking for records compacted away returns a [*events.CompactedError].
-func (f *File) Read(_ context.Context, breaker string, after uint64) ([]events.Transition, error) {
+// after: from memory for those of the active segment, and for older ones
+// from the sealed segments, read from disk (without holding the journal's
+// lock). Asking for records that retention removed, or that a file written
+// before segments compacted away, returns a [*events.CompactedError].
+func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if l := f.logs[breaker]; l != nil {
+	l := f.logs[breaker]
+	if l == nil {
+		f.mu.RUnlock()
+		return nil, nil
+	}
+	if after >= l.base.Seq {
+		defer f.mu.RUnlock()
 		return l.after(after)
 	}
-	return nil, nil
+	tail, base := slices.Clone(l.recs), l.base.Seq
+	sealed, check := slices.Clone(f.sealed), events.ChainCheck{Key: f.cfg.key}
+	f.mu.RUnlock()
+	older, err := readSealed(ctx, sealed, breaker, after, base, check)
+	if err != nil {
+		var ce *events.CompactedError
+		if !errors.As(err, &ce) {
+			err = &FileError{Path: f.path, Op: "read", Err: err}
+		}
+		return nil, err
+	}
+	return append(older, tail...), nil
 }
 
 // Snapshot returns the fold of breaker's records that the file no longer
@@ -554,29 +620,43 @@ func (f *File) Breakers() []string {
 type Stats struct {
 	// Breakers is the number of breakers in the journal.
 	Breakers int
-	// Records is the number of transition records in the file.
+	// Records is the number of transition records in the active segment.
 	Records int
-	// Snapshots is the number of snapshot records in the file: breakers
-	// whose older records were compacted away.
+	// Snapshots is the number of snapshot records in the active segment's
+	// checkpoint: breakers whose earlier records are in sealed segments
+	// (or were compacted away by a version before segments).
 	Snapshots int
-	// Size is the length of the file up to the end of its last record.
+	// Size is the length of the active segment up to the end of its last
+	// record.
 	Size int64
 	// TornBytes is the length of the incomplete line found at the end of
 	// the file when it was read: ignored by [ReadFile], cut off by
 	// [Open].
 	TornBytes int64
+	// Segment is the number of the active segment (1 for a file written
+	// before segments).
+	Segment uint64
+	// Sealed is the number of sealed segments, SealedBytes their total
+	// size, and RemovedThrough the newest segment retention removed (0
+	// for none).
+	Sealed         int
+	SealedBytes    int64
+	RemovedThrough uint64
 }
 
 // Stats returns what the journal holds.
 func (f *File) Stats() Stats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	st := Stats{Breakers: len(f.logs), Size: f.size, TornBytes: f.torn}
+	st := Stats{Breakers: len(f.logs), Size: f.size, TornBytes: f.torn, Segment: f.segmentLocked(), Sealed: len(f.sealed), RemovedThrough: f.removed}
 	for _, l := range f.logs {
 		st.Records += len(l.recs)
 		if l.base.Seq > 0 {
 			st.Snapshots++
 		}
+	}
+	for _, sf := range f.sealed {
+		st.SealedBytes += sf.size
 	}
 	return st
 }

@@ -51,8 +51,15 @@ func TestFileLinesAreTheTransitionCodec(t *testing.T) {
 	f := fjOpen(t, path, nil)
 	recs := history("payments", 4)
 	fjAppend(t, f, recs...)
-	if got, want := fjRead(t, path), fjLines(t, recs...); got != want {
-		t.Fatalf("file content:\n%s\nwant EncodeLines of the records:\n%s", got, want)
+	// The records as stored carry their links; the segment's header comes
+	// first.
+	stored := fjReadAll(t, f, "payments")
+	header, body, _ := strings.Cut(fjRead(t, path), "\n")
+	if !strings.HasPrefix(header, `{"v":3,"kind":"segment","segment":1,`) {
+		t.Fatalf("first line %s, want the header of segment 1", header)
+	}
+	if want := fjLines(t, stored...); body != want {
+		t.Fatalf("file content:\n%s\nwant EncodeLines of the records:\n%s", body, want)
 	}
 }
 
@@ -194,8 +201,8 @@ func TestFileAppendHonoursCancelledContext(t *testing.T) {
 	if err := f.Append(ctx, history("a", 1)[0]); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Append with a cancelled context = %v, want context.Canceled", err)
 	}
-	if got := fjRead(t, path); got != "" {
-		t.Fatalf("file = %q, want empty", got)
+	if got := fjRead(t, path); strings.Count(got, "\n") != 1 || !strings.Contains(got, `"kind":"segment"`) {
+		t.Fatalf("file = %q, want the segment's header only", got)
 	}
 }
 
@@ -553,8 +560,8 @@ func TestReadFileIsReadOnly(t *testing.T) {
 	if err := f.Append(context.Background(), history("a", 3)[2]); !errors.Is(err, filejournal.ErrReadOnly) {
 		t.Fatalf("Append = %v, want ErrReadOnly", err)
 	}
-	if err := f.Compact(context.Background()); !errors.Is(err, filejournal.ErrReadOnly) {
-		t.Fatalf("Compact = %v, want ErrReadOnly", err)
+	if _, err := f.Checkpoint(context.Background()); !errors.Is(err, filejournal.ErrReadOnly) {
+		t.Fatalf("Checkpoint = %v, want ErrReadOnly", err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatalf("Close = %v", err)
@@ -580,7 +587,7 @@ func TestFileClosed(t *testing.T) {
 	}
 	err = f.Append(context.Background(), recs[1])
 	fjFileError(t, err, path, filejournal.ErrClosed, 0)
-	err = f.Compact(context.Background())
+	_, err = f.Checkpoint(context.Background())
 	fjFileError(t, err, path, filejournal.ErrClosed, 0)
 	requireSameRecords(t, fjReadAll(t, f, "a"), recs[:1]) // reads still answer
 }
@@ -612,9 +619,14 @@ func TestFileOptionsInvalid(t *testing.T) {
 		says string
 	}{
 		{"nil option", []filejournal.Option{nil}, "filejournal.Open option 0(nil): must not be nil"},
-		{"WithRetention(0)", []filejournal.Option{filejournal.WithRetention(0)}, "WithRetention(0)"},
-		{"WithCompactAfter(1)", []filejournal.Option{filejournal.WithCompactAfter(1)}, "WithCompactAfter(1)"},
-		{"WithCompactAfter not above the retention", []filejournal.Option{filejournal.WithRetention(10), filejournal.WithCompactAfter(10)}, "WithCompactAfter(10): must be above the retention (10)"},
+		{"WithSegmentSize(0)", []filejournal.Option{filejournal.WithSegmentSize(0)}, "WithSegmentSize(0): must be at least 1 byte"},
+		{"WithMaxAge(0)", []filejournal.Option{filejournal.WithMaxAge(0)}, "WithMaxAge(0s): must be positive"},
+		{"WithMaxAge(-1h)", []filejournal.Option{filejournal.WithMaxAge(-time.Hour)}, "WithMaxAge(-1h0m0s): must be positive"},
+		{"WithMaxBytes(0)", []filejournal.Option{filejournal.WithMaxBytes(0)}, "WithMaxBytes(0): must be positive"},
+		{"WithChainKey of 15 bytes", []filejournal.Option{filejournal.WithChainKey(make([]byte, 15))}, "WithChainKey(15 bytes): a chain key needs at least 16 bytes"},
+		{"WithChainKey(nil)", []filejournal.Option{filejournal.WithChainKey(nil)}, "WithChainKey(0 bytes)"},
+		{"WithCheckpointHandler(nil)", []filejournal.Option{filejournal.WithCheckpointHandler(nil)}, "WithCheckpointHandler(nil)"},
+		{"WithRetentionHandler(nil)", []filejournal.Option{filejournal.WithRetentionHandler(nil)}, "WithRetentionHandler(nil)"},
 		{"WithSync of an unknown policy", []filejournal.Option{filejournal.WithSync(7)}, "WithSync(SyncPolicy(7))"},
 		{"WithFileMode without owner write", []filejournal.Option{filejournal.WithFileMode(0o444)}, "WithFileMode(-r--r--r--)"},
 		{"WithFileMode with a type bit", []filejournal.Option{filejournal.WithFileMode(fs.ModeDir | 0o700)}, "WithFileMode(drwx------)"},

@@ -33,7 +33,7 @@ func TestFileMixedFormats(t *testing.T) {
 // A snapshot record of a later minor format reads too.
 func TestFileSnapshotOfALaterMinorFormat(t *testing.T) {
 	path := fjPath(t)
-	f := fjOpen(t, path, nil, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+	f := fjOpen(t, path, nil, filejournal.WithSegmentSize(1))
 	fjAppend(t, f, history("a", 3)...) // compacts: a snapshot record, then the kept record
 	if err := f.Close(); err != nil {
 		t.Fatal(err)

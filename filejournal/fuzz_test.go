@@ -68,7 +68,9 @@ func FuzzFileOpen(f *testing.F) {
 		}
 		defer w.Close()
 		torn := r.Stats().TornBytes
-		if got, _ := os.ReadFile(path); !bytes.Equal(got, data[:int64(len(data))-torn]) {
+		// An empty file becomes a new journal, which starts with a segment
+		// header; any other is left as it was, less its torn bytes.
+		if got, _ := os.ReadFile(path); int64(len(data)) > torn && !bytes.Equal(got, data[:int64(len(data))-torn]) {
 			t.Fatalf("Open left %q, want the input less its %d torn bytes", got, torn)
 		}
 		if (torn > 0) != (len(warns) == 1 && errors.Is(warns[0], filejournal.ErrTornRecord)) || len(warns) > 1 {
@@ -90,16 +92,16 @@ func FuzzFileOpen(f *testing.F) {
 				t.Fatalf("Load(%q): ReadFile %+v, Open %+v, %v", n, s, s2, err)
 			}
 		}
-		if err := w.Compact(ctx); err != nil {
-			t.Fatalf("Compact: %v", err)
+		if _, err := w.Checkpoint(ctx); err != nil {
+			t.Fatalf("Checkpoint: %v", err)
 		}
 		c, err := filejournal.ReadFile(path)
 		if err != nil {
-			t.Fatalf("ReadFile after Compact: %v", err)
+			t.Fatalf("ReadFile after Checkpoint: %v", err)
 		}
 		for _, n := range names {
 			if s, err := events.Load(ctx, c, n); err != nil || !s.Equal(want[n]) {
-				t.Fatalf("Load(%q) after Compact = %+v, %v; want %+v", n, s, err, want[n])
+				t.Fatalf("Load(%q) after Checkpoint = %+v, %v; want %+v", n, s, err, want[n])
 			}
 		}
 	})

@@ -162,3 +162,10 @@ func fjDirNames(t testing.TB, path string) []string {
 	}
 	return names
 }
+
+// isSealedName reports whether name is that of a sealed segment of
+// breakers.jsonl.
+func isSealedName(name string) bool {
+	digits, ok := strings.CutPrefix(name, "breakers.jsonl.")
+	return ok && len(digits) == 8 && strings.Trim(digits, "0123456789") == ""
+}

@@ -50,9 +50,10 @@ func TestNewerFormatTailIsNotCut(t *testing.T) {
 		tail  string
 		newer bool
 	}{
-		{"version 3, more to come", `{"v":3,"breaker":"a","seq":2,"ev`, true},
+		{"version 4, more to come", `{"v":4,"breaker":"a","seq":2,"ev`, true},
 		{"version 12, digits cut", `{"v":12`, true},
-		{"version 3, digits cut", `{"v":3`, true},
+		{"version 4, digits cut", `{"v":4`, true},
+		{"version 3 (a segment's lines), digits cut", `{"v":3`, false},
 		{"version 2, digits cut", `{"v":2`, false},
 		{"version 1, digits cut", `{"v":1`, false},
 		{"version 1, more to come", `{"v":1,"breaker":"a","se`, false},

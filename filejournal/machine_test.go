@@ -94,7 +94,7 @@ func TestFileBreakerResumesOpenAfterReopen(t *testing.T) {
 func TestFileBreakerResumesFromACompactedJournal(t *testing.T) {
 	path := fjPath(t)
 	errs := &fjWarnings{}
-	f := fjOpen(t, path, nil, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+	f := fjOpen(t, path, nil, filejournal.WithSegmentSize(1))
 	b, clk := fjBreaker(t, f, t0, errs)
 	for range 4 { // four rounds of trip, probe, recover
 		for range machine.DefaultFailureThreshold {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
+	"time"
 
 	"github.com/circuitry-go/circuitry/events"
 )
@@ -36,17 +38,19 @@ func (p SyncPolicy) String() string {
 // The defaults of [Open], all in one place. Each applies when its option
 // is not given.
 //
-//	option                   default
-//	WithSync                 SyncAlways: fsync before Append returns
-//	WithRetention            DefaultFileRetention transitions per breaker kept by compaction
-//	WithCompactAfter         twice the retention: a breaker holding more compacts the file
-//	WithoutAutoCompaction    not given: the file compacts itself
-//	WithFileMode             0o600 for a file Open creates (an existing file keeps its own)
-//	WithWarningHandler       log through slog.Default at level Warn
-//	WithCorruptionRecovery   not given: a corrupt record makes Open fail
+//	option                     default
+//	WithSync                   SyncAlways: fsync before Append returns
+//	WithSegmentSize            DefaultSegmentSize (4 MiB) of records before the active segment is sealed
+//	WithMaxAge, WithMaxBytes   not given: every sealed segment is kept, the whole audit trail
+//	WithChainKey               not given: records are chained with bare SHA-256 link hashes
+//	WithCheckpointHandler      log each checkpoint (its head hash) through slog.Default at level Info
+//	WithRetentionHandler       log each retention pass through slog.Default at level Info
+//	WithFileMode               0o600 for a file Open creates (an existing file keeps its own)
+//	WithWarningHandler         log through slog.Default at level Warn
+//	WithCorruptionRecovery     not given: a corrupt record makes Open fail
 const (
-	DefaultFileRetention = 1000
-	DefaultFileMode      = fs.FileMode(0o600)
+	DefaultSegmentSize = 4 << 20
+	DefaultFileMode    = fs.FileMode(0o600)
 )
 
 // Option configures [Open]. Options are applied in order, after the
@@ -61,23 +65,33 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	sync         SyncPolicy
-	keep         int
-	compactAfter int // 0: twice keep
-	autoCompact  bool
-	mode         fs.FileMode
-	warn         func(error)
-	recover      bool
+	sync        SyncPolicy
+	segmentSize int64
+	maxAge      time.Duration
+	maxBytes    int64
+	key         []byte
+	checkpoint  func(Checkpoint)
+	retained    func(Removal)
+	mode        fs.FileMode
+	warn        func(error)
+	recover     bool
+	now         func() time.Time
 }
 
 func defaults() config {
 	return config{
 		sync:        SyncAlways,
-		keep:        DefaultFileRetention,
-		autoCompact: true,
+		segmentSize: DefaultSegmentSize,
 		mode:        DefaultFileMode,
+		now:         time.Now,
 		warn: func(err error) {
 			slog.Default().Warn("circuitry: file journal warning", "error", err)
+		},
+		checkpoint: func(c Checkpoint) {
+			slog.Default().Info("circuitry: file journal checkpoint", "segment", c.Sealed, "head", c.Head, "records", c.Records, "file", c.Path)
+		},
+		retained: func(r Removal) {
+			slog.Default().Info("circuitry: file journal retention", "removed_through", r.Through, "segments", len(r.Paths), "bytes", r.Bytes, "policy", r.Policy)
 		},
 	}
 }
@@ -91,11 +105,6 @@ func newConfig(opts []Option) (config, error) {
 		if err := o.apply(&cfg); err != nil {
 			return cfg, err
 		}
-	}
-	if cfg.compactAfter == 0 {
-		cfg.compactAfter = 2 * cfg.keep
-	} else if cfg.compactAfter <= cfg.keep {
-		return cfg, &events.OptionError{Option: "filejournal.WithCompactAfter", Value: fmt.Sprint(cfg.compactAfter), Reason: fmt.Sprintf("must be above the retention (%d), the records compaction keeps", cfg.keep)}
 	}
 	return cfg, nil
 }
@@ -112,45 +121,106 @@ func WithSync(p SyncPolicy) Option {
 	})
 }
 
-// WithRetention sets how many of each breaker's newest transitions
-// compaction keeps as records; older ones are folded into the breaker's
-// snapshot record. n must be at least 1. Default [DefaultFileRetention].
-func WithRetention(n int) Option {
+// WithSegmentSize sets when the active segment is sealed: after an append
+// that leaves more than n bytes of records after its checkpoint. Opening
+// the journal reads the active segment, so n bounds the time and memory
+// Open takes, whatever the length of the history. n must be at least 1.
+// Default [DefaultSegmentSize].
+func WithSegmentSize(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return &events.OptionError{Option: "filejournal.WithRetention", Value: fmt.Sprint(n), Reason: "must be at least 1"}
+			return &events.OptionError{Option: "filejournal.WithSegmentSize", Value: fmt.Sprint(n), Reason: "must be at least 1 byte"}
 		}
-		c.keep = n
+		c.segmentSize = n
 		return nil
 	})
 }
 
-// WithCompactAfter sets when the journal compacts itself: after an append
-// that leaves a breaker with more than n transition records in the file. n
-// must be above the retention. Default: twice the retention.
-func WithCompactAfter(n int) Option {
+// WithMaxAge makes retention remove the sealed segments whose newest record
+// is older than d. The active segment, and the checkpoint every segment
+// starts with, are never removed, so every breaker keeps its state. Without
+// WithMaxAge and [WithMaxBytes], the journal keeps every segment. d must
+// be positive.
+func WithMaxAge(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if n < 2 {
-			return &events.OptionError{Option: "filejournal.WithCompactAfter", Value: fmt.Sprint(n), Reason: "must be at least 2"}
+		if d <= 0 {
+			return &events.OptionError{Option: "filejournal.WithMaxAge", Value: d.String(), Reason: "must be positive"}
 		}
-		c.compactAfter = n
+		c.maxAge = d
 		return nil
 	})
 }
 
-// WithoutAutoCompaction stops the journal from compacting itself: the file,
-// and the records the [File] holds in memory, then grow until [File.Compact]
-// is called.
-func WithoutAutoCompaction() Option {
+// WithMaxBytes makes retention remove the oldest sealed segments while the
+// sealed segments together take more than n bytes. n must be positive.
+func WithMaxBytes(n int64) Option {
 	return optionFunc(func(c *config) error {
-		c.autoCompact = false
+		if n < 1 {
+			return &events.OptionError{Option: "filejournal.WithMaxBytes", Value: fmt.Sprint(n), Reason: "must be positive"}
+		}
+		c.maxBytes = n
+		return nil
+	})
+}
+
+// WithChainKey makes the journal chain its records with HMAC-SHA-256 under
+// key (link hashes "hmac-sha256:…", see [events.LinkHash]) instead of bare
+// SHA-256: whoever edits the files cannot recompute the chain without the
+// key. Give the same key to [VerifyOptions] to check it. key must have at
+// least [events.MinChainKeySize] bytes; it is copied.
+func WithChainKey(key []byte) Option {
+	return optionFunc(func(c *config) error {
+		if err := events.CheckChainKey(key); err != nil {
+			return &events.OptionError{Option: "filejournal.WithChainKey", Value: fmt.Sprintf("%d bytes", len(key)), Reason: err.Error()}
+		}
+		c.key = slices.Clone(key)
+		return nil
+	})
+}
+
+// WithCheckpointHandler sets the function that receives each checkpoint
+// once it is durable: the segment sealed and its head, the link hash of
+// the whole sealed segment. Handing the head to something outside the
+// journal's files (logs, traces, another system) witnesses it: [Verify]
+// given that head later proves that the journal still holds, unchanged,
+// every record up to the checkpoint. It is called on the goroutine that
+// appends, under the journal's lock: it must not call back into the
+// journal. Default: log through slog.Default at level Info.
+func WithCheckpointHandler(f func(Checkpoint)) Option {
+	return optionFunc(func(c *config) error {
+		if f == nil {
+			return &events.OptionError{Option: "filejournal.WithCheckpointHandler", Value: "nil", Reason: "must be a function"}
+		}
+		c.checkpoint = f
+		return nil
+	})
+}
+
+// WithRetentionHandler sets the function that receives what each retention
+// pass removed ([WithMaxAge], [WithMaxBytes]). It is called under the
+// journal's lock, like the checkpoint handler. Default: log through
+// slog.Default at level Info.
+func WithRetentionHandler(f func(Removal)) Option {
+	return optionFunc(func(c *config) error {
+		if f == nil {
+			return &events.OptionError{Option: "filejournal.WithRetentionHandler", Value: "nil", Reason: "must be a function"}
+		}
+		c.retained = f
+		return nil
+	})
+}
+
+// withClock sets the clock retention measures age against (tests).
+func withClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) error {
+		c.now = now
 		return nil
 	})
 }
 
 // WithFileMode sets the permission bits of a journal file that [Open]
-// creates. An existing file, and the file compaction writes in its place,
-// keep the existing file's bits. Default [DefaultFileMode] (0o600).
+// creates. An existing file, and the segments and active files written
+// after it, keep the existing file's bits. Default [DefaultFileMode] (0o600).
 func WithFileMode(mode fs.FileMode) Option {
 	return optionFunc(func(c *config) error {
 		if mode&^fs.ModePerm != 0 || mode&0o600 != 0o600 {
@@ -165,8 +235,10 @@ func WithFileMode(mode fs.FileMode) Option {
 // recovered from without failing: an incomplete last record cut off on open
 // (matching [ErrTornRecord]), a corrupt file set aside under
 // [WithCorruptionRecovery] (matching [ErrCorrupt]), a leftover temporary file
-// of an interrupted compaction removed on open, and an automatic compaction
-// that failed after its append had succeeded. Each is a [*FileError]. It is
+// of an interrupted seal removed on open, a seal that a crash interrupted and
+// Open finished, a missing active segment started again from the newest
+// sealed one, a sealed segment missing from the sequence, and a seal or
+// retention pass that failed after its append had succeeded. Each is a [*FileError]. It is
 // called on the goroutine that opens or appends, under the journal's lock:
 // it must not call back into the journal. Pass the breaker's error handler
 // to see journal warnings next to the breaker's errors. Default: log
@@ -187,8 +259,9 @@ func WithWarningHandler(f func(error)) Option {
 // byte, to path.corrupt-<UTC time>, and the journal then starts from the
 // last good state, the fold of every record before the first bad line; the
 // records from that line on are not loaded. The fold is written back to path
-// as a compacted file (atomically) and the recovery is reported to the
-// warning handler. A record of a newer format version is never recovered
+// as a new active segment that starts from a checkpoint (atomically), and
+// the recovery is reported to the warning handler. Only the active segment
+// is recovered from: sealed segments are never modified. A record of a newer format version is never recovered
 // from: Open still refuses the file.
 func WithCorruptionRecovery() Option {
 	return optionFunc(func(c *config) error {

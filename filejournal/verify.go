@@ -1,0 +1,347 @@
+package filejournal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/circuitry-go/circuitry/events"
+)
+
+// ErrHeadNotFound: a head given to [Verify] is not the link hash of any
+// sealed segment the journal holds. The journal was rewritten, or cut
+// before the checkpoint that head was witnessed at (or retention removed
+// that segment).
+var ErrHeadNotFound = errors.New("witnessed head not found")
+
+// VerifyOptions says what [Verify] checks beyond every record and link.
+type VerifyOptions struct {
+	// Key checks keyed links (a journal written [WithChainKey]); without
+	// it, they are counted as unchecked.
+	Key []byte
+	// RequireKey refuses every link, head and segment hash that is not
+	// keyed with Key: how a chain recomputed without the key shows.
+	RequireKey bool
+	// Heads are checkpoint heads witnessed outside the journal (see
+	// [WithCheckpointHandler]): each must be the link hash of a sealed
+	// segment the journal holds, or Verify fails with [ErrHeadNotFound].
+	Heads []string
+}
+
+// VerifyReport is what [Verify] read.
+type VerifyReport struct {
+	// Segments is the number of segments read (the sealed ones and the
+	// active one), and RemovedThrough the newest segment that retention
+	// removed (0: none).
+	Segments       int
+	RemovedThrough uint64
+	// Breakers is the number of breakers in the journal; Records the
+	// number of transition records in every segment, and Snapshots the
+	// number of snapshot records in the active segment's checkpoint.
+	Breakers, Records, Snapshots int
+	// Linked, Unlinked and Unchecked count the records by how they link to
+	// their predecessor (see [events.Link]).
+	Linked, Unlinked, Unchecked int
+	// Keyed is the number of records whose link is keyed.
+	Keyed int
+	// Heads is the number of witnessed heads found.
+	Heads int
+	// Latest is the newest transition record by time (zero without one).
+	Latest events.Transition
+	// TornBytes is the length of an incomplete last line of the active
+	// segment (an append in progress, or torn by a crash), not checked.
+	TornBytes int64
+}
+
+// Verify reads every segment of the journal at path, record by record in
+// constant memory (per segment, of the order of its breakers), without
+// locking or changing anything, so it may run while a service appends. Sealed
+// segments are checked on their own, two or more at a time: every line,
+// every breaker's history from the segment's checkpoint, every record's link
+// to its predecessor, and the seal line against what the segment holds.
+// Then the sequence: each segment's header links to the whole segment
+// before it, its checkpoint is the fold of everything before, no segment
+// is missing that retention did not remove, and each witnessed head is
+// there. The first problem is returned as a [*FileError] naming the file
+// (and for a bad record, a [*events.RecordError] naming the line), matching
+// [ErrCorrupt], [events.ErrBrokenChain], [ErrNewerFormat],
+// [ErrMissingSegment], [ErrForeignSegment] or [ErrHeadNotFound].
+//
+// What a passing Verify proves: see [events.LinkHash]. A bare chain shows
+// accidents and partial edits; a keyed one, with RequireKey, any edit by
+// someone without the key; a witnessed head, that nothing up to its
+// checkpoint was changed or dropped. Nothing shows that records after the
+// newest witnessed head were dropped.
+func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
+	var rep VerifyReport
+	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
+	fd, err := openRegularRead(path)
+	if err != nil {
+		return rep, &FileError{Path: path, Op: "open", Err: err}
+	}
+	fd.Close()
+	sealed, err := listSealed(path)
+	if err != nil {
+		return rep, &FileError{Path: path, Op: "verify", Err: err}
+	}
+	heads := map[string]bool{}
+	for _, h := range opts.Heads {
+		heads[h] = false
+	}
+	var prev *segCheck
+	for res := range checkSegments(sealed, check) {
+		if res.err != nil {
+			return rep, res.err
+		}
+		if err := linkSegments(path, prev, res, check); err != nil {
+			return rep, err
+		}
+		if _, ok := heads[res.bare]; ok {
+			heads[res.bare] = true
+		}
+		if _, ok := heads[res.keyed]; ok && res.keyed != "" {
+			heads[res.keyed] = true
+		}
+		rep.add(res)
+		prev = res
+	}
+	active, err := checkActive(path, check)
+	if err != nil {
+		return rep, err
+	}
+	if active.s.hdr == nil && prev != nil {
+		return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: sealed segments next to a journal file written before segments", ErrForeignSegment)}
+	}
+	if active.s.hdr != nil {
+		if err := linkSegments(path, prev, active, check); err != nil {
+			return rep, err
+		}
+	}
+	rep.add(active)
+	rep.TornBytes = active.s.torn
+	rep.Breakers = len(active.s.logs)
+	for _, l := range active.s.logs {
+		if l.base.Seq > 0 {
+			rep.Snapshots++
+		}
+	}
+	for h, found := range heads {
+		if !found {
+			where := "any sealed segment of the journal"
+			if rep.RemovedThrough > 0 {
+				where += fmt.Sprintf(" (segments 1 to %d were removed by retention: it may have been one of them)", rep.RemovedThrough)
+			}
+			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: %s is not the link hash of %s", ErrHeadNotFound, h, where)}
+		}
+		rep.Heads++
+	}
+	return rep, nil
+}
+
+// segCheck is what checking one segment found.
+type segCheck struct {
+	n      uint64
+	path   string
+	s      *segScan
+	bare   string // the file's link hash, bare
+	keyed  string // and keyed, with a key
+	latest events.Transition
+	err    error
+}
+
+func (rep *VerifyReport) add(c *segCheck) {
+	rep.Segments++
+	rep.Keyed += c.s.keyed
+	rep.Records += c.s.records
+	rep.Linked += c.s.links[events.Linked]
+	rep.Unlinked += c.s.links[events.Unlinked]
+	rep.Unchecked += c.s.links[events.Unchecked]
+	rep.RemovedThrough = max(rep.RemovedThrough, c.s.removed)
+	if c.s.records > 0 && !c.s.last.Before(rep.Latest.Time) {
+		rep.Latest = c.latest
+	}
+}
+
+// checkSegments checks the sealed segments, several at a time, and yields
+// the results in order. At most twice as many segments as there are CPUs
+// are being checked or waiting to be yielded at once; every goroutine has
+// ended when the iteration does.
+func checkSegments(sealed []sealedFile, check events.ChainCheck) iter.Seq[*segCheck] {
+	return func(yield func(*segCheck) bool) {
+		results := make([]chan *segCheck, len(sealed))
+		for i := range results {
+			results[i] = make(chan *segCheck, 1)
+		}
+		slots := make(chan struct{}, 2*max(runtime.GOMAXPROCS(0), 1))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, sf := range sealed {
+				select {
+				case slots <- struct{}{}:
+				case <-stop:
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] <- checkSealed(sf, check) // buffered: never waits
+				}()
+			}
+		}()
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+		for i := range sealed {
+			res := <-results[i]
+			<-slots
+			if !yield(res) {
+				return
+			}
+		}
+	}
+}
+
+// checkSealed checks one sealed segment on its own.
+func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
+	c := &segCheck{n: sf.n, path: sf.path}
+	fd, err := openRegularRead(sf.path)
+	if err != nil {
+		c.err = &FileError{Path: sf.path, Op: "verify", Err: err}
+		return c
+	}
+	defer fd.Close()
+	s := newSegScan(check, false)
+	s.sealed = true
+	s.each = c.track
+	bare := events.NewLinkHasher(nil)
+	w := io.Writer(bare)
+	var keyed *events.LinkHasher
+	if check.Key != nil {
+		keyed = events.NewLinkHasher(check.Key)
+		w = io.MultiWriter(bare, keyed)
+	}
+	c.s = s
+	if err := s.read(io.TeeReader(fd, w)); err != nil {
+		c.err = fileErr(sf.path, "verify", err)
+		return c
+	}
+	c.bare = bare.Sum()
+	if keyed != nil {
+		c.keyed = keyed.Sum()
+	}
+	switch {
+	case s.hdr != nil && s.hdr.Segment != sf.n:
+		c.err = &FileError{Path: sf.path, Op: "verify", Err: fmt.Errorf("%w: the file is named as segment %d, its header says segment %d", ErrForeignSegment, sf.n, s.hdr.Segment)}
+	case s.seal.Segment != sf.n:
+		c.err = &FileError{Path: sf.path, Op: "verify", Err: fmt.Errorf("%w: the file is named as segment %d, its seal line says segment %d", ErrForeignSegment, sf.n, s.seal.Segment)}
+	}
+	return c
+}
+
+// checkActive checks the active segment, as a reader: an incomplete last
+// line is left unchecked.
+func checkActive(path string, check events.ChainCheck) (*segCheck, error) {
+	fd, err := openRegularRead(path)
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "open", Err: err}
+	}
+	defer fd.Close()
+	c := &segCheck{path: path}
+	s := newSegScan(check, false)
+	s.each = c.track
+	c.s = s
+	if err := s.read(fd); err != nil {
+		return nil, fileErr(path, "verify", err)
+	}
+	c.n = s.segment()
+	return c, nil
+}
+
+// track keeps the newest record of a segment.
+func (c *segCheck) track(r Record) error {
+	if c.latest.Time.IsZero() || !r.Time.Before(c.latest.Time) {
+		c.latest = r.Transition
+	}
+	return nil
+}
+
+// fileErr wraps an error of reading the file at path.
+func fileErr(path, op string, err error) error {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &FileError{Path: path, Op: op, Err: err}
+}
+
+// linkSegments checks that next follows prev (nil: next is the oldest
+// segment held): its header links to prev's file, its checkpoint is the
+// fold of everything before it, and the segments between them were
+// removed by retention.
+func linkSegments(journal string, prev, next *segCheck, check events.ChainCheck) error {
+	fail := func(err error) error { return &FileError{Path: next.path, Op: "verify", Err: err} }
+	h := next.s.hdr
+	if h == nil {
+		if prev != nil {
+			return fail(fmt.Errorf("%w: a segment without a header after segment %d", ErrForeignSegment, prev.n))
+		}
+		return nil
+	}
+	removed := max(h.RemovedThrough, next.s.removed)
+	want := uint64(1)
+	if prev != nil {
+		want = prev.n + 1
+	}
+	if h.Segment > want && removed < h.Segment-1 {
+		return fail(fmt.Errorf("%w: segment %d (%s) is not there, and no retention removed it; segment %d follows it",
+			ErrMissingSegment, max(want, removed+1), segmentName(journal, max(want, removed+1)), h.Segment))
+	}
+	if prev == nil || h.Segment != want {
+		return nil // its predecessor was removed: nothing to link to
+	}
+	// The header links to the whole previous file.
+	got := h.Prev
+	switch {
+	case got == "":
+		if prev.s.hdr != nil || check.RequireKey {
+			return fail(fmt.Errorf("%w: segment %d's header does not link to segment %d", events.ErrBrokenChain, h.Segment, prev.n))
+		}
+	case strings.HasPrefix(got, events.LinkSHA256):
+		if check.RequireKey {
+			return fail(fmt.Errorf("%w: segment %d's header links to segment %d without the key (%s)", events.ErrBrokenChain, h.Segment, prev.n, got))
+		}
+		if got != prev.bare {
+			return fail(fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.bare))
+		}
+	case prev.keyed != "" && got != prev.keyed:
+		return fail(fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; with the key given it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.keyed))
+	}
+	// The checkpoint is where the previous segment ended.
+	for name, end := range prev.s.logs {
+		start := next.s.logs[name]
+		if start == nil || start.base.Seq != end.head.Seq || !start.base.Equal(end.head) {
+			return fail(fmt.Errorf("%w: segment %d's checkpoint of breaker %q is not the fold of segment %d, which ends at seq %d", ErrCorrupt, h.Segment, name, prev.n, end.head.Seq))
+		}
+		if end.last != nil && start.baseHead != "" {
+			k := keyFor(start.baseHead, check.Key)
+			if (k != nil || !strings.HasPrefix(start.baseHead, events.LinkHMACSHA256)) && start.baseHead != events.LinkHash(end.last, k) {
+				return fail(fmt.Errorf("%w: segment %d's checkpoint of breaker %q has head %s, but its last record in segment %d hashes otherwise", events.ErrBrokenChain, h.Segment, name, start.baseHead, prev.n))
+			}
+		}
+	}
+	for name, start := range next.s.logs {
+		if start.base.Seq > 0 && prev.s.logs[name] == nil {
+			return fail(fmt.Errorf("%w: segment %d's checkpoint holds breaker %q, which segment %d does not", ErrCorrupt, h.Segment, name, prev.n))
+		}
+	}
+	return nil
+}
+
