@@ -81,7 +81,9 @@ func (f *File) segmentLocked() uint64 {
 // starts from a checkpoint, then runs retention. A crash between the two
 // renames is finished by the next Open.
 func (f *File) sealLocked() (Checkpoint, error) {
-	fail := func(err error) (Checkpoint, error) { return Checkpoint{}, &FileError{Path: f.path, Op: "seal", Err: err} }
+	fail := func(err error) (Checkpoint, error) {
+		return Checkpoint{}, &FileError{Path: f.path, Op: "seal", Err: err}
+	}
 	n := f.segmentLocked()
 	x := f.indexLocked()
 	sealLine, err := marshalSeal(x)

@@ -344,4 +344,3 @@ func linkSegments(journal string, prev, next *segCheck, check events.ChainCheck)
 	}
 	return nil
 }
-
