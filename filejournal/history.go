@@ -146,7 +146,10 @@ func Records(path string, f Filter) iter.Seq2[Record, error] {
 // at: of each breaker's records up to, not including, its first record at
 // or after at. It starts from the checkpoint of the oldest segment that
 // holds a record at or after at, so it decodes only the segments that
-// matter. Breakers without a record before at are absent.
+// matter. Breakers without a record before at are absent. When that
+// checkpoint folds records at or after at (the records before were removed
+// by retention), it returns a [*events.CompactedError] (wrapped in a
+// [*FileError]) naming the first such breaker.
 func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 	sealed, err := listSealed(path)
 	if err != nil {
@@ -186,16 +189,25 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 		return nil
 	}
 	first := true
-	take := func(s *segScan) {
+	// take starts from the checkpoint of the first segment read. A
+	// checkpoint that folds records at or after at (the records before it
+	// were removed by retention, or compacted by a version before segments)
+	// cannot give the state at at.
+	take := func(s *segScan) error {
 		if !first {
-			return
+			return nil
 		}
 		first = false
 		for name, l := range s.logs {
-			if l.base.Seq > 0 {
-				out[name] = l.base
+			if l.base.Seq == 0 {
+				continue
 			}
+			if !l.base.Since.Before(at) {
+				return &events.CompactedError{Breaker: name, After: 0, Base: l.base.Seq}
+			}
+			out[name] = l.base
 		}
+		return nil
 	}
 	for i := start; i < len(sealed); i++ {
 		x, _ := sealed[i].loadIndex()
@@ -210,23 +222,31 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 		s := newSegScan(events.ChainCheck{}, false)
 		s.sealed = true
 		s.each = func(r Record) error {
-			take(s)
+			if err := take(s); err != nil {
+				return err
+			}
 			return each(r)
 		}
 		if _, _, err := scanFile(sealed[i].path, s); err != nil {
 			return nil, err
 		}
-		take(s)
+		if err := take(s); err != nil {
+			return nil, err
+		}
 	}
 	s := newSegScan(events.ChainCheck{}, false)
 	s.each = func(r Record) error {
-		take(s)
+		if err := take(s); err != nil {
+			return err
+		}
 		return each(r)
 	}
 	if _, _, err := scanFile(path, s); err != nil {
 		return nil, err
 	}
-	take(s)
+	if err := take(s); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
