@@ -262,3 +262,32 @@ func scanFile(path string, s *segScan) (*segScan, string, error) {
 	}
 	return s, "", nil
 }
+
+// Oldest returns, for each breaker of the journal at path, the fold of its
+// records that the journal no longer holds: the checkpoint the oldest
+// segment held starts from (records before it were removed by retention,
+// or compacted by a version before segments). Breakers whose whole history
+// is held are absent. It reads only the start of that segment.
+func Oldest(path string) (map[string]events.Snapshot, error) {
+	sealed, err := listSealed(path)
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "read", Err: err}
+	}
+	first := path
+	s := newSegScan(events.ChainCheck{}, false)
+	if len(sealed) > 0 {
+		first = sealed[0].path
+		s.sealed = true
+	}
+	s.each = func(Record) error { return errStop } // the checkpoint is read
+	if _, _, err := scanFile(first, s); err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	out := map[string]events.Snapshot{}
+	for name, l := range s.logs {
+		if l.base.Seq > 0 {
+			out[name] = l.base
+		}
+	}
+	return out, nil
+}
