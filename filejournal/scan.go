@@ -260,7 +260,7 @@ func (s *segScan) link(l *fileLog, t events.Transition) (events.Link, error) {
 		return events.Linked, &events.ChainError{Breaker: t.Breaker, Seq: t.Seq, Got: t.PrevHash,
 			Reason: fmt.Sprintf("the first record of breaker %q has prev_hash %s: it links to a record that is not in the journal", t.Breaker, t.PrevHash)}
 	}
-	return s.check.LinkHead(t.Breaker, t.Seq, "", "")
+	return events.Unlinked, nil // a breaker's first record: nothing to link to
 }
 
 // index returns what the segment holds, as its seal line says it.
@@ -298,7 +298,7 @@ func (s *segScan) checkSeal(x SegmentIndex) error {
 		k := keyFor(r.Head, s.check.Key)
 		keyed := strings.HasPrefix(r.Head, events.LinkHMACSHA256)
 		if r.Head != "" && (k != nil || !keyed) && r.Head != events.LinkHash(s.logs[r.Breaker].last, k) {
-			return fmt.Errorf("the seal line's head of breaker %q is not the link hash of its last record", r.Breaker)
+			return fmt.Errorf("%w: the seal line's head of breaker %q is not the link hash of its last record", events.ErrBrokenChain, r.Breaker)
 		}
 	}
 	return nil
