@@ -112,6 +112,10 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 // open_for or a reason duration, with an error wrapping [ErrDecode] that
 // names the field.
 func (t *Transition) UnmarshalJSON(data []byte) error {
+	if fast, ok := decodeFast(data); ok {
+		*t = fast
+		return nil
+	}
 	var w wireTransition
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&w); err != nil {
