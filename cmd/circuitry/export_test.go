@@ -87,7 +87,7 @@ func TestExportCSVGuardsFormulasAndQuotes(t *testing.T) {
 }
 
 func TestExportNotesCompactedRecords(t *testing.T) {
-	path := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+	path := legacyCompacted(t)
 	code, out, errOut := cli(t, day, "export", "-breaker", "payments", path)
 	if code != 0 || errOut != "circuitry export: payments: seq 1 to 2 are kept only as a snapshot, and not exported\n" {
 		t.Fatalf("export: %d, stderr %q", code, errOut)

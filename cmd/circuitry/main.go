@@ -1,44 +1,66 @@
-// Command circuitry reads the journal file of circuitry breakers (an
-// [filejournal.File], opened by a service with [events.Open]): the audit
-// trail of every transition, and the state each breaker resumes from.
+// Command circuitry reads the journal of circuitry breakers (a
+// [filejournal.File], opened by a service with [filejournal.Open]): the audit
+// trail of every transition, across every segment, and the state each
+// breaker resumes from.
 //
 // It only reads: it takes no lock and changes nothing, so it may be run on
 // the journal of a running service. An incomplete last line (an append in
-// progress, or one torn by a crash) is ignored, with a note on stderr.
+// progress, or one torn by a crash) is ignored, with a note on stderr. It
+// reads record by record, in memory that does not grow with the history,
+// and skips the sealed segments whose index says they hold nothing asked
+// for.
 //
 // Usage:
 //
 //	circuitry history [-breaker names] [-event events] [-since T] [-until T] [-json] FILE
-//	circuitry verify FILE
+//	circuitry export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] FILE
+//	circuitry verify [-key-file KEYFILE] [-head HASH]... FILE
 //	circuitry state [-breaker names] [-at T] [-json] FILE
 //	circuitry diagram [-breaker name] [FILE]
 //
-// history prints the transitions, oldest first (by recorded time, then
-// breaker and sequence number), as a table: the time, breaker, sequence
-// number, event, states, how long the breaker then stayed in the new state
-// (until its next transition; "current" for its last), the open period
-// chosen, and the reason (the policy and its figures, the last error, or
-// the operator and their note). Breakers whose older records were
-// compacted away get a note above the table. -breaker and -event take
-// comma-separated lists; -since and -until keep the transitions at or after
-// -since and before -until, each an RFC 3339 time (2026-11-24T15:04:05Z), a
-// date (2026-11-24, midnight UTC) or a duration ago (36h). With -json it
-// prints the kept transitions as JSON Lines in the journal's own stable
-// encoding (package events, FormatVersion 1), and nothing else.
+// FILE is the journal's path: its active segment, next to which the sealed
+// segments are (FILE.00000001 and on).
 //
-// verify reads and checks every record, as a service opening the journal
-// would: each line decodes, each breaker's records follow on from each other
-// (and from its snapshot) and are legal transitions. It prints a summary and
-// exits 0, or prints the first bad record (file, line, breaker, sequence
-// number and reason) and exits 1.
+// history prints the transitions in the order they were stored (oldest
+// segment first) as a table: the time, breaker, sequence number, event,
+// states, how long the breaker had been in the state it left (AFTER: since
+// its previous transition), the open period chosen, the writer, and the
+// reason (the policy and its figures, the last error, or the operator and
+// their note). The table is aligned in runs of 4096 rows. Breakers whose
+// oldest records are no longer held (removed by retention, or compacted by
+// a version before segments) get a note above the table. -breaker and
+// -event take comma-separated lists; -since and -until keep the
+// transitions at or after -since and before -until, each an RFC 3339 time
+// (2026-11-24T15:04:05Z), a date (2026-11-24, midnight UTC) or a duration
+// ago (36h). With -json it prints the kept transitions as JSON Lines in the
+// journal's own stable encoding (package events), and nothing else.
+//
+// export writes the same selection for auditors and spreadsheets: CSV with
+// a column per field and per reason field (text a spreadsheet would take
+// for a formula gets a leading apostrophe), or with -format jsonl the
+// records in the journal's encoding.
+//
+// verify reads and checks every segment and every record: each line
+// decodes, each breaker's records follow on from each other (and from the
+// checkpoint their segment starts with) and are legal transitions, each
+// record links to its predecessor by its hash, each sealed segment's index
+// is true, each segment's header links to the whole segment before it, and
+// no segment is missing that retention did not remove. With -key-file it
+// checks a keyed chain with the key in KEYFILE (its bytes, less a trailing
+// newline: the key given to filejournal.WithChainKey), and then requires
+// every link to be keyed. Each -head is a checkpoint head witnessed outside
+// the journal (logged by the journal's checkpoint handler), which must be
+// the hash of a sealed segment the journal holds. It prints a summary and
+// what the chain proves, and exits 0, or prints the first problem (file,
+// line, breaker, sequence number and reason) and exits 1.
 //
 // state prints, for each breaker, the state a breaker built over this
-// journal resumes in: the fold of its snapshot and records (events.Load),
+// journal resumes in: the fold of its checkpoint and records (events.Load),
 // with, for an open breaker, when its open period ends and how long remains.
 // With -at T (same forms as -since) it prints the state at T instead: the
 // fold of the records up to T, inclusive, with the time remaining at T; a
 // breaker without a record by then is closed at seq 0, and one whose records
-// up to T were compacted away is an error. With -json it prints one JSON
+// up to T are no longer held is an error. With -json it prints one JSON
 // object per line with the fields breaker, seq, state, event, since,
 // open_for, open_until, remaining (these three only when open) and opens
 // (the transitions to open since the breaker was last closed, only when it
@@ -59,9 +81,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"time"
 
+	"github.com/circuitry-go/circuitry/events"
 	"github.com/circuitry-go/circuitry/filejournal"
 	"github.com/circuitry-go/circuitry/internal/audit"
 )
@@ -80,9 +104,10 @@ func run(args []string, stdout, stderr io.Writer, now time.Time) int {
 	return command.Run(args, stdout, stderr, now)
 }
 
-// readJournal reads the journal at path without locking it, and notes on
-// stderr an incomplete last line that was ignored. On a bad record it
-// returns the journal as read up to it, with the error.
+// readJournal reads the active segment of the journal at path without
+// locking it (the sealed segments are read as the commands need them), and
+// notes on stderr an incomplete last line that was ignored. On a bad record
+// it returns the journal as read up to it, with the error.
 func readJournal(path string, stderr io.Writer) (audit.Journal, error) {
 	f, err := filejournal.ReadFile(path)
 	if f == nil {
@@ -94,11 +119,52 @@ func readJournal(path string, stderr io.Writer) (audit.Journal, error) {
 	return file{f}, err
 }
 
-// file is a journal file as the audit commands read it.
+// file is a journal file as the audit commands read it: its active segment
+// in memory, its whole history streamed.
 type file struct{ *filejournal.File }
+
+var (
+	_ audit.Streamer = file{}
+	_ audit.Verifier = file{}
+	_ audit.Pruner   = file{}
+)
+
+// Pruned returns the folds of the records the journal no longer holds.
+func (f file) Pruned() (map[string]events.Snapshot, error) { return filejournal.Oldest(f.Path()) }
 
 // Counts returns what the file holds.
 func (f file) Counts() audit.Counts {
 	st := f.Stats()
 	return audit.Counts{Breakers: st.Breakers, Records: st.Records, Snapshots: st.Snapshots}
+}
+
+// Records streams the records of every segment that af keeps.
+func (f file) Records(af audit.Filter) iter.Seq2[audit.Entry, error] {
+	return func(yield func(audit.Entry, error) bool) {
+		for r, err := range filejournal.Records(f.Path(), filejournal.Filter{Breakers: af.Breakers, Since: af.Since, Until: af.Until}) {
+			if !yield(audit.Entry{Transition: r.Transition, Since: r.Since}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// StateAt folds each breaker up to at, from the checkpoint of the oldest
+// segment that matters.
+func (f file) StateAt(at time.Time) (map[string]events.Snapshot, error) {
+	return filejournal.StateAt(f.Path(), at)
+}
+
+// Verify checks every segment, and the links between them.
+func (f file) Verify(opts audit.VerifyOptions) (audit.VerifySummary, error) {
+	rep, err := filejournal.Verify(f.Path(), filejournal.VerifyOptions{Key: opts.Key, RequireKey: opts.RequireKey, Heads: opts.Heads})
+	if err != nil {
+		return audit.VerifySummary{}, err
+	}
+	return audit.VerifySummary{
+		Counts:   audit.Counts{Breakers: rep.Breakers, Records: rep.Records, Snapshots: rep.Snapshots},
+		Segments: rep.Segments, RemovedThrough: rep.RemovedThrough,
+		Linked: rep.Linked, Unlinked: rep.Unlinked, Unchecked: rep.Unchecked, Keyed: rep.Keyed,
+		Heads: rep.Heads, Latest: rep.Latest,
+	}, nil
 }

@@ -92,14 +92,14 @@ func cells(table string) string {
 
 var wideSpace = regexp.MustCompile(` {2,}`)
 
-const historyHeader = "TIME (UTC)               BREAKER   SEQ  EVENT        FROM       TO         LASTED   OPEN FOR  WRITER  REASON\n"
+const historyHeader = "TIME (UTC)               BREAKER   SEQ  EVENT        FROM       TO         AFTER  OPEN FOR  WRITER  REASON\n"
 
 var historyRows = []string{
-	`2026-11-24 10:00:01.000  payments  1    trip         closed     open       30s      30s       api-1   consecutive_failures failures=5 threshold=5 last_error="EOF"`,
-	`2026-11-24 10:00:05.000  quotes    1    trip         closed     open       current  1m0s      api-2   consecutive_failures failures=5 threshold=5 last_error="timeout"`,
-	`2026-11-24 10:00:31.000  payments  2    probe        open       half_open  1s       -         -       open_timeout`,
-	`2026-11-24 10:00:32.000  payments  3    retrip       half_open  open       8s       30s       -       probe_failure failures=1 last_error="EOF"`,
-	`2026-11-24 10:00:40.000  payments  4    force_close  open       closed     current  -         api-2   manual operator="ops" note="maintenance over"`,
+	`2026-11-24 10:00:01.000  payments  1    trip         closed     open       -      30s       api-1   consecutive_failures failures=5 threshold=5 last_error="EOF"`,
+	`2026-11-24 10:00:05.000  quotes    1    trip         closed     open       -      1m0s      api-2   consecutive_failures failures=5 threshold=5 last_error="timeout"`,
+	`2026-11-24 10:00:31.000  payments  2    probe        open       half_open  30s    -         -       open_timeout`,
+	`2026-11-24 10:00:32.000  payments  3    retrip       half_open  open       1s     30s       -       probe_failure failures=1 last_error="EOF"`,
+	`2026-11-24 10:00:40.000  payments  4    force_close  open       closed     8s     -         api-2   manual operator="ops" note="maintenance over"`,
 }
 
 func rows(idx ...int) string {
@@ -111,9 +111,39 @@ func rows(idx ...int) string {
 }
 
 func TestHistoryTable(t *testing.T) {
-	path := journal(t)
-	code, out, errOut := cli(t, day.Add(time.Hour), "history", path)
-	want(t, code, out, errOut, 0, historyHeader+rows(0, 1, 2, 3, 4), "")
+	for _, tc := range []struct {
+		name string
+		opts []filejournal.Option
+	}{
+		{"one segment", nil},
+		{"a segment per record", []filejournal.Option{filejournal.WithSegmentSize(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := journal(t, tc.opts...)
+			code, out, errOut := cli(t, day.Add(time.Hour), "history", path)
+			want(t, code, out, errOut, 0, historyHeader+rows(0, 1, 2, 3, 4), "")
+		})
+	}
+}
+
+// legacyCompacted writes the fixture as a version before segments left it
+// after compacting payments' first two records into a snapshot record, and
+// returns its path.
+func legacyCompacted(t *testing.T) string {
+	t.Helper()
+	lines := []string{`{"v":2,"kind":"snapshot","breaker":"payments","seq":2,"state":"half_open","event":"probe","since":"2026-11-24T10:00:31Z","opens":1}`}
+	for _, i := range []int{1, 3, 4} {
+		b, err := fixture()[i].MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	path := filepath.Join(t.TempDir(), "breakers.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestHistoryFilters(t *testing.T) {
@@ -168,9 +198,7 @@ func TestHistoryJSONIsTheJournalEncoding(t *testing.T) {
 }
 
 func TestHistoryNotesCompactedRecords(t *testing.T) {
-	path := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
-	// payments compacts when its third record is appended, keeping one:
-	// seq 1 and 2 are folded, and seq 4 is appended after.
+	path := legacyCompacted(t)
 	code, out, errOut := cli(t, day, "history", path)
 	want(t, code, cells(out), errOut, 0,
 		"# payments: seq 1 to 2 kept only as a snapshot (compacted, or removed by the journal's limits): half_open since 2026-11-24 10:00:31.000 (probe)\n"+
@@ -220,12 +248,12 @@ func TestHistoryOfATornJournal(t *testing.T) {
 
 func TestHistoryOfACorruptJournalPrintsWhatIsReadable(t *testing.T) {
 	path := journal(t)
-	corrupt(t, path, 3)
+	corrupt(t, path, 4)
 	code, out, errOut := cli(t, day, "history", path)
-	// What is readable: payments' seq 1 (its last readable record, so
-	// "current") and quotes' seq 1; the bad line is the third.
-	want(t, code, cells(out), errOut, 1, cells(historyHeader+strings.Replace(rows(0, 1), "30s      30s", "current  30s", 1)),
-		`circuitry history: circuitry: journal `+path+`: line 3: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`+"\n")
+	// What is readable: payments' seq 1 and quotes' seq 1; the bad line is
+	// the fourth, after the segment's header.
+	want(t, code, cells(out), errOut, 1, cells(historyHeader+rows(0, 1)),
+		`circuitry history: circuitry: journal `+path+`: line 4: corrupt record: undecodable record: invalid character 'o' in literal null (expecting 'u')`+"\n")
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -236,6 +264,23 @@ func appendTo(t *testing.T, path, s string) {
 	}
 	defer f.Close()
 	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changeLine replaces old with new in line n (1-based) of the file.
+func changeLine(t *testing.T, path string, n int, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if !strings.Contains(lines[n-1], old) {
+		t.Fatalf("line %d %q does not hold %q", n, lines[n-1], old)
+	}
+	lines[n-1] = strings.Replace(lines[n-1], old, new, 1)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -259,13 +304,18 @@ func TestVerify(t *testing.T) {
 		path := journal(t)
 		code, out, errOut := cli(t, day, "verify", path)
 		want(t, code, out, errOut, 0,
-			path+": ok: 2 breakers, 5 transition records, 0 snapshot records; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
+			path+": ok: 2 breakers, 5 transition records, 0 snapshot records; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n"+
+				"segments: 1\n"+
+				"chain: 3 records linked (bare SHA-256: it catches accidents and partial edits, not a rewrite by someone who recomputes it), 2 with no predecessor to link to\n"+
+				"heads: none given (-head): records dropped from the end of the journal leave a valid chain\n", "")
 	})
-	t.Run("a compacted journal", func(t *testing.T) {
-		path := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+	t.Run("a compacted journal of a version before segments", func(t *testing.T) {
+		path := legacyCompacted(t)
 		code, out, errOut := cli(t, day, "verify", path)
 		want(t, code, out, errOut, 0,
-			path+": ok: 2 breakers, 3 transition records, 1 snapshot record; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n", "")
+			path+": ok: 2 breakers, 3 transition records, 1 snapshot record; latest transition 2026-11-24 10:00:40.000 payments #4 force_close\n"+
+				"segments: 1\n"+
+				"chain: no record is linked to its predecessor (written before records were chained): edits cannot be detected\n", "")
 	})
 	t.Run("a journal a service has open", func(t *testing.T) {
 		path := journal(t)
@@ -288,13 +338,19 @@ func TestVerify(t *testing.T) {
 		{"a gap", func(t *testing.T, p string) string {
 			b, _ := os.ReadFile(p)
 			lines := strings.SplitAfter(string(b), "\n")
-			os.WriteFile(p, []byte(lines[0]+lines[1]+lines[3]), 0o600)
+			// The header, payments' seq 1, quotes' seq 1, then seq 3.
+			os.WriteFile(p, []byte(lines[0]+lines[1]+lines[2]+lines[4]), 0o600)
 			return p
-		}, `line 3 (breaker "payments", seq 3): corrupt record: sequence gap: seq 3, want 2`},
+		}, `line 4 (breaker "payments", seq 3): corrupt record: sequence gap: seq 3, want 2`},
+		{"a changed record", func(t *testing.T, p string) string {
+			// Backdate payments' seq 2: seq 3's link to it breaks.
+			changeLine(t, p, 4, `"time":"2026-11-24T10:00:31Z"`, `"time":"2026-11-24T10:00:30Z"`)
+			return p
+		}, `line 5 (breaker "payments", seq 3): corrupt record: broken hash chain: breaker "payments" seq 3: prev_hash ` /* then the hashes */},
 		{"a newer format", func(t *testing.T, p string) string {
 			appendTo(t, p, `{"v":3,"breaker":"payments","seq":5}`+"\n")
 			return p
-		}, `line 6: newer journal format: format version 3, this build reads 1 to 2: the file was written by a newer circuitry`},
+		}, `line 7: newer journal format: format version 3 of a transition record, this build reads 1 to 2: the file was written by a newer circuitry`},
 		{"a missing file", func(t *testing.T, p string) string { return p + ".missing" }, `.missing: open: no such file or directory`},
 		{"a directory", func(t *testing.T, p string) string { return filepath.Dir(p) }, `: open: is a directory, not a journal file`},
 	} {
@@ -304,7 +360,7 @@ func TestVerify(t *testing.T) {
 			if code != 1 || out != "" {
 				t.Fatalf("status %d, stdout %q; want 1 and nothing", code, out)
 			}
-			if !strings.HasPrefix(errOut, "circuitry verify: circuitry: journal "+path+": ") || !strings.HasSuffix(errOut, tc.says+"\n") {
+			if !strings.HasPrefix(errOut, "circuitry verify: circuitry: journal "+path+": ") || !strings.Contains(errOut, tc.says) {
 				t.Fatalf("stderr %q, want the path and %q", errOut, tc.says)
 			}
 		})
@@ -333,7 +389,7 @@ func TestState(t *testing.T) {
 				`{"breaker":"quotes","seq":1,"state":"open","event":"trip","since":"2026-11-24T10:00:05Z","open_for":"1m0s","open_until":"2026-11-24T10:01:05Z","remaining":"40s","opens":1}`+"\n", "")
 	})
 	t.Run("compacted journal folds the snapshot", func(t *testing.T) {
-		compacted := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+		compacted := legacyCompacted(t)
 		_, full, _ := cli(t, day.Add(25*time.Second), "state", path)
 		code, out, errOut := cli(t, day.Add(25*time.Second), "state", compacted)
 		want(t, code, out, errOut, 0, full, "")
@@ -415,14 +471,14 @@ func TestStateAt(t *testing.T) {
 	})
 	t.Run("compacted records", func(t *testing.T) {
 		// payments' seq 1 and 2 (to 10:00:31) are folded into a snapshot.
-		compacted := journal(t, filejournal.WithRetention(1), filejournal.WithCompactAfter(2))
+		compacted := legacyCompacted(t)
 		code, out, errOut := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", compacted)
 		_, full, _ := cli(t, now, "state", "-at", "2026-11-24T10:00:35Z", path)
 		want(t, code, out, errOut, 0, full, "")
 
 		code, out, errOut = cli(t, now, "state", "-at", "2026-11-24T10:00:20Z", compacted)
 		want(t, code, out, errOut, 1, "",
-			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2, of 2026-11-24 10:00:31.000, are kept only as a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
+			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2 are kept only as a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
 	})
 }
 
@@ -499,6 +555,53 @@ func TestUsageErrors(t *testing.T) {
 			code, out, errOut := cli(t, day, tc.args...)
 			if code != tc.code || !strings.Contains(errOut+out, tc.says) {
 				t.Fatalf("status %d (want %d), output %q %q; want it to say %q", code, tc.code, out, errOut, tc.says)
+			}
+		})
+	}
+}
+
+func TestVerifyKeyAndHeads(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "chain.key")
+	key := "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherKey := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(otherKey, []byte("fedcba9876543210fedcba9876543210"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shortKey := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(shortKey, []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var heads []string
+	keyed := journal(t, filejournal.WithChainKey([]byte(key)), filejournal.WithSegmentSize(1),
+		filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
+	bare := journal(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string // in stdout when code is 0, else in stderr
+	}{
+		{"keyed, with the key", []string{"-key-file", keyFile, keyed}, 0, "chain: 3 records linked (keyed with the key given: no one without the key could have rewritten it), 2 with no predecessor to link to\n"},
+		{"keyed, without the key", []string{keyed}, 0, "chain: 0 records linked (keyed, not checked: give -key-file to check it), 3 unchecked"},
+		{"keyed, with another key", []string{"-key-file", otherKey, keyed}, 1, "broken hash chain"},
+		{"bare, with a key: a chain recomputed without the key", []string{"-key-file", keyFile, bare}, 1, "is not keyed where a keyed chain is required"},
+		{"a key too short", []string{"-key-file", shortKey, keyed}, 2, "a chain key needs at least 16 bytes"},
+		{"a missing key file", []string{"-key-file", filepath.Join(dir, "none"), keyed}, 1, "no such file"},
+		{"witnessed heads found", []string{"-key-file", keyFile, "-head", heads[0], "-head", heads[3], keyed}, 0, "heads: 2 witnessed heads found: nothing up to their checkpoints was changed or dropped\n"},
+		{"a head not found", []string{"-head", "sha256:00000000000000000000000000000000", keyed}, 1, "witnessed head not found: sha256:00000000000000000000000000000000 is not the link hash of any sealed segment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, day, append([]string{"verify"}, tc.args...)...)
+			got := out
+			if tc.code != 0 {
+				got = errOut
+			}
+			if code != tc.code || !strings.Contains(got, tc.says) {
+				t.Fatalf("status %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, tc.code, tc.says)
 			}
 		})
 	}

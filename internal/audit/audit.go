@@ -50,7 +50,7 @@ var errUsage = errors.New("usage")
 const usageText = `usage:
   NAME history [-breaker names] [-event events] [-since T] [-until T] [-json] ARG
   NAME export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] ARG
-  NAME verify ARG
+  NAME verify [-key-file KEYFILE] [-head HASH]... ARG
   NAME state [-breaker names] [-at T] [-json] ARG
   NAME diagram [-breaker name] [ARG]
 

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -25,24 +24,27 @@ func (c *Command) export(args []string, stdout, stderr io.Writer, now time.Time)
 	if *format != "csv" && *format != "jsonl" {
 		return fmt.Errorf("%w: -format %q: want csv or jsonl", errUsage, *format)
 	}
-	f, kept, rerr, err := c.selected(pos[0], sel, stderr)
+	f, rerr, err := c.openSelected(pos[0], sel, stderr)
+	if err != nil {
+		return err
+	}
+	gone, err := pruned(f)
 	if err != nil {
 		return err
 	}
 	for _, name := range f.Breakers() {
-		if s, _ := f.Snapshot(context.Background(), name); s.Seq > 0 && sel.breakers.keep(name) {
+		if s, ok := gone[name]; ok && sel.breakers.keep(name) {
 			fmt.Fprintf(stderr, "%s export: %s: seq 1 to %d are kept only as a snapshot, and not exported\n", c.Name, name, s.Seq)
 		}
 	}
 	if *format == "jsonl" {
-		for _, e := range kept {
+		return firstErr(sel.each(f, func(e Entry) error {
 			b, err := e.Transition.MarshalJSON()
-			if err != nil {
-				return err
+			if err == nil {
+				_, err = fmt.Fprintf(stdout, "%s\n", b)
 			}
-			fmt.Fprintf(stdout, "%s\n", b)
-		}
-		return rerr
+			return err
+		}), rerr)
 	}
 	w := csv.NewWriter(stdout)
 	reasons := events.ReasonFieldNames()
@@ -54,7 +56,7 @@ func (c *Command) export(args []string, stdout, stderr io.Writer, now time.Time)
 		return err
 	}
 	row := make([]string, len(header))
-	for _, e := range kept {
+	err = sel.each(f, func(e Entry) error {
 		t := e.Transition
 		openFor := ""
 		if t.To == events.Open {
@@ -69,15 +71,10 @@ func (c *Command) export(args []string, stdout, stderr io.Writer, now time.Time)
 		for i, n := range reasons {
 			row[10+i] = fieldCell(fields[n])
 		}
-		if err := w.Write(row); err != nil {
-			return err
-		}
-	}
+		return w.Write(row)
+	})
 	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return rerr
+	return firstErr(err, w.Error(), rerr)
 }
 
 // fieldCell is a reason field's value in a CSV cell: empty when unset.

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -10,51 +12,110 @@ import (
 	"github.com/circuitry-go/circuitry/events"
 )
 
-// entry is a transition with how long its breaker then stayed in the new
-// state.
-type entry struct {
+// Entry is a transition record as the commands show it: with when its
+// breaker entered the state the record leaves.
+type Entry struct {
 	events.Transition
-	lasted  time.Duration
-	current bool // the breaker's last transition: it is still in To
+	// Since is the time of the breaker's previous transition (or of the
+	// fold its record follows); zero when the journal does not tell.
+	Since time.Time
 }
 
-// entries returns every transition of the journal, by time, breaker and
-// sequence number.
-func entries(f Journal) ([]entry, error) {
-	var out []entry
-	for _, name := range f.Breakers() {
-		base, err := f.Snapshot(context.Background(), name)
+// Filter selects records: of the breakers Breakers keeps (nil: all), at or
+// after Since and before Until (a zero bound is open).
+type Filter struct {
+	Breakers     func(name string) bool
+	Since, Until time.Time
+}
+
+func (f Filter) keep(t events.Transition) bool {
+	return (f.Breakers == nil || f.Breakers(t.Breaker)) &&
+		(f.Since.IsZero() || !t.Time.Before(f.Since)) && (f.Until.IsZero() || t.Time.Before(f.Until))
+}
+
+// Streamer is implemented by journals whose whole history the commands read
+// record by record, in constant memory, rather than through Read: history,
+// export, and state at a past time.
+type Streamer interface {
+	// Records yields the transition records f keeps, in the order the
+	// journal stored them, and ends at the first error.
+	Records(f Filter) iter.Seq2[Entry, error]
+	// StateAt returns the fold of each breaker's records before at;
+	// breakers without one are absent.
+	StateAt(at time.Time) (map[string]events.Snapshot, error)
+}
+
+// Pruner is implemented by journals whose Snapshot is a checkpoint of
+// records they still hold (in older segments, say): Pruned returns the fold
+// of each breaker's records they no longer hold (absent: none).
+type Pruner interface {
+	Pruned() (map[string]events.Snapshot, error)
+}
+
+// pruned returns the fold of each breaker's records that j no longer holds.
+func pruned(j Journal) (map[string]events.Snapshot, error) {
+	if p, ok := j.(Pruner); ok {
+		return p.Pruned()
+	}
+	out := map[string]events.Snapshot{}
+	for _, name := range j.Breakers() {
+		s, err := j.Snapshot(context.Background(), name)
 		if err != nil {
 			return nil, err
 		}
-		recs, err := f.Read(context.Background(), name, base.Seq)
-		if err != nil {
-			return nil, err
-		}
-		for i, r := range recs {
-			e := entry{Transition: r, current: i == len(recs)-1}
-			if !e.current {
-				e.lasted = recs[i+1].Time.Sub(r.Time)
-			}
-			out = append(out, e)
+		if s.Seq > 0 {
+			out[name] = s
 		}
 	}
-	slices.SortStableFunc(out, func(a, b entry) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Breaker, b.Breaker); c != 0 {
-			return c
-		}
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
 	return out, nil
+}
+
+// records yields the transition records of j that f keeps: streamed when
+// j is a [Streamer]; otherwise read into memory, each breaker from its
+// snapshot, and sorted by time, breaker and sequence number.
+func records(j Journal, f Filter) iter.Seq2[Entry, error] {
+	if s, ok := j.(Streamer); ok {
+		return s.Records(f)
+	}
+	return func(yield func(Entry, error) bool) {
+		var out []Entry
+		for _, name := range j.Breakers() {
+			if f.Breakers != nil && !f.Breakers(name) {
+				continue
+			}
+			base, err := j.Snapshot(context.Background(), name)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			recs, err := j.Read(context.Background(), name, base.Seq)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			since := base.Since
+			for _, r := range recs {
+				if f.keep(r) {
+					out = append(out, Entry{Transition: r, Since: since})
+				}
+				since = r.Time
+			}
+		}
+		slices.SortStableFunc(out, func(a, b Entry) int {
+			if c := a.Time.Compare(b.Time); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.Breaker, b.Breaker); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Seq, b.Seq)
+		})
+		for _, e := range out {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
 }
 
 // nameSet is a comma-separated list flag.

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -42,15 +43,31 @@ func (c *Command) state(args []string, stdout, stderr io.Writer, now time.Time) 
 	if err := breakers.check(f); err != nil {
 		return err
 	}
+	var folds map[string]events.Snapshot
+	if st, ok := f.(Streamer); ok && at.set {
+		if folds, err = st.StateAt(at.t.Add(1)); err != nil { // records up to at, inclusive
+			var ce *events.CompactedError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("%s: breaker %q: its records up to seq %d are kept only as a snapshot: the journal cannot give its state at %s", pos[0], ce.Breaker, ce.Base, tableTime(at.t))
+			}
+			return err
+		}
+	}
 	var snaps []events.Snapshot
 	for _, name := range f.Breakers() {
 		if !breakers.keep(name) {
 			continue
 		}
 		var s events.Snapshot
-		if at.set {
+		switch {
+		case folds != nil:
+			var ok bool
+			if s, ok = folds[name]; !ok {
+				s = events.Initial(name)
+			}
+		case at.set:
 			s, err = stateAt(f, name, at.t)
-		} else {
+		default:
 			s, err = events.Load(context.Background(), f, name)
 		}
 		if err != nil {
