@@ -42,13 +42,15 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"huge bucket", natsjournal.WithCheckpointBucket(strings.Repeat("B", 253)), "natsjournal.WithCheckpointBucket"},
 		{"stream naming no bucket", natsjournal.WithStream("S$1"), `natsjournal.WithStream("S$1"): the checkpoint bucket named after the stream, "S$1_CHECKPOINTS", is not a valid bucket name`},
 		{"nil warning handler", natsjournal.WithWarningHandler(nil), "natsjournal.WithWarningHandler(nil)"},
+		{"no chain key", natsjournal.WithChainKey(nil), "natsjournal.WithChainKey(a key of 0 bytes)"},
+		{"short chain key", natsjournal.WithChainKey([]byte("fifteen bytes..")), "natsjournal.WithChainKey(a key of 15 bytes): a chain key needs at least 16 bytes"},
 		{"nil option", nil, "natsjournal.New option(nil)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j, err := natsjournal.New(context.Background(), nc, c.opt)
 			var oe *events.OptionError
-			if j != nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("New = %v, %v; want an *events.OptionError naming %s", j, err, c.want)
+			if j != nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "fifteen") {
+				t.Fatalf("New = %v, %v; want an *events.OptionError naming %s (and not a key)", j, err, c.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package natsjournal
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -25,6 +26,9 @@ import (
 //	WithCheckpointEvery   DefaultCheckpointEvery: a checkpoint after every 1000th record of a
 //	                      breaker; after every record when the stream has a limit; 0: none
 //	WithWarningHandler    log through slog.Default at level Warn
+//	WithChainKey          none: each record links to its predecessor by a bare SHA-256
+//	                      link hash ("sha256:…"), which catches accidents and partial
+//	                      edits but which anyone who can write the stream can recompute
 //
 // By default history is kept: the records are the audit trail, and the
 // stream New creates has no limits. WithMaxAge and WithMaxBytes set the
@@ -61,6 +65,7 @@ type config struct {
 	bucket   string        // "": the stream's name + checkpointBucketSuffix
 	every    int
 	warn     func(error)
+	key      []byte // WithChainKey; nil: bare sha256 links
 }
 
 func defaults() config {
@@ -219,6 +224,28 @@ func WithWarningHandler(f func(error)) Option {
 			return &events.OptionError{Option: "natsjournal.WithWarningHandler", Value: "nil", Reason: "must not be nil"}
 		}
 		c.warn = f
+		return nil
+	})
+}
+
+// WithChainKey makes the journal link each record to its predecessor with
+// an HMAC-SHA-256 under key ("hmac-sha256:…", see [events.LinkHash]) rather
+// than a bare SHA-256, and check keyed links as it reads records back: a
+// keyed chain cannot be recomputed without the key, so whoever can write
+// the stream but does not hold the key cannot rewrite a record and the
+// links after it unseen (check with [Journal.VerifyChain] and an
+// [events.ChainCheck] that requires the key). The key must have at least
+// [events.MinChainKeySize] bytes; the journal keeps a copy. Every journal
+// that writes a stream's breakers must be given the same key (or none): a
+// journal reading a keyed link it cannot check counts it as unchecked, and
+// one keyed with another key finds the links broken. It has no effect on
+// [NewProbeLeases].
+func WithChainKey(key []byte) Option {
+	return optionFunc(func(c *config) error {
+		if err := events.CheckChainKey(key); err != nil {
+			return &events.OptionError{Option: "natsjournal.WithChainKey", Value: fmt.Sprintf("a key of %d bytes", len(key)), Reason: err.Error()}
+		}
+		c.key = bytes.Clone(key)
 		return nil
 	})
 }
