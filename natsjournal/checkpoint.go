@@ -17,10 +17,17 @@ import (
 const checkpointVersion = 1
 
 // wireCheckpoint is a checkpoint as the bucket stores it: the fold of a
-// breaker's records up to Seq, and the stream position of record Seq.
+// breaker's records up to Seq, the stream position of record Seq, and the
+// chain's head, the link hash of record Seq as stored, which the record
+// after it carries as its PrevHash.
 //
 //	{"v":1,"breaker":"payments","seq":1000,"state":"open","event":"trip",
-//	 "since":"2026-12-01T10:00:00Z","open_for":"30s","opens":2,"pos":48213}
+//	 "since":"2026-12-01T10:00:00Z","open_for":"30s","opens":2,"pos":48213,
+//	 "head":"sha256:9f86d081884c7d659a2feaa0c55ad015"}
+//
+// Head is a minor addition to version 1: checkpoints stored before it have
+// none (and the first record after them is not checked against it), and
+// readers that do not know it ignore it.
 type wireCheckpoint struct {
 	V       int          `json:"v"`
 	Breaker string       `json:"breaker"`
@@ -31,6 +38,7 @@ type wireCheckpoint struct {
 	OpenFor string       `json:"open_for,omitempty"`
 	Opens   uint32       `json:"opens,omitempty"`
 	Pos     uint64       `json:"pos"`
+	Head    string       `json:"head,omitempty"`
 }
 
 // keyToken encodes s as one token of a key: base64url without padding,
@@ -56,6 +64,7 @@ func (j *Journal) keySubject(key string) string { return "$KV." + j.bucket + "."
 type stored struct {
 	snap events.Snapshot // events.Initial when there is none
 	pos  uint64          // the stream position of record snap.Seq
+	head string          // the link hash of record snap.Seq; "" in checkpoints stored before it
 	rev  uint64          // the revision of the entry; 0 when there is none
 }
 
@@ -74,11 +83,12 @@ func (j *Journal) storedCheckpoint(ctx context.Context, breaker string) (stored,
 	if err != nil {
 		return none, fmt.Errorf("circuitry: natsjournal: reading the checkpoint of breaker %q from bucket %s: %w", breaker, j.bucket, err)
 	}
-	s, pos, err := decodeCheckpoint(e.Value(), breaker)
+	c, err := decodeCheckpoint(e.Value(), breaker)
 	if err != nil {
 		return none, j.badCheckpoint(key, e.Revision(), err)
 	}
-	return stored{snap: s, pos: pos, rev: e.Revision()}, nil
+	c.rev = e.Revision()
+	return c, nil
 }
 
 // badCheckpoint is the error of the bucket's entry of key at revision rev,
@@ -119,25 +129,26 @@ func (j *Journal) checkpoint(ctx context.Context, breaker string) (stored, error
 // checked checks c, breaker's checkpoint, against the records, and
 // remembers it: where its record is, and its fold.
 func (j *Journal) checked(ctx context.Context, breaker string, c stored) error {
-	if err := j.checkCheckpoint(ctx, c.snap, c.pos); err != nil {
-		if ctx.Err() != nil {
+	if err := j.checkCheckpoint(ctx, c); err != nil {
+		if ctx.Err() != nil || errors.Is(err, events.ErrBrokenChain) {
 			return err
 		}
 		return j.badCheckpoint(j.CheckpointKey(breaker), c.rev, err)
 	}
-	j.sawCheckpoint(breaker, head{seq: c.snap.Seq, state: c.snap.State, pos: c.pos})
-	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, ok: true})
+	j.sawCheckpoint(breaker, head{seq: c.snap.Seq, state: c.snap.State, pos: c.pos, link: c.head})
+	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, link: c.head, ok: true})
 	return nil
 }
 
-// checkCheckpoint checks s against the records: the breaker's history
-// reaches s.Seq, and the message at pos, unless removed, is record s.Seq
-// leading to s.State. A checkpoint ahead of the history, or pointing at
-// another record, would make the breaker resume where its journal is not.
-// With every record of the breaker removed (by the stream's limits or a
-// purge) there is nothing to check it against: the checkpoint is all that
-// is left of the history.
-func (j *Journal) checkCheckpoint(ctx context.Context, s events.Snapshot, pos uint64) error {
+// checkCheckpoint checks c against the records: the breaker's history
+// reaches c's seq, and the message at c.pos, unless removed, is record
+// c.snap.Seq leading to c.snap.State, whose link hash is c.head. A
+// checkpoint ahead of the history, or pointing at another record, would
+// make the breaker resume where its journal is not. With every record of
+// the breaker removed (by the stream's limits or a purge) there is nothing
+// to check it against: the checkpoint is all that is left of the history.
+func (j *Journal) checkCheckpoint(ctx context.Context, c stored) error {
+	s, pos := c.snap, c.pos
 	last, ok, err := j.lastRecord(ctx, s.Breaker)
 	if err != nil || !ok {
 		return err
@@ -156,6 +167,12 @@ func (j *Journal) checkCheckpoint(ctx context.Context, s events.Snapshot, pos ui
 	if err != nil || t.Seq != s.Seq || t.To != s.State {
 		return fmt.Errorf("a checkpoint of seq %d (%s) at position %d, which holds %s", s.Seq, s.State, pos, describe(t, err))
 	}
+	// A head the journal can compute (of its own kind of link) must be the
+	// record's link hash; a head of the other kind was stored by a journal
+	// with another key setting, and is checked by the records that follow.
+	if link := j.link(m.Data); c.head != "" && sameAlg(c.head, link) && c.head != link {
+		return fmt.Errorf("a checkpoint whose head %s is not the link hash of record seq %d at position %d, %s", c.head, s.Seq, pos, link)
+	}
 	return nil
 }
 
@@ -167,31 +184,35 @@ func describe(t events.Transition, err error) string {
 	return fmt.Sprintf("record seq %d (to %s)", t.Seq, t.To)
 }
 
-func decodeCheckpoint(data []byte, breaker string) (events.Snapshot, uint64, error) {
+// decodeCheckpoint decodes the checkpoint of breaker that data holds
+// (without its revision).
+func decodeCheckpoint(data []byte, breaker string) (stored, error) {
 	var w wireCheckpoint
 	if err := json.Unmarshal(data, &w); err != nil {
-		return events.Snapshot{}, 0, fmt.Errorf("checkpoint: %w", err)
+		return stored{}, fmt.Errorf("checkpoint: %w", err)
 	}
 	var openFor time.Duration
 	if w.OpenFor != "" {
 		d, err := time.ParseDuration(w.OpenFor)
 		if err != nil {
-			return events.Snapshot{}, 0, fmt.Errorf("checkpoint open_for: %w", err)
+			return stored{}, fmt.Errorf("checkpoint open_for: %w", err)
 		}
 		openFor = d
 	}
 	switch {
 	case w.V != checkpointVersion:
-		return events.Snapshot{}, 0, fmt.Errorf("checkpoint version %d, this build reads %d", w.V, checkpointVersion)
+		return stored{}, fmt.Errorf("checkpoint version %d, this build reads %d", w.V, checkpointVersion)
 	case w.Breaker != breaker:
-		return events.Snapshot{}, 0, fmt.Errorf("a checkpoint of breaker %q under the key of breaker %q", w.Breaker, breaker)
+		return stored{}, fmt.Errorf("a checkpoint of breaker %q under the key of breaker %q", w.Breaker, breaker)
 	case w.Seq == 0 || w.Pos == 0 || !w.State.Valid() || !w.Event.Valid():
-		return events.Snapshot{}, 0, fmt.Errorf("%w: checkpoint at seq %d, position %d, state %s, event %s", events.ErrInvalidRecord, w.Seq, w.Pos, w.State, w.Event)
+		return stored{}, fmt.Errorf("%w: checkpoint at seq %d, position %d, state %s, event %s", events.ErrInvalidRecord, w.Seq, w.Pos, w.State, w.Event)
 	case (w.State == events.Open) != (openFor > 0):
-		return events.Snapshot{}, 0, fmt.Errorf("%w: checkpoint open_for %s with state %s", events.ErrInvalidRecord, openFor, w.State)
+		return stored{}, fmt.Errorf("%w: checkpoint open_for %s with state %s", events.ErrInvalidRecord, openFor, w.State)
+	case w.Head != "" && !isLinkHash(w.Head):
+		return stored{}, fmt.Errorf("%w: checkpoint head %q is not a link hash (sha256:… or hmac-sha256:…)", events.ErrInvalidRecord, w.Head)
 	}
-	return events.Snapshot{Breaker: w.Breaker, Seq: w.Seq, State: w.State, Event: w.Event,
-		Since: w.Since, OpenFor: openFor, Opens: w.Opens}, w.Pos, nil
+	return stored{snap: events.Snapshot{Breaker: w.Breaker, Seq: w.Seq, State: w.State, Event: w.Event,
+		Since: w.Since, OpenFor: openFor, Opens: w.Opens}, pos: w.Pos, head: w.Head}, nil
 }
 
 // Checkpoint stores the fold of breaker's records as its checkpoint, in
@@ -245,7 +266,7 @@ func (j *Journal) Checkpoint(ctx context.Context, breaker string) error {
 		err = j.store(ctx, breaker, next, cur.rev)
 		switch {
 		case err == nil:
-			j.sawCheckpoint(breaker, head{seq: next.snap.Seq, state: next.snap.State, pos: next.pos})
+			j.sawCheckpoint(breaker, head{seq: next.snap.Seq, state: next.snap.State, pos: next.pos, link: next.link})
 			return nil
 		case (errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)) && attempt < checkpointAttempts:
 			continue // another replica stored one meanwhile
@@ -264,20 +285,20 @@ func (j *Journal) foldAfter(ctx context.Context, breaker string, cur stored) (fo
 	}
 	recs, last, err := j.read(ctx, breaker, cur.snap.Seq)
 	if err != nil || len(recs) == 0 {
-		return folded{snap: cur.snap, pos: cur.pos, ok: true}, err
+		return folded{snap: cur.snap, pos: cur.pos, link: cur.head, ok: true}, err
 	}
 	f, err := events.ReplayFrom(cur.snap, recs)
 	if err != nil {
 		return folded{}, fmt.Errorf("circuitry: natsjournal Checkpoint of breaker %q: %w", breaker, err)
 	}
-	return folded{snap: f, pos: last.pos, ok: true}, nil
+	return folded{snap: f, pos: last.pos, link: last.link, ok: true}, nil
 }
 
 // store stores f as breaker's checkpoint if the bucket's entry is still at
 // revision rev (0: there is none).
 func (j *Journal) store(ctx context.Context, breaker string, f folded, rev uint64) error {
 	w := wireCheckpoint{V: checkpointVersion, Breaker: breaker, Seq: f.snap.Seq, State: f.snap.State, Event: f.snap.Event,
-		Since: f.snap.Since, Opens: f.snap.Opens, Pos: f.pos}
+		Since: f.snap.Since, Opens: f.snap.Opens, Pos: f.pos, Head: f.link}
 	if f.snap.OpenFor > 0 {
 		w.OpenFor = f.snap.OpenFor.String()
 	}

@@ -112,6 +112,8 @@ func TestCheckpointThatIsNotOne(t *testing.T) {
 		{"at seq 0", `{"v":1,"breaker":"a","seq":0,"state":"closed","event":"trip","since":"2026-12-01T10:00:00Z","pos":1}`},
 		{"ahead of the history", `{"v":1,"breaker":"a","seq":999,"state":"open","event":"trip","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":3}`},
 		{"pointing at another record", `{"v":1,"breaker":"a","seq":2,"state":"closed","event":"force_close","since":"2026-12-01T10:00:00Z","pos":1}`},
+		{"a head that is not a link hash", `{"v":1,"breaker":"a","seq":3,"state":"open","event":"force_open","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":3,"head":"md5:0123"}`},
+		{"a head of another record", `{"v":1,"breaker":"a","seq":3,"state":"open","event":"force_open","since":"2026-12-01T10:00:00Z","open_for":"1m","pos":3,"head":"sha256:00000000000000000000000000000000"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rev, err := kv.Put(ctx, j.CheckpointKey("a"), []byte(c.data))

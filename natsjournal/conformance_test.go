@@ -1,6 +1,7 @@
 package natsjournal_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 func TestNATSConformance(t *testing.T) {
 	nc := connect(t, startServer(t))
-	journaltest.Run(t, func(t *testing.T) events.Journal { return newJournal(t, nc) })
+	journaltest.Run(t, func(t *testing.T) events.Journal { return chained(t, newJournal(t, nc), nil) })
 }
 
 // Over a stream with a limit the journal checkpoints every record; the
@@ -19,7 +20,34 @@ func TestNATSConformance(t *testing.T) {
 func TestNATSConformanceLimited(t *testing.T) {
 	nc := connect(t, startServer(t))
 	journaltest.Run(t, func(t *testing.T) events.Journal {
-		return newJournal(t, nc, natsjournal.WithMaxAge(time.Hour),
-			natsjournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
+		return chained(t, newJournal(t, nc, natsjournal.WithMaxAge(time.Hour),
+			natsjournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) })), nil)
 	})
+}
+
+func TestNATSConformanceKeyed(t *testing.T) {
+	nc := connect(t, startServer(t))
+	journaltest.Run(t, func(t *testing.T) events.Journal {
+		return chained(t, newJournal(t, nc, natsjournal.WithChainKey(chainKey)), chainKey)
+	})
+}
+
+// chained returns j, checking when the test ends, before j is closed,
+// that every breaker the suite wrote is one unbroken chain under key:
+// each record linked to the one before it, but the first.
+func chained(t *testing.T, j *natsjournal.Journal, key []byte) *natsjournal.Journal {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		names, _, err := j.Breakers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			rep, err := j.VerifyChain(ctx, name, events.ChainCheck{Key: key, RequireKey: key != nil})
+			if err != nil || rep.Broken != 0 || rep.Unchecked != 0 || rep.Linked+rep.Unlinked != rep.Records || rep.Unlinked != min(rep.Records, 1) {
+				t.Errorf("the chain of breaker %q: %+v, %v; want every record linked but the first", name, rep, err)
+			}
+		}
+	})
+	return j
 }

@@ -57,11 +57,12 @@ func connect(t testing.TB, s *server.Server) *nats.Conn {
 var streams atomic.Int64
 
 // sameStream returns a new journal on nc over the stream and subjects of
-// j, closed when the test ends (or by the caller).
-func sameStream(t testing.TB, nc *nats.Conn, j *natsjournal.Journal) *natsjournal.Journal {
+// j, with opts, closed when the test ends (or by the caller).
+func sameStream(t testing.TB, nc *nats.Conn, j *natsjournal.Journal, opts ...natsjournal.Option) *natsjournal.Journal {
 	t.Helper()
 	prefix := strings.TrimSuffix(j.Subject(""), ".")
-	r, err := natsjournal.New(context.Background(), nc, natsjournal.WithStream(j.Stream()), natsjournal.WithSubjectPrefix(prefix))
+	opts = append([]natsjournal.Option{natsjournal.WithStream(j.Stream()), natsjournal.WithSubjectPrefix(prefix)}, opts...)
+	r, err := natsjournal.New(context.Background(), nc, opts...)
 	if err != nil {
 		t.Fatalf("natsjournal.New: %v", err)
 	}

@@ -1,9 +1,15 @@
 package natsjournal
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/circuitry-go/circuitry/events"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 func TestCaptures(t *testing.T) {
@@ -118,5 +124,110 @@ func TestIndexFold(t *testing.T) {
 	ix.add(head{seq: 1, pos: 20}) // a history restarted: the fold is not its
 	if ix.fold.ok {
 		t.Fatalf("after a restarted history the fold is %+v", ix.fold)
+	}
+}
+
+func TestLinkHashForms(t *testing.T) {
+	bare, keyed := events.LinkHash([]byte("r"), nil), events.LinkHash([]byte("r"), []byte("0123456789abcdef"))
+	for _, c := range []struct {
+		h  string
+		ok bool
+	}{
+		{bare, true},
+		{keyed, true},
+		{"", false},
+		{"sha256:", false},
+		{"md5:" + strings.Repeat("0", 32), false},
+		{"sha256:" + strings.Repeat("0", 31), false},
+		{"sha256:" + strings.Repeat("A", 32), false},
+		{"sha256:" + strings.Repeat("0", 33), false},
+	} {
+		if got := isLinkHash(c.h); got != c.ok {
+			t.Errorf("isLinkHash(%q) = %v, want %v", c.h, got, c.ok)
+		}
+	}
+	if !sameAlg(bare, bare) || sameAlg(bare, keyed) || sameAlg(bare, "") || sameAlg("", "") {
+		t.Error("sameAlg tells the kinds of link hash apart wrongly")
+	}
+}
+
+func TestIndexTail(t *testing.T) {
+	var ix index
+	ix.add(head{seq: 1, pos: 1, link: "L1"})
+	ix.add(head{seq: 2, pos: 5, link: "L2"})
+	ix.add(head{seq: 1, pos: 3, link: "old"}) // older: ignored
+	if got := ix.last(); got.link != "L2" || ix.recs[1].link != "" {
+		t.Fatalf("last = %+v, kept %+v; want the link of the last record only, in the tail", got, ix.recs)
+	}
+	if h, _ := ix.at(2); h.link != "L2" {
+		t.Errorf("at(2) = %+v, want the last record with its link", h)
+	}
+	if h, _ := ix.at(1); h.link != "" {
+		t.Errorf("at(1) = %+v, want no link", h)
+	}
+	ix.checkpoint(head{seq: 2, pos: 5, link: "L2"})
+	ix.forget()
+	if ix.tail != "" || ix.base.link != "" {
+		t.Errorf("after forget: tail %q, base %+v", ix.tail, ix.base)
+	}
+}
+
+// A link that does not hold across a gap is broken while the record before
+// the gap is held, and unchecked once that record is removed too: the
+// stream's limits remove the oldest records first, so records missing
+// behind a record read are ones removed since, which the read reports.
+func TestCheckLinkAcrossAGap(t *testing.T) {
+	ctx := context.Background()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not become ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, err := New(ctx, nc, WithStream("GAP"), WithSubjectPrefix("gap.cb"), WithCheckpointEvery(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for seq, e := range []events.Event{events.Trip, events.ForceClose, events.ForceOpen, events.ForceClose} {
+		r := events.Transition{Breaker: "a", Seq: uint64(seq + 1), Event: e, From: events.Closed, To: events.Open, Time: t0, OpenFor: time.Minute}
+		if e == events.ForceClose {
+			r.From, r.To, r.OpenFor = events.Open, events.Closed, 0
+		}
+		if err := j.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2, err := j.stream.GetMsg(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4, err := j.stream.GetMsg(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r4 events.Transition
+	if err := r4.UnmarshalJSON(m4.Data); err != nil {
+		t.Fatal(err)
+	}
+	p := pred{seq: 2, pos: 2, data: m2.Data}
+	if err := j.checkLink(ctx, m4.Subject, 4, r4, p); !errors.Is(err, events.ErrBrokenChain) {
+		t.Fatalf("record 4 after record 2, which is held: %v, want a broken link", err)
+	}
+	if err := j.stream.DeleteMsg(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.checkLink(ctx, m4.Subject, 4, r4, p); err != nil {
+		t.Fatalf("record 4 after record 2, removed since: %v, want it unchecked", err)
 	}
 }

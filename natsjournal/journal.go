@@ -20,7 +20,9 @@ var (
 	// ErrClosed: an append to, or a read or watch of, a closed journal.
 	ErrClosed = errors.New("circuitry: NATS journal is closed")
 	// ErrBadMessage: a message of the journal's subjects that is not a
-	// record of the breaker its subject names, or an entry of the
+	// record of the breaker its subject names, or that does not link to
+	// the record before it (then the error matches [events.ErrBrokenChain]
+	// too, and holds an [*events.ChainError]), or an entry of the
 	// checkpoint bucket that is not a checkpoint the breaker can start
 	// from. Read, Watch and Snapshot report it as a [*MessageError] and
 	// return nothing rather than skip it.
@@ -42,6 +44,9 @@ type MessageError struct {
 }
 
 func (e *MessageError) Error() string {
+	if errors.Is(e.Err, events.ErrBrokenChain) {
+		return fmt.Sprintf("circuitry: NATS stream %s message %d on %s does not link to the record before it: %v", e.Stream, e.Pos, e.Subject, e.Err)
+	}
 	return fmt.Sprintf("circuitry: NATS stream %s message %d on %s is not a record: %v", e.Stream, e.Pos, e.Subject, e.Err)
 }
 
@@ -75,6 +80,9 @@ type Journal struct {
 	every   int         // WithCheckpointEvery; 0: off
 	warn    func(error) // WithWarningHandler
 	bg      sync.WaitGroup
+
+	key   []byte            // WithChainKey; nil: bare sha256 links
+	check events.ChainCheck // how the records read back are checked: ChainCheck{Key: key}
 
 	mu            sync.Mutex
 	closed        bool
@@ -127,7 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 		return nil, err
 	}
 	j := &Journal{js: js, kv: kv, bucket: bucket, limited: limited(sc), every: c.every, warn: c.warn,
-		stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
+		key: c.key, check: events.ChainCheck{Key: c.key}, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
 	// An ordered consumer of new messages, headers only, wakes waiting
 	// Watch calls: unlike a plain subscription to the subjects, it tells of
 	// a message once the stream has stored it, so the Watch it wakes finds
@@ -298,10 +306,14 @@ func (j *Journal) isClosed() bool {
 // Append publishes t to its breaker's subject if the last record stored
 // there has sequence number t.Seq-1, with JetStream checking that no
 // other message was stored on the subject meanwhile. Otherwise it returns a
-// [*events.ConflictError]. A record that cannot follow the breaker's
-// history, a name that fails [events.CheckName], a record larger than the
-// stream takes, and any append after Close or once the connection is
-// closed return an [*events.RefusedError].
+// [*events.ConflictError]. It sets the record's PrevHash, over whatever t
+// holds, to the link hash of the breaker's last record as stored (or to
+// the head of the checkpoint it follows when the records were removed, and
+// to nothing for the first record of a breaker): see the package
+// documentation. A record that cannot follow the breaker's history, a name
+// that fails [events.CheckName], a record larger than the stream takes,
+// and any append after Close or once the connection is closed return an
+// [*events.RefusedError].
 func (j *Journal) Append(ctx context.Context, t events.Transition) error {
 	if ctx == nil {
 		return errors.New("circuitry: natsjournal Append: nil context")
@@ -342,17 +354,25 @@ func (j *Journal) Append(ctx context.Context, t events.Transition) error {
 		}
 		break
 	}
-	data, err := t.MarshalJSON()
-	if err != nil {
-		return refuse(fmt.Errorf("natsjournal Append: encoding: %w", err))
-	}
+	var data []byte
 	for retried := false; ; retried = true {
+		if data == nil || t.PrevHash != h.link {
+			// The record links to the one it follows, as stored. The
+			// publish expects that one to be the subject's last message,
+			// so a record stored links to its predecessor in the stream.
+			t.PrevHash = h.link
+			var err error
+			if data, err = t.MarshalJSON(); err != nil {
+				return refuse(fmt.Errorf("natsjournal Append: encoding: %w", err))
+			}
+		}
 		ack, err := j.js.Publish(ctx, j.Subject(t.Breaker), data, jetstream.WithExpectLastSequencePerSubject(h.pos))
 		var apiErr *jetstream.APIError
 		switch {
 		case err == nil:
-			j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence})
-			j.foldIn(t.Breaker, []events.Transition{t}, ack.Sequence)
+			link := j.link(data)
+			j.saw(t.Breaker, head{seq: t.Seq, state: t.To, pos: ack.Sequence, link: link})
+			j.foldIn(t.Breaker, []events.Transition{t}, ack.Sequence, link)
 			j.checkpointAfter(t.Breaker, t.Seq)
 			return nil
 		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
@@ -455,9 +475,10 @@ func (j *Journal) knownFold(breaker string) folded {
 	return folded{}
 }
 
-// foldIn folds recs, the records of breaker up to the one at position pos,
-// into the fold the journal knows, when they follow it.
-func (j *Journal) foldIn(breaker string, recs []events.Transition, pos uint64) {
+// foldIn folds recs, the records of breaker up to the one at position pos
+// whose link hash is link, into the fold the journal knows, when they
+// follow it.
+func (j *Journal) foldIn(breaker string, recs []events.Transition, pos uint64, link string) {
 	f := j.knownFold(breaker)
 	if !f.ok || len(recs) == 0 || recs[len(recs)-1].Seq <= f.snap.Seq {
 		return
@@ -472,7 +493,7 @@ func (j *Journal) foldIn(breaker string, recs []events.Transition, pos uint64) {
 		}
 		f.snap = next
 	}
-	f.pos = pos
+	f.pos, f.link = pos, link
 	j.learnFold(breaker, f)
 }
 
@@ -490,9 +511,9 @@ func (j *Journal) last(ctx context.Context, breaker string) (head, error) {
 		return head{}, err
 	}
 	// With no record left, the checkpoint (or, with none, the initial
-	// state) is the whole history.
-	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, ok: true})
-	return head{seq: c.snap.Seq, state: c.snap.State}, nil
+	// state) is the whole history, and the next record links to its head.
+	j.learnFold(breaker, folded{snap: c.snap, pos: c.pos, link: c.head, ok: true})
+	return head{seq: c.snap.Seq, state: c.snap.State, link: c.head}, nil
 }
 
 // lastRecord reads breaker's last record from the stream, and false when
@@ -509,7 +530,14 @@ func (j *Journal) lastRecord(ctx context.Context, breaker string) (head, bool, e
 	if err != nil {
 		return head{}, false, err
 	}
-	h := head{seq: t.Seq, state: t.To, pos: m.Sequence}
+	// Another writer's record, after the last one the journal knows: it
+	// must link to that one.
+	if known, ok := j.head(breaker); ok && known.pos < m.Sequence {
+		if err := j.checkLink(ctx, m.Subject, m.Sequence, t, pred{seq: known.seq, link: known.link}); err != nil {
+			return head{}, false, err
+		}
+	}
+	h := head{seq: t.Seq, state: t.To, pos: m.Sequence, link: j.link(m.Data)}
 	j.saw(breaker, h)
 	return h, true, nil
 }
@@ -546,7 +574,9 @@ func (j *Journal) decode(subject string, pos uint64, data []byte, breaker string
 // every record is gone, and otherwise the one before the first record
 // left: Read never returns fewer records than were asked for without
 // saying so. A message that is not a record of breaker returns a
-// [*MessageError].
+// [*MessageError], and so does a record that does not link to the one
+// before it, holding an [*events.ChainError] (see the package
+// documentation for what is checked).
 func (j *Journal) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
 	recs, last, err := j.read(ctx, breaker, after)
 	if err == nil && len(recs) > 0 {
@@ -571,8 +601,10 @@ func (j *Journal) read(ctx context.Context, breaker string, after uint64) ([]eve
 	if h, ok := j.from(breaker, after); ok {
 		// From the record the journal knows, which the read finds again
 		// unless it was removed: then the subject's records up to it are
-		// gone too, as limits and purges remove the oldest first.
+		// gone too, as limits and purges remove the oldest first, and the
+		// first record left links to it (to its link hash, when known).
 		r.pos, r.want, r.whole = h.pos, h.seq, false
+		r.prev, r.start = pred{seq: h.seq, pos: h.pos, link: h.link}, h.pos
 	}
 	for range readSteps {
 		m, err := j.stream.GetMsg(ctx, r.pos, jetstream.WithGetMsgSubject(r.subject))
@@ -586,19 +618,21 @@ func (j *Journal) read(ctx context.Context, breaker string, after uint64) ([]eve
 					continue
 				}
 			}
-			return r.done(), r.last, nil
+			out := r.done()
+			return out, r.last, nil
 		}
 		if err != nil {
 			return nil, head{}, fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s at %d: %w", breaker, j.name, r.pos, err)
 		}
-		if err := r.take(m.Subject, m.Sequence, m.Data); err != nil {
+		if err := r.take(ctx, m.Subject, m.Sequence, m.Data); err != nil {
 			return nil, head{}, err
 		}
 	}
 	if err := r.stream(ctx); err != nil {
 		return nil, head{}, err
 	}
-	return r.done(), r.last, nil
+	out := r.done()
+	return out, r.last, nil
 }
 
 // readSteps is how many messages Read gets one by one before it streams
@@ -612,15 +646,25 @@ type reading struct {
 	after            uint64
 	pos, want        uint64 // where to look next, and the record expected there
 	whole            bool   // from the first record: out is the whole history
+	start            uint64 // the position of the record known that the read starts from; 0: none
+	prev             pred   // the record before the next one, which that one must link to
 	last             head
 	out              []events.Transition
 }
 
-// take checks and keeps the message at pos.
-func (r *reading) take(subject string, pos uint64, data []byte) error {
+// take checks and keeps the message at pos: a record of the breaker, that
+// links to the record before it, and that follows it.
+func (r *reading) take(ctx context.Context, subject string, pos uint64, data []byte) error {
 	t, err := r.j.decode(subject, pos, data, r.breaker)
 	if err != nil {
 		return err
+	}
+	// The record the read starts from was checked when the journal first
+	// read it (or wrote it): its successors link to it.
+	if pos != r.start {
+		if err := r.j.checkLink(ctx, subject, pos, t, r.prev); err != nil {
+			return err
+		}
 	}
 	switch {
 	case t.Seq < r.want:
@@ -633,6 +677,7 @@ func (r *reading) take(subject string, pos uint64, data []byte) error {
 		r.out = append(r.out, t)
 	}
 	r.last = head{seq: t.Seq, state: t.To, pos: pos}
+	r.prev = pred{seq: t.Seq, pos: pos, data: data}
 	r.pos, r.want = pos+1, t.Seq+1
 	return nil
 }
@@ -666,23 +711,32 @@ func (r *reading) emptied(ctx context.Context) (bool, error) {
 
 // stream reads the rest of the subject, from r.pos, through an ephemeral
 // consumer: the messages stored when it is made, then it is deleted.
-func (r *reading) stream(ctx context.Context) (err error) {
-	c, err := r.j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject:     r.subject,
+func (r *reading) stream(ctx context.Context) error {
+	return r.j.consume(ctx, r.breaker, r.subject, r.pos, func(subject string, pos uint64, data []byte) error {
+		return r.take(ctx, subject, pos, data)
+	})
+}
+
+// consume passes f the messages of subject, breaker's, from position
+// from, through an ephemeral consumer: the messages stored when it is
+// made, then it is deleted. An error of f ends it.
+func (j *Journal) consume(ctx context.Context, breaker, subject string, from uint64, f func(subject string, pos uint64, data []byte) error) (err error) {
+	c, err := j.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       r.pos,
+		OptStartSeq:       from,
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: time.Minute, // removed by the server if this process dies
 		MemoryStorage:     true,
 	})
 	if err != nil {
-		return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: a consumer: %w", r.breaker, r.j.name, err)
+		return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: a consumer: %w", breaker, j.name, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if derr := r.j.stream.DeleteConsumer(dctx, c.CachedInfo().Name); derr != nil && err == nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
-			err = fmt.Errorf("circuitry: natsjournal: deleting the consumer that read breaker %q: %w", r.breaker, derr)
+		if derr := j.stream.DeleteConsumer(dctx, c.CachedInfo().Name); derr != nil && err == nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+			err = fmt.Errorf("circuitry: natsjournal: deleting the consumer that read breaker %q: %w", breaker, derr)
 		}
 	}()
 	for pending := c.CachedInfo().NumPending; pending > 0; {
@@ -692,24 +746,24 @@ func (r *reading) stream(ctx context.Context) (err error) {
 		}
 		batch, err := c.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(wait))
 		if err != nil {
-			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", r.breaker, r.j.name, err)
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", breaker, j.name, err)
 		}
 		n := 0
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
-				return fmt.Errorf("circuitry: natsjournal: reading breaker %q: %w", r.breaker, err)
+				return fmt.Errorf("circuitry: natsjournal: reading breaker %q: %w", breaker, err)
 			}
-			if err := r.take(m.Subject(), md.Sequence.Stream, m.Data()); err != nil {
+			if err := f(m.Subject(), md.Sequence.Stream, m.Data()); err != nil {
 				return err
 			}
 			pending, n = md.NumPending, n+1
 		}
 		if err := batch.Error(); err != nil {
-			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", r.breaker, r.j.name, err)
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %w", breaker, j.name, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %d messages pending, none delivered in %s", r.breaker, r.j.name, pending, wait)
+			return fmt.Errorf("circuitry: natsjournal: reading breaker %q from stream %s: %d messages pending, none delivered in %s", breaker, j.name, pending, wait)
 		}
 	}
 	return nil
@@ -719,11 +773,12 @@ func (r *reading) stream(ctx context.Context) (err error) {
 // read.
 func (r *reading) done() []events.Transition {
 	if r.last.pos > 0 {
+		r.last.link = r.j.link(r.prev.data)
 		r.j.saw(r.breaker, r.last)
 		if r.whole {
 			r.j.learnFold(r.breaker, folded{snap: events.Initial(r.breaker), ok: true})
 		}
-		r.j.foldIn(r.breaker, r.out, r.last.pos)
+		r.j.foldIn(r.breaker, r.out, r.last.pos, r.last.link)
 	}
 	return r.out
 }
@@ -731,7 +786,9 @@ func (r *reading) done() []events.Transition {
 // Watch returns the records of every breaker stored after stream position
 // after, waiting until there is at least one, ctx is done or the journal
 // is closed (see [events.Watcher]). Positions are the stream's sequence
-// numbers.
+// numbers. A message that is not a record, or a record that does not link
+// to the record of its breaker before it (in the batch, or the last one
+// the journal knows), returns a [*MessageError], as for Read.
 func (j *Journal) Watch(ctx context.Context, after uint64) ([]events.Stored, error) {
 	if ctx == nil {
 		return nil, errors.New("circuitry: natsjournal Watch: nil context")
@@ -764,9 +821,12 @@ func (j *Journal) Watch(ctx context.Context, after uint64) ([]events.Stored, err
 	}
 }
 
-// scan returns up to watchBatch records stored after position after.
+// scan returns up to watchBatch records stored after position after,
+// each checked to link to the record of its breaker before it: the one
+// before it in the batch, or else the last one the journal knows.
 func (j *Journal) scan(ctx context.Context, after uint64) ([]events.Stored, error) {
 	var out []events.Stored
+	var prevs map[string]pred // the last record of each breaker in the batch
 	pos := after + 1
 	for len(out) < watchBatch {
 		m, err := j.stream.GetMsg(ctx, pos, jetstream.WithGetMsgSubject(j.prefix+".*"))
@@ -793,8 +853,21 @@ func (j *Journal) scan(ctx context.Context, after uint64) ([]events.Stored, erro
 		if err != nil {
 			return nil, err
 		}
+		p, ok := prevs[t.Breaker]
+		if !ok {
+			if known, k := j.head(t.Breaker); k && known.pos < m.Sequence {
+				p = pred{seq: known.seq, link: known.link}
+			}
+		}
+		if err := j.checkLink(ctx, m.Subject, m.Sequence, t, p); err != nil {
+			return nil, err
+		}
+		if prevs == nil {
+			prevs = map[string]pred{}
+		}
+		prevs[t.Breaker] = pred{seq: t.Seq, pos: m.Sequence, data: m.Data}
 		out = append(out, events.Stored{Pos: m.Sequence, Transition: t})
-		j.sawAgain(t.Breaker, head{seq: t.Seq, state: t.To, pos: m.Sequence})
+		j.sawAgain(t.Breaker, head{seq: t.Seq, state: t.To, pos: m.Sequence, link: j.link(m.Data)})
 		pos = m.Sequence + 1
 	}
 	return out, nil
