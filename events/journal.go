@@ -26,9 +26,12 @@ type Journal interface {
 	Read(ctx context.Context, breaker string, after uint64) ([]Transition, error)
 }
 
-// Snapshotter is implemented by journals that compact old records into a
-// snapshot. Snapshot returns the fold of every record of breaker that Read can
-// no longer return ([Initial] when none were dropped).
+// Snapshotter is implemented by journals that keep a checkpoint of each
+// breaker. Snapshot returns the fold of breaker's records up to the
+// checkpoint, from which [Load] reads the rest ([Initial] when there is
+// none): every record that Read can no longer return, and possibly more (a
+// segmented journal still returns older records, from its sealed segments,
+// when Read asks for them).
 type Snapshotter interface {
 	Snapshot(ctx context.Context, breaker string) (Snapshot, error)
 }
