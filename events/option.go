@@ -14,7 +14,7 @@ var ErrInvalidOption = errors.New("circuitry: invalid option")
 // that one errors.As finds the detail whichever package refused it.
 type OptionError struct {
 	// Option is the option's name, such as "WithFailureThreshold",
-	// "filejournal.WithRetention" or "NewMemory capacity".
+	// "filejournal.WithSegmentSize" or "NewMemory capacity".
 	Option string
 	// Value is the value given, formatted.
 	Value string
