@@ -17,13 +17,16 @@ import (
 // transition, with the round trip on loopback; without checkpoints, with
 // the default checkpoint after every 1000th record, and over a stream with
 // a limit, which checkpoints every record (each checkpoint, in the
-// background, reads and writes the checkpoint bucket).
+// background, reads and writes the checkpoint bucket); and, without
+// checkpoints, with a chain key (each record linked by an HMAC-SHA-256 of
+// the one before it rather than a bare SHA-256).
 func BenchmarkAppend(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		opts []natsjournal.Option
 	}{
 		{"checkpoint-every=0", []natsjournal.Option{natsjournal.WithCheckpointEvery(0)}},
+		{"checkpoint-every=0,chain-key", []natsjournal.Option{natsjournal.WithCheckpointEvery(0), natsjournal.WithChainKey([]byte("a chain key of 32 bytes, for hmac"))}},
 		{fmt.Sprintf("checkpoint-every=%d", natsjournal.DefaultCheckpointEvery), nil},
 		{"max-age=1h", []natsjournal.Option{natsjournal.WithMaxAge(time.Hour)}},
 	} {

@@ -43,4 +43,56 @@
 // the breaker is gone, and Watch when records after its position are.
 // Records removed that no checkpoint folds are lost to the journal: over a
 // stream with no limit, do not purge the records of breakers in use.
+//
+// # The chain
+//
+// Each record links to the breaker's record before it: Append sets its
+// PrevHash to the link hash ([events.LinkHash]) of that record exactly as
+// the stream stores it, the message's data; a bare SHA-256 by default, an
+// HMAC-SHA-256 under the key [WithChainKey] gives. A breaker's first record
+// links to nothing. The expected-sequence append keeps the chain linear:
+// the record stored links to the subject's last message, and a writer that
+// loses a race links its next record to the winner's. The journal keeps
+// the link hash of the last record of each breaker it appends or reads
+// (learning of other writers' records on a conflict, a read or a watch), so
+// linking costs an append no round trip. A checkpoint carries the chain's
+// head, the link hash of the record it folds, and the first record after
+// it links to that head, also when the stream's limits removed every
+// record before.
+//
+// Read, Watch and the load of a breaker (Snapshot, then Read) check every
+// link they read, with events.ChainCheck{Key: the journal's key}: a record
+// that does not link to the record before it returns a [*MessageError]
+// holding an [*events.ChainError] that names the breaker and the record's
+// sequence number (errors.Is(err, [events.ErrBrokenChain])), never the
+// history. A record without PrevHash, written before its journal chained
+// records, is accepted as unlinked; a keyed link read without the key, or
+// compared with a link hash of the other kind that the journal remembers,
+// is left unchecked. The first record left after the stream's limits
+// removed older ones links to a record that is gone: it is checked against
+// the head of the breaker's checkpoint when that checkpoint folds exactly
+// the records before it, and is otherwise left unchecked, never reported
+// as broken. A limit removes the oldest records first, so records missing
+// after one still held were removed by hand, and break the chain; the
+// oldest records removed by hand look the same as a limit's work, and the
+// checkpoint, which must fold them, keeps the breaker's state.
+// [Journal.VerifyChain] reads every record the stream holds for a breaker
+// and checks every link with a check of the caller's, such as one that
+// requires the key, and counts them.
+//
+// What the chain proves. A bare chain catches accidents and partial edits:
+// a record changed, removed or inserted in a breaker's history breaks the
+// link of the record after it. It does not stop someone who can write the
+// stream: they can purge a subject and republish it with every link after
+// the record they changed recomputed. A keyed chain cannot be recomputed
+// without the key; a history rewritten with bare links, or under another
+// key, is refused by a check that requires the key (and a record without
+// PrevHash is accepted as unlinked only by a check that does not). Neither
+// shows that the newest records of a breaker were dropped, as what is left
+// is still a chain that holds, nor vouches for the newest record, which no
+// successor links to: compare the head VerifyChain reports with one
+// witnessed elsewhere, in logs or another system. The checkpoint bucket is
+// no witness: whoever can write the stream can usually write the bucket.
+// Every journal that writes a stream's breakers must use the same key, or
+// none.
 package natsjournal
