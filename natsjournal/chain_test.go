@@ -613,3 +613,47 @@ func TestVerifyChainRefuses(t *testing.T) {
 		t.Fatalf("VerifyChain after Close = %v, want ErrClosed", err)
 	}
 }
+
+// VerifyChain checks a checkpoint's head against the record it folds,
+// while that record is held: a head of the kind the check computes.
+func TestVerifyChainChecksTheCheckpointsHead(t *testing.T) {
+	ctx := context.Background()
+	nc := connect(t, startServer(t))
+	for _, c := range []struct {
+		name, head string
+		broken     bool
+	}{
+		{"a bare head of another record", events.LinkHash([]byte("another"), nil), true},
+		{"a keyed head, checked with the key", events.LinkHash([]byte("another"), chainKey), true},
+		{"the record's own head", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j := newJournal(t, nc, natsjournal.WithCheckpointEvery(0))
+			appendN(t, j, "a", 1, 3)
+			m := storedMsgs(t, nc, j, "a")[2]
+			head := c.head
+			if head == "" {
+				head = events.LinkHash(m.Data, chainKey)
+			}
+			cp := fmt.Sprintf(`{"v":1,"breaker":"a","seq":3,"state":"open","event":"force_open","since":"2026-12-01T10:00:03Z","open_for":"1m0s","pos":%d,"head":%q}`, m.Sequence, head)
+			if _, err := bucketOf(t, nc, j).Put(ctx, j.CheckpointKey("a"), []byte(cp)); err != nil {
+				t.Fatal(err)
+			}
+			// Without the key, a keyed head is not checked.
+			if _, err := j.VerifyChain(ctx, "a", events.ChainCheck{}); err != nil && strings.HasPrefix(head, events.LinkHMACSHA256) {
+				t.Fatalf("VerifyChain without the key = %v, want a keyed head unchecked", err)
+			}
+			rep, err := j.VerifyChain(ctx, "a", events.ChainCheck{Key: chainKey})
+			if !c.broken {
+				if err != nil || rep.Checkpoint != 3 || rep.CheckpointHead != head {
+					t.Fatalf("VerifyChain = %+v, %v", rep, err)
+				}
+				return
+			}
+			broken(t, "VerifyChain", err, "a", 3, m.Sequence)
+			if rep.Broken != 1 || rep.Linked != 2 {
+				t.Fatalf("VerifyChain = %+v; want only the checkpoint's head broken", rep)
+			}
+		})
+	}
+}
