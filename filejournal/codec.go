@@ -84,20 +84,15 @@ func leadsTo(e events.Event, to events.State) bool {
 	return false
 }
 
-// unmarshalSnapshot decodes a snapshot record and its chain head, ignoring
-// fields a later minor format added, and refusing missing fields and values
-// a legal history cannot fold to.
-func unmarshalSnapshot(data []byte) (events.Snapshot, string, error) {
-	s, err := decodeSnapshot(data)
-	return s.Snapshot, s.head, err
-}
-
 // headSnapshot is a decoded snapshot record with its chain head.
 type headSnapshot struct {
 	events.Snapshot
 	head string
 }
 
+// decodeSnapshot decodes a snapshot record and its chain head, ignoring
+// fields a later minor format added, and refusing missing fields and values
+// a legal history cannot fold to.
 func decodeSnapshot(data []byte) (headSnapshot, error) {
 	var w wireSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -125,6 +125,7 @@ type File struct {
 	removed   uint64       // the newest segment retention removed
 	sealed    []sealedFile // the sealed segments, oldest first
 	dirSync   bool         // a rename is not yet known to be durable: sync the directory before the next append
+	sealAfter int64        // after a seal failed: the size of the active segment before the next attempt
 	broken    error        // a failed write that could not be undone: every append fails with it
 	closed    bool
 }
@@ -252,16 +253,20 @@ func (f *File) load() error {
 		return &FileError{Path: f.path, Op: "read", Err: re}
 	}
 	f.adopt(s)
-	f.removeStaleTemps()
 	sealed, err := listSealed(f.real)
 	if err != nil {
 		return &FileError{Path: f.path, Op: "read", Err: fmt.Errorf("listing the sealed segments: %w", err)}
 	}
 	f.sealed = sealed
-	if re != nil {
-		return f.recoverCorrupt(re)
+	if err := f.checkForeign(); err != nil {
+		return err
 	}
-	if s.torn > 0 {
+	f.removeStaleTemps()
+	if re != nil {
+		if err := f.recoverCorrupt(re); err != nil {
+			return err
+		}
+	} else if s.torn > 0 {
 		if err := f.f.Truncate(s.good); err != nil {
 			return &FileError{Path: f.path, Op: "truncate", Err: err}
 		}
@@ -275,7 +280,10 @@ func (f *File) load() error {
 	if err := f.resumeSegments(); err != nil {
 		return err
 	}
-	return f.retainLocked()
+	if err := f.retainLocked(); err != nil {
+		f.cfg.warn(err)
+	}
+	return nil
 }
 
 // adopt makes what s read of the active segment the journal's state.
@@ -287,21 +295,24 @@ func (f *File) adopt(s *segScan) {
 	}
 }
 
-// recoverCorrupt copies the corrupt file aside and rewrites the journal
-// from the fold of the records before the bad line.
+// recoverCorrupt copies the corrupt file aside and cuts the journal back
+// to the end of the last good line before the bad one: what remains is a
+// valid segment, whose records and links are those that were read.
 func (f *File) recoverCorrupt(re *events.RecordError) error {
 	aside := fmt.Sprintf("%s.corrupt-%s", f.real, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	if err := f.copyTo(aside); err != nil {
 		return &FileError{Path: f.path, Op: "recover", Err: fmt.Errorf("line %d: %w; copying the file aside to %s failed: %w", re.Position, re.Err, aside, err)}
 	}
-	h := header{Segment: 1, Created: f.cfg.now()}
-	if f.hdr != nil {
-		h = *f.hdr
-	} else if n := len(f.sealed); n > 0 {
-		h.Segment = f.sealed[n-1].n + 1
+	if n := len(f.sealed); f.next == 0 && n > 0 && (f.hdr == nil || f.sealed[n-1].n+1 == f.hdr.Segment) {
+		// No record was read: the checkpoint may be cut short. The newest
+		// sealed segment ends where it starts; start again from there.
+		f.size, f.hdr, f.logs = 0, nil, make(map[string]*fileLog)
 	}
-	if err := f.replaceActiveLocked(h); err != nil {
-		return &FileError{Path: f.path, Op: "recover", Err: err}
+	if err := f.f.Truncate(f.size); err != nil {
+		return &FileError{Path: f.path, Op: "recover", Err: fmt.Errorf("line %d: %w; the file was copied to %s, but cutting it failed: %w", re.Position, re.Err, aside, err)}
+	}
+	if err := f.f.Sync(); err != nil {
+		return &FileError{Path: f.path, Op: "sync", Err: err}
 	}
 	f.cfg.warn(&FileError{Path: f.path, Op: "recover", Err: fmt.Errorf(
 		"line %d: %w; the whole file was copied to %s, and the journal starts from the records before that line", re.Position, re.Err, aside)})
@@ -402,10 +413,16 @@ func ReadFile(path string) (*File, error) {
 	if err != nil && !errors.As(err, &re) {
 		return nil, &FileError{Path: path, Op: "read", Err: err}
 	}
-	f := &File{path: path, real: path, readOnly: true, torn: s.torn, cfg: defaults()}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = path
+	}
+	f := &File{path: path, real: real, readOnly: true, torn: s.torn, cfg: defaults()}
 	f.adopt(s)
-	if sealed, err := listSealed(path); err == nil {
-		f.sealed = sealed
+	if sealed, err := listSealed(real); err == nil {
+		// Those before the active segment: one numbered as the active one
+		// is the copy of a seal in progress.
+		f.sealed = before(sealed, f.segmentLocked())
 	}
 	if re != nil {
 		return f, &FileError{Path: path, Op: "read", Err: re}
@@ -496,7 +513,6 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 	next.Since = stored.Time
 	l.head = next
 	l.recs = append(l.recs, stored)
-	l.pos = append(l.pos, f.next)
 	l.last = append(l.last[:0], line...)
 	if l.count == 0 {
 		l.firstSeq, l.first, l.late = t.Seq, stored.Time, stored.Time
@@ -504,8 +520,11 @@ func (f *File) Append(ctx context.Context, t events.Transition) error {
 	l.count++
 	l.first, l.late = minTime(l.first, stored.Time), maxTime(l.late, stored.Time)
 	f.next++
-	if f.size-f.tailStart > f.cfg.segmentSize {
+	if f.size-f.tailStart > f.cfg.segmentSize && f.size >= f.sealAfter {
 		if _, err := f.sealLocked(); err != nil {
+			// Not again before another segment's worth of records: a
+			// seal copies the whole active segment.
+			f.sealAfter = f.size + f.cfg.segmentSize
 			f.cfg.warn(err)
 		}
 	}
@@ -571,7 +590,9 @@ func (f *File) writeLocked(line []byte) error {
 // after: from memory for those of the active segment, and for older ones
 // from the sealed segments, read from disk (without holding the journal's
 // lock). Asking for records that retention removed, or that a file written
-// before segments compacted away, returns a [*events.CompactedError].
+// before segments compacted away, returns a [*events.CompactedError]; for
+// records in a sealed segment that is missing (and that no retention
+// removed), the error is a [*FileError] matching [ErrMissingSegment].
 func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
 	f.mu.RLock()
 	l := f.logs[breaker]
@@ -584,14 +605,11 @@ func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events
 		return l.after(after)
 	}
 	tail, base := slices.Clone(l.recs), l.base.Seq
-	sealed, check := slices.Clone(f.sealed), events.ChainCheck{Key: f.cfg.key}
+	v := sealedView{sealed: slices.Clone(f.sealed), removed: f.removed, active: f.segmentLocked(), path: f.path}
+	check := events.ChainCheck{Key: f.cfg.key}
 	f.mu.RUnlock()
-	older, err := readSealed(ctx, sealed, breaker, after, base, check)
+	older, err := v.read(ctx, breaker, after, base, check)
 	if err != nil {
-		var ce *events.CompactedError
-		if !errors.As(err, &ce) {
-			err = &FileError{Path: f.path, Op: "read", Err: err}
-		}
 		return nil, err
 	}
 	return append(older, tail...), nil

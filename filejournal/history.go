@@ -3,7 +3,12 @@ package filejournal
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"iter"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -14,49 +19,90 @@ import (
 // errStop ends a scan early, with nothing wrong.
 var errStop = errors.New("stop")
 
-// readSealed reads breaker's records with sequence numbers in (after, base]
+// sealedView is what a read of older records needs of a journal: its
+// sealed segments, the newest one retention removed, and the number of the
+// active segment.
+type sealedView struct {
+	path    string // the journal, for errors
+	sealed  []sealedFile
+	removed uint64
+	active  uint64
+}
+
+// read reads breaker's records with sequence numbers in (after, base]
 // from the sealed segments, skipping those whose seal line says they hold
-// none.
-func readSealed(ctx context.Context, sealed []sealedFile, breaker string, after, base uint64, check events.ChainCheck) ([]events.Transition, error) {
+// none. Records that retention removed (or that a file written before
+// segments compacted away) give a *events.CompactedError; records in a
+// segment that is missing, and that no retention removed, an error
+// matching ErrMissingSegment.
+func (v sealedView) read(ctx context.Context, breaker string, after, base uint64, check events.ChainCheck) ([]events.Transition, error) {
 	var out []events.Transition
-	for i := range sealed {
-		sf := &sealed[i]
-		x, err := sf.loadIndex()
-		if err != nil {
-			return nil, err
-		}
-		r, ok := x.breaker(breaker)
-		if !ok || r.LastSeq <= after || r.FirstSeq > base {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		_, _, err = scanSealed(sf.path, check, func(rec Record) error {
-			switch {
-			case rec.Breaker != breaker || rec.Seq <= after:
-			case rec.Seq > base:
-				return errStop
-			default:
-				out = append(out, rec.Transition)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			return nil, err
-		}
-		if r.LastSeq >= base {
+	want := after + 1  // the next record wanted
+	known := v.removed // every segment up to it is there or was removed by retention
+	gap := func(through uint64) (uint64, bool) {
+		// The first segment after known and before through that is missing.
+		return known + 1, through > known+1
+	}
+	for i := range v.sealed {
+		sf := &v.sealed[i]
+		if want > base {
 			break
 		}
-	}
-	if len(out) == 0 || out[0].Seq != after+1 || out[len(out)-1].Seq != base {
-		first := base
-		if len(out) > 0 {
-			first = out[0].Seq - 1
+		x, err := sf.loadIndex()
+		if err != nil {
+			return nil, &FileError{Path: sf.path, Op: "read", Err: err}
 		}
-		return nil, &events.CompactedError{Breaker: breaker, After: after, Base: first}
+		r, ok := x.breaker(breaker)
+		if ok && r.LastSeq >= want && r.FirstSeq <= base {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if r.FirstSeq > want {
+				// Records want to r.FirstSeq-1 are in no segment held.
+				if m, missing := gap(sf.n); missing {
+					return nil, v.missing(breaker, want, r.FirstSeq-1, m)
+				}
+				if len(out) > 0 {
+					return nil, &FileError{Path: sf.path, Op: "read", Err: fmt.Errorf("%w: breaker %q records %d to %d are in no segment, and segment %d starts at %d",
+						ErrCorrupt, breaker, want, r.FirstSeq-1, sf.n, r.FirstSeq)}
+				}
+				// Removed by retention, or compacted by a version before
+				// segments.
+				return nil, &events.CompactedError{Breaker: breaker, After: after, Base: r.FirstSeq - 1}
+			}
+			_, _, err = scanSealed(sf.path, check, func(rec Record) error {
+				switch {
+				case rec.Breaker != breaker || rec.Seq < want:
+				case rec.Seq > base:
+					return errStop
+				default:
+					out = append(out, rec.Transition)
+					want = rec.Seq + 1
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return nil, fileErr(sf.path, "read", err)
+			}
+		}
+		known = max(known, sf.n)
+	}
+	if want <= base {
+		if m, missing := gap(v.active); missing {
+			return nil, v.missing(breaker, want, base, m)
+		}
+		if len(out) > 0 {
+			return nil, &FileError{Path: v.path, Op: "read", Err: fmt.Errorf("%w: breaker %q records %d to %d are in no segment", ErrCorrupt, breaker, want, base)}
+		}
+		return nil, &events.CompactedError{Breaker: breaker, After: after, Base: base}
 	}
 	return out, nil
+}
+
+// missing is the error of records in a segment that is not there.
+func (v sealedView) missing(breaker string, from, through, segment uint64) error {
+	return &FileError{Path: v.path, Op: "read", Err: fmt.Errorf("%w: breaker %q records %d to %d: segment %d (%s) is not there, and no retention removed it",
+		ErrMissingSegment, breaker, from, through, segment, segmentName(v.path, segment))}
 }
 
 // breaker returns the range of name in the index.
@@ -83,6 +129,87 @@ func (f Filter) keep(r Record) bool {
 		(f.Since.IsZero() || !r.Time.Before(f.Since)) && (f.Until.IsZero() || r.Time.Before(f.Until))
 }
 
+// journalFiles is a reader's view of a journal's files that a concurrent
+// seal cannot tear: the active segment, opened first (a seal that renames
+// a new active segment over it meanwhile changes nothing of what is read
+// through it), and the sealed segments numbered below it.
+type journalFiles struct {
+	path   string
+	real   string // path with symbolic links resolved: where the sealed segments are
+	active *os.File
+	hdr    *header // the active segment's; nil for a file written before segments
+	sealed []sealedFile
+	newer  []sealedFile // sealed segments numbered from the active one on
+}
+
+func openJournalFiles(path string) (*journalFiles, error) {
+	fd, err := openRegularRead(path)
+	if err != nil {
+		return nil, &FileError{Path: path, Op: "open", Err: err}
+	}
+	hdr, err := readHeader(fd)
+	if err != nil {
+		fd.Close()
+		return nil, &FileError{Path: path, Op: "read", Err: err}
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = path
+	}
+	all, err := listSealed(real)
+	if err != nil {
+		fd.Close()
+		return nil, &FileError{Path: path, Op: "read", Err: err}
+	}
+	j := &journalFiles{path: path, real: real, active: fd, hdr: hdr}
+	j.sealed = before(all, j.segment())
+	j.newer = all[len(j.sealed):]
+	return j, nil
+}
+
+// segment returns the active segment's number (1 for a file written
+// before segments).
+func (j *journalFiles) segment() uint64 {
+	if j.hdr == nil {
+		return 1
+	}
+	return j.hdr.Segment
+}
+
+// foreign returns the sealed segments that cannot belong to the journal:
+// numbered above the active segment (the one numbered as the active
+// segment is the copy of a seal in progress, or that a crash interrupted,
+// which Open finishes), unless the journal was sealed since it was opened.
+func (j *journalFiles) foreign() []sealedFile {
+	var out []sealedFile
+	for _, sf := range j.newer {
+		if sf.n > j.segment() {
+			out = append(out, sf)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if fd, err := openRegularRead(j.path); err == nil {
+		h, _ := readHeader(fd)
+		fd.Close()
+		if h != nil && h.Segment > out[len(out)-1].n {
+			return nil // sealed meanwhile
+		}
+	}
+	return out
+}
+
+func (j *journalFiles) close() { j.active.Close() }
+
+// scanActive reads the active segment with s.
+func (j *journalFiles) scanActive(s *segScan) error {
+	if err := s.read(io.NewSectionReader(j.active, 0, math.MaxInt64)); err != nil {
+		return fileErr(j.path, "read", err)
+	}
+	return nil
+}
+
 // Records returns the transition records of the journal at path that f
 // keeps, read one at a time in constant memory: the sealed segments oldest
 // first, then the active one, each in the order it was written. A sealed
@@ -92,14 +219,17 @@ func (f Filter) keep(r Record) bool {
 // are not: run Verify for those. The first error ends the sequence: a
 // [*FileError] naming the file, and the line for a bad record. An
 // incomplete last line of the active segment (an append in progress) is
-// ignored. It takes no lock and changes nothing.
+// ignored. It takes no lock and changes nothing, and a seal or a retention
+// pass that runs meanwhile does not make it skip or repeat a record (but
+// a segment that retention removes before it is read is an error).
 func Records(path string, f Filter) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
-		sealed, err := listSealed(path)
+		j, err := openJournalFiles(path)
 		if err != nil {
-			yield(Record{}, &FileError{Path: path, Op: "read", Err: err})
+			yield(Record{}, err)
 			return
 		}
+		defer j.close()
 		stopped := false
 		each := func(r Record) error {
 			if !f.keep(r) {
@@ -111,8 +241,8 @@ func Records(path string, f Filter) iter.Seq2[Record, error] {
 			}
 			return nil
 		}
-		for i := range sealed {
-			sf := &sealed[i]
+		for i := range j.sealed {
+			sf := &j.sealed[i]
 			x, err := sf.loadIndex()
 			if err != nil {
 				yield(Record{}, &FileError{Path: sf.path, Op: "read", Err: err})
@@ -128,16 +258,10 @@ func Records(path string, f Filter) iter.Seq2[Record, error] {
 				return
 			}
 		}
-		fd, err := openRegularRead(path)
-		if err != nil {
-			yield(Record{}, &FileError{Path: path, Op: "open", Err: err})
-			return
-		}
-		defer fd.Close()
 		s := newSegScan(events.ChainCheck{}, false)
 		s.each = each
-		if err := s.read(fd); err != nil && !stopped {
-			yield(Record{}, fileErr(path, "read", err))
+		if err := j.scanActive(s); err != nil && !stopped {
+			yield(Record{}, err)
 		}
 	}
 }
@@ -151,19 +275,22 @@ func Records(path string, f Filter) iter.Seq2[Record, error] {
 // by retention), it returns a [*events.CompactedError] (wrapped in a
 // [*FileError]) naming the first such breaker.
 func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
-	sealed, err := listSealed(path)
+	j, err := openJournalFiles(path)
 	if err != nil {
-		return nil, &FileError{Path: path, Op: "read", Err: err}
+		return nil, err
 	}
+	defer j.close()
+	sealed := j.sealed
+	indexes := make([]*SegmentIndex, len(sealed))
 	start := len(sealed) // the active segment
 	for i := range sealed {
 		x, err := sealed[i].loadIndex()
 		if err != nil {
 			return nil, &FileError{Path: sealed[i].path, Op: "read", Err: err}
 		}
-		if x.Records > 0 && !x.Last.Before(at) {
+		indexes[i] = x
+		if start == len(sealed) && x.Records > 0 && !x.Last.Before(at) {
 			start = i
-			break
 		}
 	}
 	out := map[string]events.Snapshot{}
@@ -198,7 +325,8 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 			return nil
 		}
 		first = false
-		for name, l := range s.logs {
+		for _, name := range sortedNames(s.logs) {
+			l := s.logs[name]
 			if l.base.Seq == 0 {
 				continue
 			}
@@ -209,43 +337,40 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 		}
 		return nil
 	}
-	for i := start; i < len(sealed); i++ {
-		x, _ := sealed[i].loadIndex()
-		if !first && !x.Covers(nil, time.Time{}, at) {
-			// Every record here is at or after at: each breaker in it is
-			// done, and nothing need be decoded.
-			for _, r := range x.Breakers {
-				done[r.Breaker] = true
-			}
-			continue
-		}
+	newScan := func() *segScan {
 		s := newSegScan(events.ChainCheck{}, false)
-		s.sealed = true
 		s.each = func(r Record) error {
 			if err := take(s); err != nil {
 				return err
 			}
 			return each(r)
 		}
+		return s
+	}
+	for i := start; i < len(sealed); i++ {
+		if !first && !indexes[i].Covers(nil, time.Time{}, at) {
+			// Every record here is at or after at: each breaker in it is
+			// done, and nothing need be decoded.
+			for _, r := range indexes[i].Breakers {
+				done[r.Breaker] = true
+			}
+			continue
+		}
+		s := newScan()
+		s.sealed = true
 		if _, _, err := scanFile(sealed[i].path, s); err != nil {
 			return nil, err
 		}
 		if err := take(s); err != nil {
-			return nil, err
+			return nil, &FileError{Path: sealed[i].path, Op: "read", Err: err}
 		}
 	}
-	s := newSegScan(events.ChainCheck{}, false)
-	s.each = func(r Record) error {
-		if err := take(s); err != nil {
-			return err
-		}
-		return each(r)
-	}
-	if _, _, err := scanFile(path, s); err != nil {
+	s := newScan()
+	if err := j.scanActive(s); err != nil {
 		return nil, err
 	}
 	if err := take(s); err != nil {
-		return nil, err
+		return nil, &FileError{Path: path, Op: "read", Err: err}
 	}
 	return out, nil
 }
@@ -269,18 +394,19 @@ func scanFile(path string, s *segScan) (*segScan, string, error) {
 // or compacted by a version before segments). Breakers whose whole history
 // is held are absent. It reads only the start of that segment.
 func Oldest(path string) (map[string]events.Snapshot, error) {
-	sealed, err := listSealed(path)
+	j, err := openJournalFiles(path)
 	if err != nil {
-		return nil, &FileError{Path: path, Op: "read", Err: err}
+		return nil, err
 	}
-	first := path
+	defer j.close()
 	s := newSegScan(events.ChainCheck{}, false)
-	if len(sealed) > 0 {
-		first = sealed[0].path
-		s.sealed = true
-	}
 	s.each = func(Record) error { return errStop } // the checkpoint is read
-	if _, _, err := scanFile(first, s); err != nil && !errors.Is(err, errStop) {
+	if len(j.sealed) > 0 {
+		s.sealed = true
+		if _, _, err := scanFile(j.sealed[0].path, s); err != nil && !errors.Is(err, errStop) {
+			return nil, err
+		}
+	} else if err := j.scanActive(s); err != nil && !errors.Is(err, errStop) {
 		return nil, err
 	}
 	out := map[string]events.Snapshot{}

@@ -14,10 +14,10 @@ import (
 
 // fileLog is one breaker's part of a segment.
 type fileLog struct {
-	held              // base is the segment's checkpoint of the breaker (its snapshot record)
-	baseHead string   // the chain head the checkpoint carries
-	pos      []uint64 // each record's position in the segment
-	last     []byte   // the stored form of its last record in the segment, to link the next one to
+	held            // base is the segment's checkpoint of the breaker (its snapshot record)
+	baseHead string // the chain head the checkpoint carries
+	baseLine int    // the line of the checkpoint's snapshot record, 0 without one
+	last     []byte // the stored form of its last record in the segment, to link the next one to
 	// What the segment holds of the breaker, for its seal line.
 	firstSeq    uint64
 	first, late time.Time
@@ -153,6 +153,9 @@ func (s *segScan) add(line []byte) error {
 	if err != nil {
 		return corrupt("", 0, err)
 	}
+	if kind != lineSeal && len(line) > events.MaxRecordSize {
+		return corrupt("", 0, fmt.Errorf("%w: line longer than %d bytes", events.ErrDecode, events.MaxRecordSize))
+	}
 	switch kind {
 	case lineHeader:
 		h, err := unmarshalHeader(line)
@@ -196,7 +199,7 @@ func (s *segScan) add(line []byte) error {
 		if s.logs[sn.Breaker] != nil {
 			return corrupt(sn.Breaker, sn.Seq, fmt.Errorf("a snapshot record of breaker %q must come before its other records, at most once", sn.Breaker))
 		}
-		s.logs[sn.Breaker] = &fileLog{held: held{base: sn.Snapshot, head: sn.Snapshot}, baseHead: sn.head}
+		s.logs[sn.Breaker] = &fileLog{held: held{base: sn.Snapshot, head: sn.Snapshot}, baseHead: sn.head, baseLine: s.lines}
 		return nil
 	}
 	var t events.Transition
@@ -239,7 +242,6 @@ func (s *segScan) add(line []byte) error {
 	}
 	if s.keep {
 		l.recs = append(l.recs, t)
-		l.pos = append(l.pos, s.next)
 	}
 	s.next++
 	if s.each != nil {

@@ -2,12 +2,15 @@ package filejournal
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,9 +53,9 @@ type Removal struct {
 // Checkpoint seals the active segment and starts a new one from a
 // checkpoint of every breaker, as an append does once the active segment
 // exceeds [WithSegmentSize], then runs the retention pass. It does nothing
-// (and returns the zero Checkpoint) when the active segment holds no record
-// after its checkpoint. Appends wait while it runs. A failure returns a
-// [*FileError] and leaves the journal as it was.
+// (and returns the zero Checkpoint) when the active segment holds no
+// transition record after its checkpoint. Appends wait while it runs. A
+// failure returns a [*FileError] and leaves the journal as it was.
 func (f *File) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, err
@@ -62,10 +65,28 @@ func (f *File) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if err := f.writableLocked("checkpoint"); err != nil {
 		return Checkpoint{}, err
 	}
-	if f.size == f.tailStart {
+	if f.next == 0 {
 		return Checkpoint{}, nil
 	}
 	return f.sealLocked()
+}
+
+// crashHook, when set (by tests), is called at the named points of a seal
+// and of a retention pass, where a crash leaves the files in a state that
+// Open must resume from:
+//
+//	sealed-written         the sealed copy is written and synced, not yet renamed
+//	sealed-renamed         the sealed copy has its name; the active segment is the old one
+//	active-written         the new active segment is written and synced, not yet renamed
+//	active-renamed         the new active segment replaced the old one
+//	retention-recorded     the retention record is written, no segment removed yet
+//	retention-removed-one  the first of the segments to remove is removed
+var crashHook func(point string)
+
+func crashPoint(point string) {
+	if crashHook != nil {
+		crashHook(point)
+	}
 }
 
 // segmentLocked returns the active segment's number.
@@ -96,12 +117,13 @@ func (f *File) sealLocked() (Checkpoint, error) {
 		return fail(err)
 	}
 	h := header{Segment: n + 1, Prev: head, Created: f.cfg.now(), RemovedThrough: f.removed}
+	breakers := len(f.logs)
 	if err := f.replaceActiveLocked(h); err != nil {
 		os.Remove(name) // a copy of the active segment, which stays the journal
 		return fail(err)
 	}
-	f.sealed = append(f.sealed, sealedFile{n: n, path: name, size: size, index: &x})
-	c := Checkpoint{Sealed: n, Path: name, Head: head, Records: x.Records, Breakers: len(f.logs), Time: h.Created}
+	f.sealed = append(f.sealed, newSealedFile(n, name, size, &x))
+	c := Checkpoint{Sealed: n, Path: name, Head: head, Records: x.Records, Breakers: breakers, Time: h.Created}
 	f.cfg.checkpoint(c)
 	if err := f.retainLocked(); err != nil {
 		f.cfg.warn(err)
@@ -165,10 +187,12 @@ func (f *File) writeSealed(name string, sealLine []byte) (string, int64, error) 
 	if err := tmp.Close(); err != nil {
 		return "", 0, err
 	}
+	crashPoint("sealed-written")
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return "", 0, err
 	}
 	done = true
+	crashPoint("sealed-renamed")
 	return h.Sum(), f.size + int64(len(sealLine)) + 1, nil
 }
 
@@ -232,6 +256,7 @@ func (f *File) replaceActiveLocked(h header) error {
 	if err := tmp.Sync(); err != nil {
 		return err
 	}
+	crashPoint("active-written")
 	if err := os.Rename(tmp.Name(), f.real); err != nil {
 		return err
 	}
@@ -241,10 +266,33 @@ func (f *File) replaceActiveLocked(h header) error {
 		f.f.Close()
 	}
 	f.f, f.size, f.tailStart, f.logs, f.next, f.hdr = tmp, size, size, logs, 0, &h
+	f.sealAfter = 0
 	if err := syncDir(dir); err != nil {
 		// The rename is done but may not be durable yet: the next append
 		// syncs the directory before it returns.
 		f.dirSync = true
+	}
+	crashPoint("active-renamed")
+	return nil
+}
+
+// checkForeign refuses, on Open, sealed segments that cannot belong to the
+// journal: newer than the active segment, or next to a file written before
+// segments (but for the copy of that file that an interrupted first seal
+// left, which resumeSegments finishes).
+func (f *File) checkForeign() error {
+	n := len(f.sealed)
+	if n == 0 {
+		return nil
+	}
+	newest := f.sealed[n-1]
+	switch {
+	case f.hdr == nil && f.size == 0:
+		return nil // the active segment is missing: it restarts from the newest
+	case f.hdr == nil && (newest.n > 1 || n > 1):
+		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s is next to a journal file written before segments", ErrForeignSegment, newest.path)}
+	case f.hdr != nil && newest.n > f.hdr.Segment:
+		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s is segment %d, newer than the active segment %d", ErrForeignSegment, newest.path, newest.n, f.hdr.Segment)}
 	}
 	return nil
 }
@@ -252,8 +300,9 @@ func (f *File) replaceActiveLocked(h header) error {
 // resumeSegments checks the active segment against the sealed ones found
 // next to it, on Open: it starts the first segment of a new journal,
 // finishes a seal that a crash interrupted, starts again from the newest
-// sealed segment when the active one is missing, and refuses sealed
-// segments newer than the active one.
+// sealed segment when the active one is missing, and reports sealed
+// segments missing from the sequence. checkForeign has refused the
+// segments that do not belong.
 func (f *File) resumeSegments() error {
 	var newest *sealedFile
 	if n := len(f.sealed); n > 0 {
@@ -264,40 +313,74 @@ func (f *File) resumeSegments() error {
 		return f.replaceActiveLocked(header{Segment: 1, Created: f.cfg.now()})
 	case f.hdr == nil && f.size == 0: // the active segment is missing
 		return f.restartFromSealed(newest)
-	case f.hdr == nil: // a file written before segments
-		if newest != nil {
-			return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s is next to a journal file written before segments", ErrForeignSegment, newest.path)}
+	case newest != nil && newest.n == f.segmentLocked(): // a seal interrupted between its renames
+		if err := f.finishSeal(newest); err != nil {
+			return err
 		}
+	}
+	if f.hdr == nil {
 		return nil
-	case newest != nil && newest.n > f.hdr.Segment:
-		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s is segment %d, newer than the active segment %d", ErrForeignSegment, newest.path, newest.n, f.hdr.Segment)}
-	case newest != nil && newest.n == f.hdr.Segment:
-		return f.finishSeal(newest)
 	}
-	want := uint64(0)
-	if newest != nil {
-		want = newest.n
+	// Every segment after the last one retention removed must be there.
+	want := f.removed + 1
+	for _, sf := range f.sealed {
+		if sf.n < want {
+			continue // removed by retention, but left by a crash: removed again
+		}
+		if sf.n > want {
+			f.warnMissing(want, sf.n-1)
+		}
+		want = sf.n + 1
 	}
-	if gap := max(want, f.removed); gap+1 < f.hdr.Segment {
-		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: segments %d to %d (%s) are not next to the active segment %d, and no retention removed them",
-			ErrMissingSegment, gap+1, f.hdr.Segment-1, segmentName(f.real, gap+1), f.hdr.Segment)})
+	if want < f.hdr.Segment {
+		f.warnMissing(want, f.hdr.Segment-1)
 	}
 	return nil
 }
 
+// warnMissing reports sealed segments from to through that are not there.
+func (f *File) warnMissing(from, through uint64) {
+	which := fmt.Sprintf("segment %d (%s is not there)", from, segmentName(f.real, from))
+	if through > from {
+		which = fmt.Sprintf("segments %d to %d (%s to %s are not there)", from, through, segmentName(f.real, from), segmentName(f.real, through))
+	}
+	f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s, and no retention removed it; the active segment is %d",
+		ErrMissingSegment, which, f.segmentLocked())})
+}
+
 // finishSeal finishes a seal that a crash interrupted between its two
-// renames: the sealed copy of the active segment is in place, the new active
-// segment is not. A copy that does not hold exactly the active segment (a
-// seal that failed, then appends) is removed: the active segment holds all
-// it held.
+// renames: the sealed copy of the active segment is in place, the new
+// active segment is not. A copy of an earlier state of the active segment
+// (a seal that failed, then appends) is removed: the active segment holds
+// all it held. A file that is neither is refused: it is not the journal's.
 func (f *File) finishSeal(sf *sealedFile) error {
-	fd, err := os.Open(sf.path)
+	fd, err := openRegularRead(sf.path)
 	if err != nil {
 		return &FileError{Path: f.path, Op: "open", Err: err}
 	}
 	defer fd.Close()
-	x, xerr := readSealLine(fd, sf.size)
-	if xerr != nil || x.Bytes != f.size {
+	st, err := fd.Stat()
+	if err != nil {
+		return &FileError{Path: f.path, Op: "open", Err: err}
+	}
+	x, at, xerr := readSealLine(fd, st.Size())
+	if errors.Is(xerr, ErrNewerFormat) {
+		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%s: %w", sf.path, xerr)}
+	}
+	copyOf := false
+	if xerr == nil && x.Segment == sf.n && at == x.Bytes && x.Bytes <= f.size {
+		if copyOf, err = samePrefix(fd, f.f, x.Bytes); err != nil {
+			return &FileError{Path: f.path, Op: "open", Err: err}
+		}
+	}
+	switch {
+	case !copyOf:
+		why := "it is not a copy of the active segment"
+		if xerr != nil {
+			why = xerr.Error()
+		}
+		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%w: %s is named as segment %d, the active one, and %s", ErrForeignSegment, sf.path, sf.n, why)}
+	case x.Bytes < f.size:
 		fd.Close()
 		if err := os.Remove(sf.path); err != nil {
 			return &FileError{Path: f.path, Op: "open", Err: err}
@@ -307,15 +390,41 @@ func (f *File) finishSeal(sf *sealedFile) error {
 		return nil
 	}
 	h := events.NewLinkHasher(f.cfg.key)
-	if _, err := io.Copy(h, io.NewSectionReader(fd, 0, sf.size)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(fd, 0, st.Size())); err != nil {
 		return &FileError{Path: f.path, Op: "open", Err: err}
 	}
-	sf.index = &x
-	if err := f.replaceActiveLocked(header{Segment: sf.n + 1, Prev: h.Sum(), Created: f.cfg.now(), RemovedThrough: f.removed}); err != nil {
+	sf.size = st.Size()
+	sf.idx = &indexCell{x: &x}
+	hdr := header{Segment: sf.n + 1, Prev: h.Sum(), Created: f.cfg.now(), RemovedThrough: f.removed}
+	breakers := len(f.logs)
+	if err := f.replaceActiveLocked(hdr); err != nil {
 		return &FileError{Path: f.path, Op: "seal", Err: err}
 	}
 	f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("finished the seal of segment %d, which a crash had interrupted", sf.n)})
+	f.cfg.checkpoint(Checkpoint{Sealed: sf.n, Path: sf.path, Head: hdr.Prev, Records: x.Records, Breakers: breakers, Time: hdr.Created})
 	return nil
+}
+
+// samePrefix reports whether a and b hold the same first n bytes.
+func samePrefix(a, b io.ReaderAt, n int64) (bool, error) {
+	const chunk = 64 << 10
+	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	for off := int64(0); off < n; off += chunk {
+		m := min(chunk, n-off)
+		if _, err := a.ReadAt(ba[:m], off); err != nil {
+			return false, err
+		}
+		if _, err := b.ReadAt(bb[:m], off); err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
+			return false, err
+		}
+		if !bytes.Equal(ba[:m], bb[:m]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // restartFromSealed starts a new active segment from the end of the newest
@@ -323,11 +432,14 @@ func (f *File) finishSeal(sf *sealedFile) error {
 // Open): the sealed segments hold every record it had sealed.
 func (f *File) restartFromSealed(sf *sealedFile) error {
 	s, hash, err := scanSealed(sf.path, events.ChainCheck{Key: f.cfg.key}, nil)
+	if err == nil && s.hdr != nil && s.hdr.Segment != sf.n {
+		err = fmt.Errorf("%w: the file is named as segment %d, its header says segment %d", ErrForeignSegment, sf.n, s.hdr.Segment)
+	}
 	if err != nil {
 		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%s: %w", sf.path, err)}
 	}
-	f.logs, f.removed = s.logs, s.removed
-	if err := f.replaceActiveLocked(header{Segment: sf.n + 1, Prev: hash, Created: f.cfg.now(), RemovedThrough: s.removed}); err != nil {
+	f.logs, f.removed = s.logs, max(f.removed, s.removed)
+	if err := f.replaceActiveLocked(header{Segment: sf.n + 1, Prev: hash, Created: f.cfg.now(), RemovedThrough: f.removed}); err != nil {
 		return &FileError{Path: f.path, Op: "open", Err: err}
 	}
 	f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("the active segment was missing or empty; started segment %d from the end of %s", sf.n+1, sf.path)})
@@ -436,18 +548,22 @@ func (f *File) retainLocked() error {
 			}
 		}
 		f.removed = through
+		crashPoint("retention-recorded")
 	}
 	r := Removal{Through: through, Policy: strings.Join(policy, ", "), Time: now}
 	var errs []error
-	for _, sf := range f.sealed[:cut] {
-		if err := os.Remove(sf.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for i, sf := range f.sealed[:cut] {
+		if err := os.Remove(sf.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 			continue
 		}
 		r.Paths = append(r.Paths, sf.path)
 		r.Bytes += sf.size
+		if i == 0 && cut > 1 {
+			crashPoint("retention-removed-one")
+		}
 	}
-	f.sealed = append([]sealedFile(nil), f.sealed[cut:]...)
+	f.sealed = slices.Clone(f.sealed[cut:])
 	if err := syncDir(filepath.Dir(f.real)); err != nil {
 		errs = append(errs, err)
 	}
@@ -459,18 +575,23 @@ func (f *File) retainLocked() error {
 }
 
 func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
+	if slices.Contains(list, s) {
+		return list
 	}
 	return append(list, s)
 }
 
-// loadIndex reads the segment's seal line, once.
+// loadIndex reads the segment's seal line, once. An error matches
+// ErrCorrupt or ErrNewerFormat, or is one of reading the file.
 func (sf *sealedFile) loadIndex() (*SegmentIndex, error) {
-	if sf.index != nil {
-		return sf.index, nil
+	if sf.idx == nil {
+		sf.idx = &indexCell{}
+	}
+	c := sf.idx
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.x != nil {
+		return c.x, nil
 	}
 	fd, err := openRegularRead(sf.path)
 	if err != nil {
@@ -481,10 +602,13 @@ func (sf *sealedFile) loadIndex() (*SegmentIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := readSealLine(fd, st.Size())
+	x, _, err := readSealLine(fd, st.Size())
 	if err != nil {
 		return nil, err
 	}
-	sf.index = &x
+	if x.Segment != sf.n {
+		return nil, fmt.Errorf("%w: the file is named as segment %d, its seal line says segment %d", ErrForeignSegment, sf.n, x.Segment)
+	}
+	c.x = &x
 	return &x, nil
 }

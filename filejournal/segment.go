@@ -2,15 +2,18 @@ package filejournal
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/circuitry-go/circuitry/events"
@@ -233,14 +236,26 @@ func sealedNumber(base, name string) (uint64, bool) {
 
 // sealedFile is a sealed segment found next to a journal.
 type sealedFile struct {
-	n     uint64
-	path  string
-	size  int64
-	index *SegmentIndex // its seal line, once read
+	n    uint64
+	path string
+	size int64
+	idx  *indexCell // its seal line, once read; shared by the copies of the list
+}
+
+// indexCell holds a sealed segment's seal line once it has been read.
+type indexCell struct {
+	mu sync.Mutex
+	x  *SegmentIndex
+}
+
+func newSealedFile(n uint64, path string, size int64, x *SegmentIndex) sealedFile {
+	return sealedFile{n: n, path: path, size: size, idx: &indexCell{x: x}}
 }
 
 // listSealed returns the sealed segments next to the journal at real,
-// oldest first.
+// oldest first. A name of a sealed segment that is not a regular file (a
+// directory, a FIFO, a device) is an error matching ErrForeignSegment: it
+// is never opened, so that a FIFO cannot make a reader wait.
 func listSealed(real string) ([]sealedFile, error) {
 	dir, base := filepath.Dir(real), filepath.Base(real)
 	entries, err := os.ReadDir(dir)
@@ -253,66 +268,111 @@ func listSealed(real string) ([]sealedFile, error) {
 		if !ok {
 			continue
 		}
-		sf := sealedFile{n: n, path: filepath.Join(dir, e.Name())}
-		if info, err := e.Info(); err == nil {
-			sf.size = info.Size()
+		path := filepath.Join(dir, e.Name())
+		st, err := os.Stat(path) // follows a symbolic link, as opening it would
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the directory was read
 		}
-		out = append(out, sf)
+		if err != nil {
+			return nil, err
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %s is named as sealed segment %d but is not a regular file (mode %v)", ErrForeignSegment, path, n, st.Mode())
+		}
+		out = append(out, newSealedFile(n, path, st.Size(), nil))
 	}
-	slices.SortFunc(out, func(a, b sealedFile) int {
-		switch {
-		case a.n < b.n:
-			return -1
-		case a.n > b.n:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b sealedFile) int { return cmp.Compare(a.n, b.n) })
 	for i := 1; i < len(out); i++ {
 		if out[i].n == out[i-1].n {
-			return nil, fmt.Errorf("%s and %s are both segment %d", out[i-1].path, out[i].path, out[i].n)
+			return nil, fmt.Errorf("%w: %s and %s are both segment %d", ErrForeignSegment, out[i-1].path, out[i].path, out[i].n)
 		}
 	}
 	return out, nil
 }
 
+// before returns the segments numbered below n.
+func before(sealed []sealedFile, n uint64) []sealedFile {
+	i := 0
+	for i < len(sealed) && sealed[i].n < n {
+		i++
+	}
+	return sealed[:i]
+}
+
 // readSealLine reads the seal line at the end of a sealed segment of size
-// bytes, without reading the rest.
-func readSealLine(r io.ReaderAt, size int64) (SegmentIndex, error) {
+// bytes, without reading the rest, and returns it with its offset. An
+// error matches ErrCorrupt or ErrNewerFormat.
+func readSealLine(r io.ReaderAt, size int64) (SegmentIndex, int64, error) {
+	x, at, err := readLastLine(r, size)
+	if err != nil && !errors.Is(err, ErrNewerFormat) && !errors.Is(err, ErrCorrupt) {
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+	}
+	return x, at, err
+}
+
+func readLastLine(r io.ReaderAt, size int64) (SegmentIndex, int64, error) {
 	if size < 2 {
-		return SegmentIndex{}, errNoSeal
+		return SegmentIndex{}, 0, errNoSeal
 	}
 	var last [1]byte
 	if _, err := r.ReadAt(last[:], size-1); err != nil {
-		return SegmentIndex{}, err
+		return SegmentIndex{}, 0, err
 	}
 	if last[0] != '\n' {
-		return SegmentIndex{}, errNoSeal
+		return SegmentIndex{}, 0, errNoSeal
 	}
 	// Read backwards, in growing chunks, to the newline before the last line.
 	end := size - 1
-	for chunk := int64(64 << 10); ; chunk *= 4 {
+	for chunk := int64(16 << 10); ; chunk *= 4 {
 		start := max(end-chunk, 0)
 		buf := make([]byte, end-start)
 		if _, err := r.ReadAt(buf, start); err != nil {
-			return SegmentIndex{}, err
+			return SegmentIndex{}, 0, err
 		}
 		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 || start == 0 {
 			line := buf[i+1:]
 			kind, err := probeLine(line)
 			if err != nil {
-				return SegmentIndex{}, err
+				return SegmentIndex{}, 0, err
 			}
 			if kind != lineSeal {
-				return SegmentIndex{}, errNoSeal
+				return SegmentIndex{}, 0, errNoSeal
 			}
-			return unmarshalSeal(line)
+			x, err := unmarshalSeal(line)
+			return x, start + int64(i) + 1, err
 		}
 		if end-start >= maxSealLine {
-			return SegmentIndex{}, fmt.Errorf("%w: last line longer than %d bytes", events.ErrDecode, maxSealLine)
+			return SegmentIndex{}, 0, fmt.Errorf("%w: last line longer than %d bytes", events.ErrDecode, maxSealLine)
 		}
 	}
 }
 
 // errNoSeal: a sealed segment does not end with its seal line.
-var errNoSeal = errors.New("the file does not end with a seal line")
+var errNoSeal = fmt.Errorf("%w: the file does not end with a seal line", ErrCorrupt)
+
+// readHeader returns the header of the segment r holds, or nil when its
+// first line is not one (a file written before segments, or an empty
+// one). A first line that is a header of a newer format, or a bad one, is
+// left to the scan of the whole file to report.
+func readHeader(r io.ReaderAt) (*header, error) {
+	buf := make([]byte, 4<<10)
+	n, err := r.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	line, _, ok := bytes.Cut(buf[:n], []byte{'\n'})
+	if !ok {
+		return nil, nil
+	}
+	if kind, err := probeLine(line); err != nil || kind != lineHeader {
+		return nil, nil
+	}
+	h, err := unmarshalHeader(line)
+	if err != nil {
+		return nil, nil
+	}
+	return &h, nil
+}

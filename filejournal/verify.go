@@ -79,25 +79,33 @@ type VerifyReport struct {
 func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
-	fd, err := openRegularRead(path)
+	j, err := openJournalFiles(path)
 	if err != nil {
-		return rep, &FileError{Path: path, Op: "open", Err: err}
+		return rep, err
 	}
-	fd.Close()
-	sealed, err := listSealed(path)
+	defer j.close()
+	if foreign := j.foreign(); len(foreign) > 0 {
+		sf := foreign[0]
+		return rep, &FileError{Path: sf.path, Op: "verify", Err: fmt.Errorf("%w: the file is named as segment %d, and the active segment %s is segment %d",
+			ErrForeignSegment, sf.n, path, j.segment())}
+	}
+	// The active segment first: it knows the newest segment retention
+	// removed, which tells a removed segment from a missing one.
+	active, err := checkActive(j, check)
 	if err != nil {
-		return rep, &FileError{Path: path, Op: "verify", Err: err}
+		return rep, err
 	}
+	removed := active.s.removed
 	heads := map[string]bool{}
 	for _, h := range opts.Heads {
 		heads[h] = false
 	}
 	var prev *segCheck
-	for res := range checkSegments(sealed, check) {
+	for res := range checkSegments(j.sealed, check) {
 		if res.err != nil {
 			return rep, res.err
 		}
-		if err := linkSegments(path, prev, res, check); err != nil {
+		if err := linkSegments(j.real, prev, res, check, removed); err != nil {
 			return rep, err
 		}
 		if _, ok := heads[res.bare]; ok {
@@ -109,15 +117,8 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 		rep.add(res)
 		prev = res
 	}
-	active, err := checkActive(path, check)
-	if err != nil {
-		return rep, err
-	}
-	if active.s.hdr == nil && prev != nil {
-		return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: sealed segments next to a journal file written before segments", ErrForeignSegment)}
-	}
 	if active.s.hdr != nil {
-		if err := linkSegments(path, prev, active, check); err != nil {
+		if err := linkSegments(j.real, prev, active, check, removed); err != nil {
 			return rep, err
 		}
 	}
@@ -129,8 +130,8 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 			rep.Snapshots++
 		}
 	}
-	for h, found := range heads {
-		if !found {
+	for _, h := range opts.Heads {
+		if !heads[h] {
 			where := "any sealed segment of the journal"
 			if rep.RemovedThrough > 0 {
 				where += fmt.Sprintf(" (segments 1 to %d were removed by retention: it may have been one of them)", rep.RemovedThrough)
@@ -248,20 +249,15 @@ func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
 
 // checkActive checks the active segment, as a reader: an incomplete last
 // line is left unchecked.
-func checkActive(path string, check events.ChainCheck) (*segCheck, error) {
-	fd, err := openRegularRead(path)
-	if err != nil {
-		return nil, &FileError{Path: path, Op: "open", Err: err}
-	}
-	defer fd.Close()
-	c := &segCheck{path: path}
+func checkActive(j *journalFiles, check events.ChainCheck) (*segCheck, error) {
+	c := &segCheck{path: j.path}
 	s := newSegScan(check, false)
 	s.each = c.track
 	c.s = s
-	if err := s.read(fd); err != nil {
-		return nil, fileErr(path, "verify", err)
+	if err := j.scanActive(s); err != nil {
+		return nil, fileErr(j.path, "verify", err)
 	}
-	c.n = s.segment()
+	c.n = max(s.segment(), 1)
 	return c, nil
 }
 
@@ -284,25 +280,34 @@ func fileErr(path, op string, err error) error {
 
 // linkSegments checks that next follows prev (nil: next is the oldest
 // segment held): its header links to prev's file, its checkpoint is the
-// fold of everything before it, and the segments between them were
-// removed by retention.
-func linkSegments(journal string, prev, next *segCheck, check events.ChainCheck) error {
-	fail := func(err error) error { return &FileError{Path: next.path, Op: "verify", Err: err} }
+// fold of everything before it, with the same chain heads, and the
+// segments between them were removed by retention (through removed, the
+// newest segment the journal says a retention pass removed). real is the
+// journal's path, which names the segments.
+func linkSegments(real string, prev, next *segCheck, check events.ChainCheck, removed uint64) error {
 	h := next.s.hdr
 	if h == nil {
 		if prev != nil {
-			return fail(fmt.Errorf("%w: a segment without a header after segment %d", ErrForeignSegment, prev.n))
+			return &FileError{Path: next.path, Op: "verify", Err: fmt.Errorf("%w: a segment without a header after segment %d", ErrForeignSegment, prev.n)}
 		}
 		return nil
 	}
-	removed := max(h.RemovedThrough, next.s.removed)
+	atLine := func(line int, breaker string, seq uint64, err error) error {
+		return &FileError{Path: next.path, Op: "verify", Err: &events.RecordError{Position: line, Breaker: breaker, Seq: seq, Err: err}}
+	}
+	removed = max(removed, h.RemovedThrough)
 	want := uint64(1)
 	if prev != nil {
 		want = prev.n + 1
 	}
 	if h.Segment > want && removed < h.Segment-1 {
-		return fail(fmt.Errorf("%w: segment %d (%s) is not there, and no retention removed it; segment %d follows it",
-			ErrMissingSegment, max(want, removed+1), segmentName(journal, max(want, removed+1)), h.Segment))
+		first := max(want, removed+1)
+		which := fmt.Sprintf("segment %d", first)
+		if h.Segment-1 > first {
+			which = fmt.Sprintf("segments %d to %d", first, h.Segment-1)
+		}
+		return &FileError{Path: segmentName(real, first), Op: "verify", Err: fmt.Errorf("%w: %s not there, and no retention removed it; segment %d (%s) follows",
+			ErrMissingSegment, which, h.Segment, next.path)}
 	}
 	if prev == nil || h.Segment != want {
 		return nil // its predecessor was removed: nothing to link to
@@ -312,34 +317,49 @@ func linkSegments(journal string, prev, next *segCheck, check events.ChainCheck)
 	switch {
 	case got == "":
 		if prev.s.hdr != nil || check.RequireKey {
-			return fail(fmt.Errorf("%w: segment %d's header does not link to segment %d", events.ErrBrokenChain, h.Segment, prev.n))
+			return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header does not link to segment %d", events.ErrBrokenChain, h.Segment, prev.n))
 		}
 	case strings.HasPrefix(got, events.LinkSHA256):
 		if check.RequireKey {
-			return fail(fmt.Errorf("%w: segment %d's header links to segment %d without the key (%s)", events.ErrBrokenChain, h.Segment, prev.n, got))
+			return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header links to segment %d without the key (%s)", events.ErrBrokenChain, h.Segment, prev.n, got))
 		}
 		if got != prev.bare {
-			return fail(fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.bare))
+			return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.bare))
 		}
 	case prev.keyed != "" && got != prev.keyed:
-		return fail(fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; with the key given it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.keyed))
+		return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; with the key given it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.keyed))
 	}
 	// The checkpoint is where the previous segment ended.
-	for name, end := range prev.s.logs {
+	for _, name := range sortedNames(prev.s.logs) {
+		end := prev.s.logs[name]
 		start := next.s.logs[name]
 		if start == nil || start.base.Seq != end.head.Seq || !start.base.Equal(end.head) {
-			return fail(fmt.Errorf("%w: segment %d's checkpoint of breaker %q is not the fold of segment %d, which ends at seq %d", ErrCorrupt, h.Segment, name, prev.n, end.head.Seq))
+			line, seq := 1, uint64(0)
+			if start != nil && start.baseLine > 0 {
+				line, seq = start.baseLine, start.base.Seq
+			}
+			return atLine(line, name, seq, fmt.Errorf("%w: segment %d's checkpoint of breaker %q is not the fold of segment %d, which ends at seq %d", ErrCorrupt, h.Segment, name, prev.n, end.head.Seq))
 		}
-		if end.last != nil && start.baseHead != "" {
-			k := keyFor(start.baseHead, check.Key)
-			if (k != nil || !strings.HasPrefix(start.baseHead, events.LinkHMACSHA256)) && start.baseHead != events.LinkHash(end.last, k) {
-				return fail(fmt.Errorf("%w: segment %d's checkpoint of breaker %q has head %s, but its last record in segment %d hashes otherwise", events.ErrBrokenChain, h.Segment, name, start.baseHead, prev.n))
+		// The head the checkpoint carries is that of the last record
+		// before it: in the previous segment, or carried over from the
+		// previous checkpoint.
+		want, k := end.baseHead, keyFor(start.baseHead, check.Key)
+		if end.last != nil {
+			want = "(a keyed head: no key to check it)"
+			if k != nil || !strings.HasPrefix(start.baseHead, events.LinkHMACSHA256) {
+				want = events.LinkHash(end.last, k)
+			} else {
+				want = start.baseHead
 			}
 		}
+		if start.baseHead != want {
+			return atLine(start.baseLine, name, start.base.Seq, fmt.Errorf("%w: segment %d's checkpoint of breaker %q has head %q; the last record before it, in segment %d, hashes to %q",
+				events.ErrBrokenChain, h.Segment, name, start.baseHead, prev.n, want))
+		}
 	}
-	for name, start := range next.s.logs {
-		if start.base.Seq > 0 && prev.s.logs[name] == nil {
-			return fail(fmt.Errorf("%w: segment %d's checkpoint holds breaker %q, which segment %d does not", ErrCorrupt, h.Segment, name, prev.n))
+	for _, name := range sortedNames(next.s.logs) {
+		if start := next.s.logs[name]; start.base.Seq > 0 && prev.s.logs[name] == nil {
+			return atLine(start.baseLine, name, start.base.Seq, fmt.Errorf("%w: segment %d's checkpoint holds breaker %q, which segment %d does not", ErrCorrupt, h.Segment, name, prev.n))
 		}
 	}
 	return nil
