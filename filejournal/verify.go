@@ -89,12 +89,10 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 		return rep, &FileError{Path: sf.path, Op: "verify", Err: fmt.Errorf("%w: the file is named as segment %d, and the active segment %s is segment %d",
 			ErrForeignSegment, sf.n, path, j.segment())}
 	}
-	// The active segment first: it knows the newest segment retention
-	// removed, which tells a removed segment from a missing one.
-	active, err := checkActive(j, check)
-	if err != nil {
-		return rep, err
-	}
+	// The active segment is read first: it knows the newest segment
+	// retention removed, which tells a removed segment from a missing one.
+	// Its own problems are reported after those of older segments.
+	active := checkActive(j, check)
 	removed := active.s.removed
 	heads := map[string]bool{}
 	for _, h := range opts.Heads {
@@ -116,6 +114,9 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 		}
 		rep.add(res)
 		prev = res
+	}
+	if active.err != nil {
+		return rep, active.err
 	}
 	if active.s.hdr != nil {
 		if err := linkSegments(j.real, prev, active, check, removed); err != nil {
@@ -249,16 +250,16 @@ func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
 
 // checkActive checks the active segment, as a reader: an incomplete last
 // line is left unchecked.
-func checkActive(j *journalFiles, check events.ChainCheck) (*segCheck, error) {
+func checkActive(j *journalFiles, check events.ChainCheck) *segCheck {
 	c := &segCheck{path: j.path}
 	s := newSegScan(check, false)
 	s.each = c.track
 	c.s = s
 	if err := j.scanActive(s); err != nil {
-		return nil, fileErr(j.path, "verify", err)
+		c.err = fileErr(j.path, "verify", err)
 	}
 	c.n = max(s.segment(), 1)
-	return c, nil
+	return c
 }
 
 // track keeps the newest record of a segment.
