@@ -237,9 +237,12 @@ func WithWarningHandler(f func(error)) Option {
 // [events.ChainCheck] that requires the key). The key must have at least
 // [events.MinChainKeySize] bytes; the journal keeps a copy. Every journal
 // that writes a stream's breakers must be given the same key (or none): a
-// journal reading a keyed link it cannot check counts it as unchecked, and
-// one keyed with another key finds the links broken. It has no effect on
-// [NewProbeLeases].
+// journal without a key counts the keyed links it reads as unchecked, and
+// one keyed with another key finds them broken, so a key changed finds the
+// links written under the old one broken too (Read, Watch and the load of
+// a breaker report them): change a key together with the stream. Records
+// linked bare, by journals without a key, are checked by a keyed journal
+// as bare links. It has no effect on [NewProbeLeases].
 func WithChainKey(key []byte) Option {
 	return optionFunc(func(c *config) error {
 		if err := events.CheckChainKey(key); err != nil {
