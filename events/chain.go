@@ -137,8 +137,11 @@ func (c ChainCheck) Link(breaker string, seq uint64, prev []byte, got string) (L
 // (a checkpoint that predates chaining) checks nothing.
 func (c ChainCheck) LinkHead(breaker string, seq uint64, head, got string) (Link, error) {
 	if head == "" {
-		if got == "" {
+		switch {
+		case got == "":
 			return Unlinked, c.missing(breaker, seq)
+		case c.RequireKey && !strings.HasPrefix(got, LinkHMACSHA256):
+			return Unchecked, &ChainError{Breaker: breaker, Seq: seq, Got: got, Reason: fmt.Sprintf("prev_hash %s is not keyed where a keyed chain is required (recomputed without the key?)", got)}
 		}
 		return Unchecked, nil
 	}

@@ -99,6 +99,18 @@ func TestChainCheckLinkHead(t *testing.T) {
 	}
 }
 
+// Under RequireKey, a bare link is refused even where there is no head to
+// check it against.
+func TestChainCheckLinkHeadRequiresAKeyWithoutAHead(t *testing.T) {
+	check := events.ChainCheck{Key: []byte("0123456789abcdef"), RequireKey: true}
+	if _, err := check.LinkHead("payments", 9, "", events.LinkHash([]byte("x"), nil)); !errors.Is(err, events.ErrBrokenChain) {
+		t.Fatalf("a bare link without a head = %v, want ErrBrokenChain", err)
+	}
+	if link, err := check.LinkHead("payments", 9, "", events.LinkHash([]byte("x"), check.Key)); link != events.Unchecked || err != nil {
+		t.Fatalf("a keyed link without a head = %v, %v; want unchecked", link, err)
+	}
+}
+
 func TestCheckChainKey(t *testing.T) {
 	if err := events.CheckChainKey(make([]byte, 15)); err == nil {
 		t.Error("a 15-byte key was accepted")
