@@ -13,7 +13,7 @@
 // Usage:
 //
 //	circuitry-nats history [-breaker names] [-event events] [-since T] [-until T] [-json] URL
-//	circuitry-nats verify URL
+//	circuitry-nats verify [-key-file KEYFILE] URL
 //	circuitry-nats state [-breaker names] [-at T] [-json] URL
 //	circuitry-nats diagram [-breaker name] [URL]
 //
@@ -23,7 +23,9 @@
 // shows the checkpoint and the records after it, with a note on stderr
 // that records 1 to N were removed, and verify counts such checkpoints as
 // snapshot records. Records removed that no checkpoint covers are an
-// error.
+// error. verify also checks every record's link to its predecessor
+// (natsjournal's chain), with -key-file a keyed chain; -head, which names
+// a file journal's checkpoint, is refused.
 //
 // Exit status: 0 on success, 1 when the journal cannot be read, holds a bad
 // record or does not hold a breaker asked for, 2 for a usage error.
@@ -75,23 +77,30 @@ func openStream(addr string, stderr io.Writer) (audit.Journal, error) {
 		opts = append(opts, natsjournal.WithSubjectPrefix(v))
 	}
 	u.RawQuery = ""
+	dial := func(ctx context.Context) (*natsjournal.Journal, func(), error) {
+		nc, err := nats.Connect(u.String(), nats.Name("circuitry-nats"), nats.Timeout(10*time.Second))
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to %s: %w", u, err)
+		}
+		j, err := natsjournal.New(ctx, nc, opts...)
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		return j, func() { j.Close(); nc.Close() }, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
-	nc, err := nats.Connect(u.String(), nats.Name("circuitry-nats"), nats.Timeout(10*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", u, err)
-	}
-	defer nc.Close()
-	j, err := natsjournal.New(ctx, nc, opts...)
+	j, done, err := dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
+	defer done()
 	names, counts, err := j.Breakers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{recs: map[string][]events.Transition{}, bases: map[string]events.Snapshot{}}
+	s := &stream{recs: map[string][]events.Transition{}, bases: map[string]events.Snapshot{}, dial: dial}
 	for _, name := range names {
 		recs, err := j.Read(ctx, name, 0)
 		var removed *events.CompactedError
@@ -138,6 +147,46 @@ type stream struct {
 	recs    map[string][]events.Transition
 	bases   map[string]events.Snapshot // the checkpoints of breakers whose older records were removed
 	records int
+	dial    func(context.Context) (*natsjournal.Journal, func(), error)
+}
+
+var _ audit.Verifier = (*stream)(nil)
+
+// Verify checks every breaker's chain of links in the stream
+// (natsjournal.Journal.VerifyChain), with the key when one is given.
+// Witnessed heads are those of a file journal's checkpoints: the stream
+// has none.
+func (s *stream) Verify(opts audit.VerifyOptions) (audit.VerifySummary, error) {
+	sum := audit.VerifySummary{Counts: s.Counts()}
+	if len(opts.Heads) > 0 {
+		return sum, errors.New("-head: a stream has no sealed segments whose head was witnessed; compare a breaker's newest link hash (natsjournal ChainReport.Head) instead")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	j, done, err := s.dial(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer done()
+	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
+	for _, name := range s.names {
+		rep, err := j.VerifyChain(ctx, name, check)
+		if err != nil {
+			return sum, err
+		}
+		sum.Linked += int(rep.Linked)
+		sum.Unlinked += int(rep.Unlinked)
+		sum.Unchecked += int(rep.Unchecked)
+		if opts.Key != nil {
+			sum.Keyed += int(rep.Linked)
+		}
+		for _, r := range s.recs[name] {
+			if !r.Time.Before(sum.Latest.Time) {
+				sum.Latest = r
+			}
+		}
+	}
+	return sum, nil
 }
 
 // errReadOnly refuses every append: the audit command changes nothing.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,4 +243,31 @@ func TestCommandsOverALimitedStream(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q; want exit 1 naming %q", code, errOut, want)
 		}
 	})
+}
+
+// verify checks the stream's chain: bare links by default; a key file
+// requires every link to be keyed with it, which a bare chain is not.
+func TestVerifyChecksTheChain(t *testing.T) {
+	url, _ := fleetStream(t)
+	keyFile := filepath.Join(t.TempDir(), "chain.key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"bare chain", []string{"verify", url}, 0, "chain: 1 record linked (bare SHA-256"},
+		{"a key where the chain is bare", []string{"verify", "-key-file", keyFile, url}, 1, "is not keyed where a keyed chain is required"},
+		{"a witnessed head", []string{"verify", "-head", "sha256:00000000000000000000000000000000", url}, 1, "-head: a stream has no sealed segments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCmd(tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.says) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, tc.code, tc.says)
+			}
+		})
+	}
 }
