@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +26,12 @@ import (
 // The tests in this file run real processes: the test binary, re-executed
 // with fjHelperEnv set, runs fileHelper instead of the tests.
 const (
-	fjHelperEnv = "CIRCUITRY_EVENTS_FILE_HELPER"
-	fjPathEnv   = "CIRCUITRY_EVENTS_FILE_PATH"
-	fjSyncEnv   = "CIRCUITRY_EVENTS_FILE_SYNC"
+	fjHelperEnv    = "CIRCUITRY_EVENTS_FILE_HELPER"
+	fjPathEnv      = "CIRCUITRY_EVENTS_FILE_PATH"
+	fjSyncEnv      = "CIRCUITRY_EVENTS_FILE_SYNC"
+	fjCrashEnv     = "CIRCUITRY_EVENTS_FILE_CRASH"      // crash mode: the point to die at
+	fjCrashNthEnv  = "CIRCUITRY_EVENTS_FILE_CRASH_NTH"  // at its n-th occurrence
+	fjCrashOpenEnv = "CIRCUITRY_EVENTS_FILE_CRASH_OPEN" // "1": during Open's retention pass
 )
 
 // TestFileHelperProcess is not a test: it is the helper program, run only
@@ -51,8 +55,16 @@ func TestFileHelperProcess(t *testing.T) {
 //	        for ever, printing "ok <breaker> <seq>" after each Append returns
 //	efbig   make an append fail with EFBIG (a file size limit), and report
 //	        the file's size before and after it as JSON
+//	crash   append as append does (segments of 1200 bytes, retention by
+//	        age against a clock that jumps 100 hours once 3 segments are
+//	        sealed), printing "head <segment> <head>" for each checkpoint,
+//	        and SIGKILL itself at the n-th time a seal or a retention pass
+//	        reaches the point fjCrashEnv names (with fjCrashOpenEnv, in the
+//	        retention pass of Open, by WithMaxBytes(1))
 func fileHelper(mode, path string) error {
 	switch mode {
+	case "crash":
+		return crashHelper(path)
 	case "hold":
 		f, err := filejournal.Open(path)
 		if err != nil {
@@ -120,6 +132,73 @@ func fileHelper(mode, path string) error {
 		return json.NewEncoder(os.Stdout).Encode(out)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// crashHelper is the crash mode of fileHelper.
+func crashHelper(path string) error {
+	point := os.Getenv(fjCrashEnv)
+	nth, err := strconv.Atoi(os.Getenv(fjCrashNthEnv))
+	if err != nil {
+		return err
+	}
+	var armed atomic.Bool
+	reached := 0
+	restore := filejournal.SetCrashHook(func(p string) {
+		if !armed.Load() || p != point {
+			return
+		}
+		if reached++; reached == nth {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	})
+	defer restore()
+	sync := filejournal.SyncAlways
+	if os.Getenv(fjSyncEnv) == "none" {
+		sync = filejournal.SyncNone
+	}
+	var now atomic.Int64
+	now.Store(t0.Add(time.Minute).UnixNano())
+	seals := 0
+	opts := []filejournal.Option{filejournal.WithSync(sync), filejournal.WithSegmentSize(1200), filejournal.WithMaxAge(time.Hour),
+		filejournal.WithClock(func() time.Time { return time.Unix(0, now.Load()).UTC() }),
+		filejournal.WithWarningHandler(func(err error) { fmt.Fprintln(os.Stderr, "warning:", err) }),
+		filejournal.WithRetentionHandler(func(r filejournal.Removal) { fmt.Fprintln(os.Stderr, "removed through", r.Through) }),
+		filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) {
+			seals++
+			fmt.Printf("head %d %s\n", c.Sealed, c.Head)
+		})}
+	if os.Getenv(fjCrashOpenEnv) == "1" {
+		opts = append(opts, filejournal.WithMaxBytes(1))
+		armed.Store(true)
+	}
+	f, err := filejournal.Open(path, opts...)
+	if err != nil {
+		return err
+	}
+	armed.Store(true)
+	ctx := context.Background()
+	heads := map[string]uint64{}
+	for _, b := range []string{"a", "b"} {
+		s, err := events.Load(ctx, f, b)
+		if err != nil {
+			return err
+		}
+		heads[b] = s.Seq
+	}
+	for i := 0; i < 2000; i++ {
+		if seals >= 3 {
+			now.Store(t0.Add(100 * time.Hour).UnixNano())
+		}
+		b := []string{"a", "b"}[i%2]
+		r := fjRecord(b, heads[b]+1)
+		if err := f.Append(ctx, r); err != nil {
+			return err
+		}
+		heads[b]++
+		fmt.Printf("ok %s %d\n", b, r.Seq)
+	}
+	return fmt.Errorf("2000 appends, and %s was not reached %d times", point, nth)
 }
 
 // fjRecord returns record seq of breaker in a history that goes round walk
