@@ -50,6 +50,17 @@ const (
 	// FallbackEvent marks the caller's span when a fallback ran, with
 	// [KeyFallbackTrigger] and [KeyFallbackResult].
 	FallbackEvent = "circuitry.breaker.fallback"
+	// CheckpointEvent is the log record of a journal checkpoint
+	// ([Bridge.Checkpoint]), with [KeyJournalSegment], [KeyJournalFile] and
+	// [KeyJournalHead].
+	CheckpointEvent = "circuitry.journal.checkpoint"
+
+	// KeyJournalSegment is the number of the segment a journal sealed,
+	// KeyJournalFile its file, and KeyJournalHead its head: the link hash
+	// that witnesses it.
+	KeyJournalSegment = attribute.Key("circuitry.journal.segment")
+	KeyJournalFile    = attribute.Key("circuitry.journal.file")
+	KeyJournalHead    = attribute.Key("circuitry.journal.head")
 
 	KeyName    = attribute.Key("circuitry.breaker.name")
 	KeyState   = attribute.Key("circuitry.breaker.state")
@@ -357,6 +368,33 @@ func (b *Bridge) Notify(ctx context.Context, t events.Transition) {
 	rec.SetSeverityText(sev.String())
 	rec.SetBody(attribute.StringValue(fmt.Sprintf("circuit breaker %s: %s -> %s (%s)", t.Breaker, t.From, t.To, t.Event)))
 	rec.AddAttributes(ev...)
+	b.logger.Emit(ctx, rec)
+}
+
+// Checkpoint witnesses a journal's checkpoint outside the journal: it emits
+// a log record (event [CheckpointEvent], severity info) through the logger
+// provider, with the sealed segment's number, its file and its head, so
+// that the head lands in the logs pipeline, where whoever edits the
+// journal's files cannot reach it. Give it to the file journal's
+// checkpoint handler:
+//
+//	filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) {
+//		bridge.Checkpoint(context.Background(), c.Sealed, c.Path, c.Head)
+//	})
+//
+// `circuitry verify -head HEAD` then proves that the journal still holds,
+// unchanged, every record up to that checkpoint.
+func (b *Bridge) Checkpoint(ctx context.Context, segment uint64, file, head string) {
+	if b.logger == nil || !b.logger.Enabled(ctx, log.EnabledParameters{Severity: log.SeverityInfo, EventName: CheckpointEvent}) {
+		return
+	}
+	var rec log.Record
+	rec.SetEventName(CheckpointEvent)
+	rec.SetTimestamp(time.Now())
+	rec.SetSeverity(log.SeverityInfo)
+	rec.SetSeverityText(log.SeverityInfo.String())
+	rec.SetBody(attribute.StringValue(fmt.Sprintf("journal checkpoint: segment %d sealed, head %s", segment, head)))
+	rec.AddAttributes(KeyJournalSegment.Int64(int64(segment)), KeyJournalFile.String(file), KeyJournalHead.String(head))
 	b.logger.Emit(ctx, rec)
 }
 
