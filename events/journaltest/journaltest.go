@@ -10,6 +10,10 @@
 //	func TestConformance(t *testing.T) {
 //		journaltest.Run(t, func(t *testing.T) events.Journal { return newJournal(t) })
 //	}
+//
+// A journal that can do more than the contract asks runs [RunWith], given
+// those powers (see [Powers]), and the suite adds the cases that test them:
+// reading across a checkpoint, and a broken chain reported.
 package journaltest
 
 import (
@@ -26,8 +30,35 @@ import (
 
 // Run runs the conformance suite against the journals newJournal makes, one
 // new, empty journal per subtest. newJournal should register its own
-// cleanup (closing the journal) with t.
+// cleanup (closing the journal) with t. The cases that need [Powers] are
+// skipped.
 func Run(t *testing.T, newJournal func(t *testing.T) events.Journal) {
+	t.Helper()
+	RunWith(t, newJournal, Powers{})
+}
+
+// Powers are what a journal can do beyond [events.Journal] that the suite
+// can test. Each case that needs a power the journal has not is skipped.
+type Powers struct {
+	// Checkpoint makes j checkpoint now, as a journal does on its own
+	// once it holds enough records: fold what it holds so far and go on
+	// from the fold (a file journal seals a segment). A checkpoint with
+	// nothing new since the last one must succeed. The case
+	// ReadAcrossACheckpoint checks that Read still returns every record
+	// and Load the same fold.
+	Checkpoint func(ctx context.Context, j events.Journal) error
+	// Tamper changes, where j stores it, the record seq of breaker (a
+	// field of the record, not its link), as someone with access to the
+	// storage would, without recomputing any hash; then it checks j's
+	// chain and returns what the check says. The case
+	// BrokenChainIsReported checks that j links each record to the one
+	// before (PrevHash) and that the error matches [events.ErrBrokenChain].
+	Tamper func(t *testing.T, j events.Journal, breaker string, seq uint64) error
+}
+
+// RunWith runs the conformance suite as [Run] does, and the cases of the
+// powers p gives.
+func RunWith(t *testing.T, newJournal func(t *testing.T) events.Journal, p Powers) {
 	t.Helper()
 	for _, c := range []struct {
 		name string
@@ -44,6 +75,8 @@ func Run(t *testing.T, newJournal func(t *testing.T) events.Journal) {
 		{"ConcurrentWriters", concurrentWriters},
 		{"DoneContext", doneContext},
 		{"Watch", watch},
+		{"ReadAcrossACheckpoint", func(t *testing.T, j events.Journal) { readAcrossACheckpoint(t, j, p.Checkpoint) }},
+		{"BrokenChainIsReported", func(t *testing.T, j events.Journal) { brokenChainIsReported(t, j, p.Tamper) }},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newJournal(t)) })
 	}
@@ -397,5 +430,71 @@ func watch(t *testing.T, j events.Journal) {
 	cancel()
 	if _, err := w.Watch(cctx, last+1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Watch with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// readAcrossACheckpoint appends, checkpoints, appends, checkpoints twice
+// (the second with nothing new) and appends again; Read returns every
+// record of each breaker after any sequence number, the snapshot (of a
+// Snapshotter) is the fold of the records up to it, and Load the fold of
+// everything.
+func readAcrossACheckpoint(t *testing.T, j events.Journal, checkpoint func(context.Context, events.Journal) error) {
+	if checkpoint == nil {
+		t.Skip("the journal cannot be made to checkpoint (Powers.Checkpoint)")
+	}
+	ctx := context.Background()
+	a, b := history("a", 16), history("b", 5)
+	cp := func() {
+		t.Helper()
+		if err := checkpoint(ctx, j); err != nil {
+			t.Fatalf("Checkpoint: %v", err)
+		}
+	}
+	appendAll(t, j, a[0], b[0], a[1], a[2], b[1], a[3], a[4], a[5], b[2], a[6], a[7], a[8], a[9])
+	cp()
+	appendAll(t, j, a[10:15]...)
+	cp()
+	cp()
+	appendAll(t, j, a[15], b[3], b[4])
+	for _, h := range [][]events.Transition{a, b} {
+		name := h[0].Breaker
+		for after := 0; after <= len(h); after++ {
+			requireRecords(t, fmt.Sprintf("Read(%q, %d)", name, after), read(t, j, name, uint64(after)), h[after:])
+		}
+		fold, _ := events.Replay(name, h)
+		if s, err := events.Load(ctx, j, name); err != nil || s != fold {
+			t.Fatalf("Load(%q) = %+v, %v; want %+v", name, s, err, fold)
+		}
+		if sn, ok := j.(events.Snapshotter); ok {
+			base, err := sn.Snapshot(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := events.Replay(name, h[:base.Seq]); base.Seq > 0 && base != want {
+				t.Fatalf("Snapshot(%q) = %+v, want the fold of the records before it %+v", name, base, want)
+			}
+		}
+	}
+}
+
+// brokenChainIsReported appends a history, checks that each record but the
+// first links to the one before, changes a record where the journal stores
+// it, and checks that the journal's check of its chain reports it.
+func brokenChainIsReported(t *testing.T, j events.Journal, tamper func(*testing.T, events.Journal, string, uint64) error) {
+	if tamper == nil {
+		t.Skip("the journal's storage cannot be changed behind it (Powers.Tamper)")
+	}
+	appendAll(t, j, history("a", 6)...)
+	recs := read(t, j, "a", 0)
+	seen := map[string]bool{}
+	for i, r := range recs {
+		if (r.PrevHash == "") != (i == 0) || seen[r.PrevHash] {
+			t.Fatalf("record %d has PrevHash %q: want none on the first record, and a link of its own on each after it", r.Seq, r.PrevHash)
+		}
+		seen[r.PrevHash] = true
+	}
+	err := tamper(t, j, "a", 3)
+	if !errors.Is(err, events.ErrBrokenChain) {
+		t.Fatalf("the chain check after record 3 was changed = %v, want an error matching ErrBrokenChain", err)
 	}
 }
