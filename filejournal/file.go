@@ -419,11 +419,13 @@ func ReadFile(path string) (*File, error) {
 	}
 	f := &File{path: path, real: real, readOnly: true, torn: s.torn, cfg: defaults()}
 	f.adopt(s)
-	if sealed, err := listSealed(real); err == nil {
-		// Those before the active segment: one numbered as the active one
-		// is the copy of a seal in progress.
-		f.sealed = before(sealed, f.segmentLocked())
+	sealed, lerr := listSealed(real)
+	if lerr != nil {
+		return nil, &FileError{Path: path, Op: "read", Err: fmt.Errorf("listing the sealed segments: %w", lerr)}
 	}
+	// Those before the active segment: one numbered as the active one is
+	// the copy of a seal in progress.
+	f.sealed = before(sealed, f.segmentLocked())
 	if re != nil {
 		return f, &FileError{Path: path, Op: "read", Err: re}
 	}
@@ -594,25 +596,38 @@ func (f *File) writeLocked(line []byte) error {
 // records in a sealed segment that is missing (and that no retention
 // removed), the error is a [*FileError] matching [ErrMissingSegment].
 func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
-	f.mu.RLock()
-	l := f.logs[breaker]
-	if l == nil {
+	for attempt := 0; ; attempt++ {
+		f.mu.RLock()
+		l := f.logs[breaker]
+		if l == nil {
+			f.mu.RUnlock()
+			return nil, nil
+		}
+		if after >= l.base.Seq {
+			defer f.mu.RUnlock()
+			return l.after(after)
+		}
+		tail, base := slices.Clone(l.recs), l.base.Seq
+		v := sealedView{sealed: slices.Clone(f.sealed), removed: f.removed, active: f.segmentLocked(), path: f.path}
+		check := events.ChainCheck{Key: f.cfg.key}
 		f.mu.RUnlock()
-		return nil, nil
+		crashPoint("read-sealed")
+		older, err := v.read(ctx, breaker, after, base, check)
+		if err != nil && errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			// A retention pass may have removed the segment meanwhile:
+			// read again from what the journal holds now.
+			f.mu.RLock()
+			removed := f.removed
+			f.mu.RUnlock()
+			if removed != v.removed {
+				continue
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append(older, tail...), nil
 	}
-	if after >= l.base.Seq {
-		defer f.mu.RUnlock()
-		return l.after(after)
-	}
-	tail, base := slices.Clone(l.recs), l.base.Seq
-	v := sealedView{sealed: slices.Clone(f.sealed), removed: f.removed, active: f.segmentLocked(), path: f.path}
-	check := events.ChainCheck{Key: f.cfg.key}
-	f.mu.RUnlock()
-	older, err := v.read(ctx, breaker, after, base, check)
-	if err != nil {
-		return nil, err
-	}
-	return append(older, tail...), nil
 }
 
 // Snapshot returns the fold of breaker's records that the file no longer

@@ -265,3 +265,34 @@ func TestRetentionFinishedByOpen(t *testing.T) {
 	}
 	j.check(t)
 }
+
+// A Read of older records that a retention pass removes while the Read is
+// reading them returns a CompactedError, as it would have after the pass,
+// not an error of a file that is gone.
+func TestReadWhileRetentionRemoves(t *testing.T) {
+	j := fjRetention(t, filejournal.WithMaxAge(time.Hour))
+	j.add(t, 20, "a", "b")
+	if j.f.Stats().Sealed < 3 {
+		t.Fatal("too few sealed segments")
+	}
+	once := false
+	restore := filejournal.SetCrashHook(func(point string) {
+		if point != "read-sealed" || once {
+			return
+		}
+		once = true
+		j.advance(10 * time.Hour)
+		j.add(t, 1, "a")
+		if _, err := j.f.Checkpoint(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	defer restore()
+	_, err := j.f.Read(context.Background(), "b", 0)
+	var ce *events.CompactedError
+	if !once || !errors.As(err, &ce) || ce.Base != 20 {
+		t.Fatalf("Read(b, 0) while its segments were removed = %v, want a CompactedError up to seq 20", err)
+	}
+	restore()
+	j.check(t)
+}

@@ -81,6 +81,9 @@ func (f *File) Checkpoint(ctx context.Context) (Checkpoint, error) {
 //	active-renamed         the new active segment replaced the old one
 //	retention-recorded     the retention record is written, no segment removed yet
 //	retention-removed-one  the first of the segments to remove is removed
+//
+// and, where nothing is written, at read-sealed: a Read has taken the
+// list of sealed segments and let go of the journal's lock.
 var crashHook func(point string)
 
 func crashPoint(point string) {

@@ -499,8 +499,9 @@ func TestSegmentNameThatIsNotARegularFile(t *testing.T) {
 							}
 							return nil
 						}(),
-						"StateAt": func() error { _, err := filejournal.StateAt(path, t0.Add(time.Hour)); return err }(),
-						"Oldest":  func() error { _, err := filejournal.Oldest(path); return err }(),
+						"StateAt":  func() error { _, err := filejournal.StateAt(path, t0.Add(time.Hour)); return err }(),
+						"Oldest":   func() error { _, err := filejournal.Oldest(path); return err }(),
+						"ReadFile": func() error { _, err := filejournal.ReadFile(path); return err }(),
 					} {
 						if !errors.Is(err, filejournal.ErrForeignSegment) || !strings.Contains(fmt.Sprint(err), "not a regular file") || !strings.Contains(fmt.Sprint(err), odd) {
 							t.Errorf("%s: %v, want ErrForeignSegment saying %s is not a regular file", what, err, odd)
