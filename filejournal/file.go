@@ -568,7 +568,7 @@ func (f *File) writableLocked(op string) error {
 func (f *File) writeLocked(line []byte) error {
 	if f.dirSync {
 		if err := syncDir(filepath.Dir(f.real)); err != nil {
-			return &FileError{Path: f.path, Op: "sync", Err: fmt.Errorf("the directory, after compaction: %w", err)}
+			return &FileError{Path: f.path, Op: "sync", Err: fmt.Errorf("the directory, after a seal: %w", err)}
 		}
 		f.dirSync = false
 	}
@@ -630,8 +630,9 @@ func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events
 	}
 }
 
-// Snapshot returns the fold of breaker's records that the file no longer
-// holds (its snapshot record), [events.Initial] when there are none.
+// Snapshot returns the fold of breaker's records before the active
+// segment: its checkpoint, from which [events.Load] reads the records the
+// active segment holds; [events.Initial] when there are none.
 func (f *File) Snapshot(_ context.Context, breaker string) (events.Snapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -710,6 +711,11 @@ func (f *File) Close() error {
 	if f.cfg.sync == SyncNone && f.broken == nil {
 		if err = f.f.Sync(); err != nil {
 			err = &FileError{Path: f.path, Op: "sync", Err: err}
+		}
+	}
+	if f.dirSync {
+		if derr := syncDir(filepath.Dir(f.real)); derr != nil && err == nil {
+			err = &FileError{Path: f.path, Op: "sync", Err: fmt.Errorf("the directory, after a seal: %w", derr)}
 		}
 	}
 	if cerr := f.f.Close(); cerr != nil && err == nil {

@@ -137,14 +137,14 @@ func (s *segScan) read(r io.Reader) error {
 
 // add validates one complete line and folds it in.
 func (s *segScan) add(line []byte) error {
-	if len(line) == 0 {
-		return nil
-	}
 	corrupt := func(breaker string, seq uint64, err error) error {
 		return &events.RecordError{Position: s.lines, Breaker: breaker, Seq: seq, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
 	}
 	if s.seal != nil {
 		return corrupt("", 0, errors.New("a line after the seal line, which ends a sealed segment"))
+	}
+	if len(line) == 0 {
+		return nil
 	}
 	kind, err := probeLine(line)
 	if errors.Is(err, ErrNewerFormat) {

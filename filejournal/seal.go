@@ -195,6 +195,12 @@ func (f *File) writeSealed(name string, sealLine []byte) (string, int64, error) 
 		return "", 0, err
 	}
 	done = true
+	// The sealed segment's name must be durable before the active segment
+	// that links to it replaces the one it copies.
+	if err := syncDir(dir); err != nil {
+		os.Remove(name)
+		return "", 0, err
+	}
 	crashPoint("sealed-renamed")
 	return h.Sum(), f.size + int64(len(sealLine)) + 1, nil
 }

@@ -362,6 +362,12 @@ func TestVerifyFindsTampering(t *testing.T) {
 			return []want{{file: func(j *fjTamperJournal) string { return j.seg(3) }, err: events.ErrBrokenChain,
 				line: func(*testing.T, *fjTamperJournal) int { return 1 }}}
 		}},
+		{"an empty line after a seal line", nil, func(t *testing.T, j *fjTamperJournal) {
+			fjWrite(t, j.seg(2), fjRead(t, j.seg(2))+"\n")
+		}, func(j *fjTamperJournal) []want {
+			return []want{{file: func(j *fjTamperJournal) string { return j.seg(2) }, err: filejournal.ErrCorrupt,
+				line: func(t *testing.T, j *fjTamperJournal) int { return fjLineKind(t, j.seg(2), "seal", "") + 1 }}}
+		}},
 		{"a seal line that lies about the records", nil, func(t *testing.T, j *fjTamperJournal) {
 			fjEditLine(t, j.seg(2), fjLineKind(t, j.seg(2), "seal", ""), func(s string) string { return strings.Replace(s, `"records":9,`, `"records":8,`, 1) })
 		}, func(j *fjTamperJournal) []want {
