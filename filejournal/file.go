@@ -17,48 +17,130 @@ import (
 	"github.com/circuitry-go/circuitry/events"
 )
 
-// File is a durable [events.Journal] in one append-only file, shared by every
-// breaker of a process. It implements [events.Snapshotter], so [events.Load] (and a breaker
-// resuming from the journal) works unchanged after compaction.
+// File is a durable [events.Journal] shared by every breaker of a process:
+// an append-only file of JSON Lines, its active segment, and next to it the
+// sealed segments that keep the history, for years if need be. It
+// implements [events.Snapshotter], so that [events.Load] (and a breaker
+// resuming from the journal) reads the active segment only, however long
+// the history.
 //
-// Open one with [Open] to write, or with [ReadFile] to read a journal
-// that a running service may be writing (no lock taken, nothing changed).
-// A File keeps the records of the file in memory (compaction bounds them) and
-// is safe for concurrent use; its methods never call back into the caller.
+// Open one with [Open] to write, or with [ReadFile] to read a journal that a
+// running service may be writing (no lock taken, nothing changed). A File
+// keeps the records of the active segment in memory ([WithSegmentSize]
+// bounds them); [File.Read] of older records reads them from the sealed
+// segments. A File is safe for concurrent use; its methods call back into
+// the caller only through the handlers its options set.
 //
-// # File format
+// # Segments
 //
-// The file is JSON Lines: UTF-8 text, one record per line, each line ended
-// by '\n'. Empty lines are skipped. A line is one of:
+// The journal at path P is a sequence of segments numbered from 1. P is the
+// active segment, the only one written to; the sealed segments, never
+// modified, sit next to it as P.00000001, P.00000002, … (8 digits or more).
+// An append that leaves the active segment with more than [WithSegmentSize]
+// bytes after its checkpoint seals it, and so does [File.Checkpoint]: the
+// active segment is copied, with a seal line at its end, to its sealed name,
+// and replaced by a new active segment that starts from a checkpoint of
+// every breaker. Each segment holds, one per line:
 //
-//   - A transition record, exactly as [events.Transition.MarshalJSON] writes it,
-//     format version [events.FormatVersion] (fields v, breaker, seq, event, from,
-//     to, time, open_for, observe_only, writer, id, prev_hash and reason):
+//   - Its header, the first line:
 //
-//     {"v":2,"breaker":"payments","seq":3,"event":"trip","from":"closed","to":"open","time":"2026-11-27T10:00:00.123456789Z","open_for":"30s","writer":"api-7f9c:4242","id":"9f86d081884c7d65","reason":{"policy":"consecutive_failures","failures":5,"threshold":5,"last_error":"EOF"}}
+//     {"v":3,"kind":"segment","segment":43,"prev":"sha256:9f86d081884c7d659a2feaa0c55ad015","created":"2026-12-02T10:00:00Z","removed_through":40}
 //
-//   - A snapshot record, written by compaction: the fold ([events.Snapshot]) of a
-//     breaker's records up to seq, which the file no longer holds. It has the
-//     field "kind":"snapshot" (transition records have no kind); v, kind,
-//     breaker, seq (at least 1), state, event (the last one folded) and
-//     since (its time) are required; open_for is present exactly when state
-//     is open, and opens (the transitions to open since the breaker was last
-//     closed) exactly when state is not closed:
+//     prev is the link hash of the whole sealed segment before it (absent in
+//     segment 1), and removed_through the newest segment a retention pass
+//     had removed when it was made (absent for none).
 //
-//     {"v":2,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"retrip","since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2}
+//   - Its checkpoint: a snapshot record for each breaker with records in
+//     earlier segments, the fold ([events.Snapshot]) of every record before
+//     the segment, and head, the link hash of the last record it folds.
+//     v, kind, breaker, seq (at least 1), state, event (the last one folded)
+//     and since (its time) are required; open_for is present exactly when
+//     state is open, and opens (the transitions to open since the breaker was
+//     last closed) exactly when state is not closed:
 //
-// The records of one breaker form its history in order: at most one
+//     {"v":2,"kind":"snapshot","breaker":"payments","seq":120,"state":"open","event":"retrip","since":"2026-11-27T10:00:00.123456789Z","open_for":"30s","opens":2,"head":"sha256:2c26b46b68ffc68ff99b453c1d304134"}
+//
+//   - Transition records, exactly as [events.Transition.MarshalJSON] writes
+//     them (fields v, breaker, seq, event, from, to, time, open_for,
+//     observe_only, writer, id, prev_hash and reason):
+//
+//     {"v":2,"breaker":"payments","seq":121,"event":"probe","from":"open","to":"half_open","time":"2026-11-27T10:00:30.2Z","writer":"api-7f9c:4242","id":"9f86d081884c7d65","prev_hash":"sha256:fcde2b2edba56bf408601fb721fe9b5c","reason":{"policy":"open_timeout"}}
+//
+//   - Retention records, written before a retention pass removes sealed
+//     segments, so that an audit tells segments removed on purpose from
+//     segments lost:
+//
+//     {"v":3,"kind":"retention","removed_through":40,"time":"2026-12-02T10:00:00Z","policy":"max_age 8760h0m0s"}
+//
+//   - In a sealed segment, last, its seal line: what the segment holds
+//     ([SegmentIndex]: its length, its records' count and time range, and
+//     for each breaker its first and last sequence number and time and the
+//     link hash of its last record), so that readers skip a segment
+//     without decoding it:
+//
+//     {"v":3,"kind":"seal","segment":42,"bytes":4194399,"records":20113,"first":"…","last":"…","breakers":[{"breaker":"payments","first_seq":3001,"last_seq":5000,"first":"…","last":"…","head":"sha256:…"}]}
+//
+// The records of one breaker in a segment are its history there: at most one
 // snapshot record, before its transitions, and transitions whose sequence
-// numbers follow on from it (from 1 without a snapshot), each legal by
-// [events.Snapshot.Apply]. Records of different breakers interleave freely. Every
-// line is checked when the file is read; the first that breaks a rule is an
-// error matching [ErrCorrupt] naming the file and line. Records of format
-// version 1 and 2 read alike, and fields a later minor format added are
-// ignored. A line whose v is above FormatVersion is refused with
-// [ErrNewerFormat]: the file was written by a newer circuitry, and is never
-// modified. A file written by
-// [events.EncodeLines] (transitions only) is a valid journal file; [events.DecodeLines]
-// reads transitions only and does not accept snapshot records.
+// numbers follow on from it (from 1 without one), each legal by
+// [events.Snapshot.Apply]. Records of different breakers interleave freely.
+// Every line read is checked; the first that breaks a rule is an error
+// matching [ErrCorrupt] naming the file and line. Transition and snapshot
+// records of format version 1 and 2 read alike, and fields a later minor
+// format added are ignored; the lines segments add are of version 3. A line
+// of a version above what this build reads is refused with [ErrNewerFormat]:
+// the file was written by a newer circuitry, and is never modified.
+//
+// A file written before segments (no header: transition records, possibly
+// after the snapshot records, without head, of that version's compaction)
+// reads as segment 1. It takes appends, and its first seal makes it sealed
+// segment 1, unchanged but for the seal line after it. A file written by
+// [events.EncodeLines] is such a file; [events.DecodeLines] reads
+// transitions only.
+//
+// # The chain
+//
+// Every transition record carries prev_hash, the link hash
+// ([events.LinkHash]) of its breaker's previous record exactly as stored
+// (its line, without the newline): "sha256:…", or "hmac-sha256:…" under the
+// key of [WithChainKey]. The first record of a segment links to the head
+// its breaker's checkpoint carries, which is that same hash; a breaker's
+// first record has none. Each header links to the whole sealed segment
+// before it, so the link hash of a sealed segment, the head a [Checkpoint]
+// hands over, stands for every byte of it and, header by header, of every
+// segment before it. [Open] checks the links of the active segment;
+// [Verify] checks all of them. What a passing Verify proves:
+//
+//   - A bare chain catches accidents and partial edits: a record changed,
+//     removed or inserted, a segment lost, cut short, renamed or out of
+//     place. But whoever can edit the files can recompute every hash after
+//     what they changed: against them, a bare chain proves nothing.
+//   - A keyed chain ([WithChainKey], checked with [VerifyOptions].Key and
+//     RequireKey) cannot be recomputed without the key: an edit by someone
+//     who does not hold it breaks it, but for an edit of what no link
+//     covers (the newest record of each breaker in the active segment) and
+//     the addition of a breaker's first record, which links to nothing.
+//   - Neither shows that the newest records were dropped. Cutting the active
+//     segment after any record leaves a valid chain: the newest record of
+//     each breaker is vouched for by no successor. A head witnessed outside
+//     the journal (handed by [WithCheckpointHandler] to logs, traces or
+//     another system) and given to Verify proves that every record up to its
+//     checkpoint is still there, unchanged; the records after the newest
+//     witnessed head can still be dropped unseen.
+//
+// # Retention
+//
+// By default the journal keeps every sealed segment: the whole audit trail.
+// [WithMaxAge] and [WithMaxBytes] make each seal (and Open) run a retention
+// pass, which removes the oldest sealed segments that the limits say to, a
+// prefix of the sequence: it first writes a retention record to the active
+// segment (so that [Verify] and Open tell those segments from missing
+// ones), then removes the files, and hands a [Removal] to the handler of
+// [WithRetentionHandler]. The checkpoints keep every breaker's state;
+// [File.Read] of removed records returns a [*events.CompactedError]. A
+// sealed segment missing without a retention record is reported by Open (a
+// warning matching [ErrMissingSegment]), by Verify, and by a Read that
+// needs its records.
 //
 // # Durability and crashes
 //
@@ -80,34 +162,33 @@ import (
 // above). Either way, what survives is only as durable as the storage device
 // is honest about its flushes.
 //
+// A seal writes the sealed copy to a temporary file, fsyncs it, renames it
+// to its sealed name and fsyncs the directory; then writes the new active
+// segment to a temporary file, locks and fsyncs it, renames it over P and
+// fsyncs the directory. A crash at any point leaves a journal that Open
+// resumes: it removes the temporary files, finishes a seal stopped between
+// the two renames (the sealed copy is there, the new active segment is not;
+// the checkpoint handler then receives its head), and finishes a retention
+// pass stopped after its retention record. Nothing committed is lost.
+//
 // # Locking
 //
-// One File writes a journal file at a time: Open takes an exclusive
-// lock on it, without waiting (flock(2) on Unix, LockFileEx on Windows, on
-// a byte past the end of the file so that readers are not blocked), and
-// fails with [ErrLocked] when another process (or another File of this
-// process) holds it. The lock goes with the open file, so the operating
-// system releases it when the process dies, even by SIGKILL. Readers
-// ([ReadFile]) take no lock. On systems with neither, Open returns an
-// error and ReadFile still works.
+// One File writes a journal at a time: Open takes an exclusive lock on P,
+// without waiting (flock(2) on Unix, LockFileEx on Windows, on a byte past
+// the end of the file so that readers are not blocked), and fails with
+// [ErrLocked] when another process (or another File of this process) holds
+// it. The lock goes with the open file, so the operating system releases it
+// when the process dies, even by SIGKILL; a new active segment is locked
+// before it replaces the old one. Readers ([ReadFile], [Verify], [Records],
+// [StateAt]) take no lock: they open the active segment first and read only
+// the sealed segments before it, so that a seal running meanwhile makes them
+// neither skip nor repeat a record. On systems with neither lock, Open
+// returns an error and the readers still work.
 //
-// On Windows, compaction cannot rename over the open journal (Go opens files
-// without FILE_SHARE_DELETE): it fails, is reported to the warning handler,
-// and the journal goes on growing in the same file. Use
-// [WithoutAutoCompaction] there.
-//
-// # Compaction
-//
-// Compaction rewrites the file as one snapshot record per breaker whose old
-// records are dropped, followed by the newest records of each breaker
-// ([WithRetention], in their original order), atomically: it writes a
-// temporary file next to the journal, fsyncs it, renames it over the
-// journal and fsyncs the directory. A crash during compaction leaves the old
-// file or the new one, never a mix; a leftover temporary file is removed by
-// the next Open. The journal compacts itself after an append that leaves
-// a breaker with more than [WithCompactAfter] records, or when [File.Compact]
-// is called. [File.Read] of compacted records returns a [*events.CompactedError];
-// [File.Snapshot] returns the fold they were compacted into.
+// On Windows, a seal cannot rename over the open active segment (Go opens
+// files without FILE_SHARE_DELETE): it fails, is reported to the warning
+// handler, and the active segment goes on growing, a seal being tried again
+// after each further [WithSegmentSize] of records.
 type File struct {
 	path     string // as given, for messages
 	real     string // with symbolic links resolved: what a seal replaces
@@ -138,14 +219,21 @@ var (
 // Open opens the journal file at path for writing, creating it (and
 // syncing its directory) if it does not exist, and returns it ready for
 // appends. It locks the file exclusively ([ErrLocked] when another writer
-// holds it), reads and checks every record (see the file format on [File]),
-// cuts off an incomplete last record (a warning matching [ErrTornRecord])
-// and removes a leftover of an interrupted compaction.
+// holds it), reads and checks every record of the active segment and its
+// links (see [File]), cuts off an incomplete last record (a warning matching
+// [ErrTornRecord]), resumes what an interrupted seal or retention pass left,
+// reports sealed segments missing from the sequence (a warning matching
+// [ErrMissingSegment]) and runs the retention pass. It decodes no record of
+// a sealed segment (but for the newest, when the active segment is missing
+// and the journal must start again from it), so it takes the same time
+// whatever the length of the history.
 //
 // It fails, changing nothing, when path is a directory or not a regular
 // file, when it cannot be opened for reading and writing (permissions), when
-// a record has a newer format version ([ErrNewerFormat]), and, unless
-// [WithCorruptionRecovery] is given, when a record is corrupt ([ErrCorrupt]).
+// a record has a newer format version ([ErrNewerFormat]), when a file next
+// to it named as a sealed segment cannot belong to the journal
+// ([ErrForeignSegment]), and, unless [WithCorruptionRecovery] is given, when
+// a record is corrupt ([ErrCorrupt]).
 // Every error is a [*FileError] naming path; for a bad record it holds a
 // [*events.RecordError] whose Position is the line.
 //
@@ -178,7 +266,7 @@ func Open(path string, opts ...Option) (*File, error) {
 
 // openLocked opens path for reading and writing, creating it if it does not
 // exist, checks that it is a regular file and locks it. It retries when the
-// file it locked was replaced (by another writer's compaction) meanwhile.
+// file it locked was replaced (by another writer's seal) meanwhile.
 func openLocked(path string, mode fs.FileMode) (fd *os.File, real string, created bool, err error) {
 	for attempt := 0; ; attempt++ {
 		fd, created, err = openRegular(path, mode)
@@ -343,8 +431,9 @@ func (f *File) copyTo(dst string) error {
 }
 
 // tempPrefixes are the name prefixes of a seal's temporary files: the
-// new active segment, and the copy that becomes the sealed one. Both are
-// removed when found on open.
+// new active segment, and the copy that becomes the sealed one (and of the
+// temporary file of a version before segments, which the new active one
+// keeps). They are removed when found on open.
 func (f *File) tempPrefixes() []string {
 	base := filepath.Base(f.real)
 	return []string{base + ".compact-", base + ".seal-"}
@@ -375,8 +464,9 @@ func (f *File) removeStaleTemps() {
 // record, without locking or modifying the file, so it may be called while a
 // service appends to it. An incomplete last line (an append in progress, or
 // torn by a crash) is ignored and counted in [Stats].TornBytes. The
-// returned File serves Read, Snapshot, Breakers and Stats from what was
-// read; its Append and Compact fail with [ErrReadOnly]; Close does nothing.
+// returned File serves Read (of older records too, from the sealed
+// segments), Snapshot, Breakers and Stats from what was read; its Append and
+// Checkpoint fail with [ErrReadOnly]; Close does nothing.
 //
 // When a record is bad, ReadFile returns a File holding the records before
 // it together with a [*FileError] naming the path and line, matching
@@ -461,10 +551,10 @@ func (f *File) Path() string { return f.path }
 // encoding/json writes them, so that a journal read after a restart gives
 // exactly the same records.
 //
-// When the append leaves t.Breaker with more records than
-// [WithCompactAfter], Append compacts the file before it returns; a
-// compaction that fails is reported to the warning handler, and Append still
-// returns nil: t is stored.
+// When the append leaves the active segment longer than [WithSegmentSize],
+// Append seals it (see [File.Checkpoint]) before it returns; a seal that
+// fails is reported to the warning handler, and Append still returns nil:
+// t is stored.
 func (f *File) Append(ctx context.Context, t events.Transition) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -658,7 +748,7 @@ type Stats struct {
 	Records int
 	// Snapshots is the number of snapshot records in the active segment's
 	// checkpoint: breakers whose earlier records are in sealed segments
-	// (or were compacted away by a version before segments).
+	// (or were folded by the compaction of a version before segments).
 	Snapshots int
 	// Size is the length of the active segment up to the end of its last
 	// record.

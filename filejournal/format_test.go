@@ -34,7 +34,7 @@ func TestFileMixedFormats(t *testing.T) {
 func TestFileSnapshotOfALaterMinorFormat(t *testing.T) {
 	path := fjPath(t)
 	f := fjOpen(t, path, nil, filejournal.WithSegmentSize(1))
-	fjAppend(t, f, history("a", 3)...) // compacts: a snapshot record, then the kept record
+	fjAppend(t, f, history("a", 3)...) // seals after each: the active segment starts with a snapshot record
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}

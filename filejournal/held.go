@@ -8,7 +8,7 @@ import (
 )
 
 // held is one breaker's history as the journal keeps it in memory: the
-// records after a base snapshot (the fold of what was compacted away) and
+// records after a base snapshot (the checkpoint of the active segment) and
 // the fold of everything.
 type held struct {
 	base events.Snapshot     // the fold of the records no longer held
@@ -17,7 +17,7 @@ type held struct {
 }
 
 // after returns a copy of the records with sequence numbers above seq, or a
-// [*events.CompactedError] when some of them are no longer held.
+// [*events.CompactedError] when some of them are not held here.
 func (h *held) after(seq uint64) ([]events.Transition, error) {
 	if seq < h.base.Seq {
 		return nil, &events.CompactedError{Breaker: h.base.Breaker, After: seq, Base: h.base.Seq}

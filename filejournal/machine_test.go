@@ -91,7 +91,7 @@ func TestFileBreakerResumesOpenAfterReopen(t *testing.T) {
 	errs.requireNone(t)
 }
 
-func TestFileBreakerResumesFromACompactedJournal(t *testing.T) {
+func TestFileBreakerResumesFromACheckpoint(t *testing.T) {
 	path := fjPath(t)
 	errs := &fjWarnings{}
 	f := fjOpen(t, path, nil, filejournal.WithSegmentSize(1))
@@ -113,7 +113,7 @@ func TestFileBreakerResumesFromACompactedJournal(t *testing.T) {
 		t.Fatalf("breaker at %+v, want open at seq 13", want)
 	}
 	if st := f.Stats(); st.Snapshots != 1 || st.Records > 2 {
-		t.Fatalf("Stats() = %+v: the journal did not compact", st)
+		t.Fatalf("Stats() = %+v: the journal did not seal", st)
 	}
 	f.Close()
 

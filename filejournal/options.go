@@ -21,7 +21,8 @@ const (
 	// SyncNone makes [File.Append] return once write(2) has handed the
 	// record to the operating system: a record survives a crash of the
 	// process, but a crash of the machine (power loss, kernel panic) may
-	// lose the most recent ones. [File.Close] and compaction still fsync.
+	// lose the most recent ones. [File.Close], seals and retention passes
+	// still fsync.
 	SyncNone
 )
 

@@ -326,7 +326,7 @@ func TestFileLockHeldByAnotherProcess(t *testing.T) {
 }
 
 // TestFileSurvivesSIGKILL kills a process that appends as fast as it can
-// (compacting every few records), several times over the same journal, and
+// (sealing every few records), several times over the same journal, and
 // checks after each kill that the journal opens, that every append the
 // process saw return is in it, that at most the one in flight is too, and
 // that a new process resumes from it with the next sequence numbers.

@@ -59,23 +59,41 @@ type VerifyReport struct {
 
 // Verify reads every segment of the journal at path, record by record in
 // constant memory (per segment, of the order of its breakers), without
-// locking or changing anything, so it may run while a service appends. Sealed
+// locking or changing anything, so it may run while a service appends (a
+// seal meanwhile changes nothing of what it reads; a retention pass that
+// removes a segment before it is read makes it fail: run it again). Sealed
 // segments are checked on their own, two or more at a time: every line,
 // every breaker's history from the segment's checkpoint, every record's link
 // to its predecessor, and the seal line against what the segment holds.
 // Then the sequence: each segment's header links to the whole segment
-// before it, its checkpoint is the fold of everything before, no segment
-// is missing that retention did not remove, and each witnessed head is
-// there. The first problem is returned as a [*FileError] naming the file
-// (and for a bad record, a [*events.RecordError] naming the line), matching
+// before it, its checkpoint is the fold of everything before and carries
+// the link hashes of the records it folds, no segment is missing that
+// retention did not remove, none is out of place, and each witnessed head
+// is the link hash of a sealed segment held. The oldest problem is returned
+// as a [*FileError] naming the file (and for a bad line, a
+// [*events.RecordError] naming the line: [FileError.Line]), matching
 // [ErrCorrupt], [events.ErrBrokenChain], [ErrNewerFormat],
 // [ErrMissingSegment], [ErrForeignSegment] or [ErrHeadNotFound].
 //
-// What a passing Verify proves: see [events.LinkHash]. A bare chain shows
-// accidents and partial edits; a keyed one, with RequireKey, any edit by
-// someone without the key; a witnessed head, that nothing up to its
-// checkpoint was changed or dropped. Nothing shows that records after the
-// newest witnessed head were dropped.
+// What a passing Verify proves (see "The chain" on [File]):
+//
+//   - that the files hold a well-formed journal whose every link holds: no
+//     accident or partial edit changed, removed or inserted a record, or
+//     lost, cut or moved a segment;
+//   - with a bare chain, nothing more: whoever can edit the files can
+//     recompute every hash after what they changed;
+//   - with Key and RequireKey, that every link was made with the key: no
+//     one without it changed, removed or inserted a record that a link
+//     covers. The newest record of each breaker in the active segment is
+//     covered by none, and a breaker's first record links to nothing: those
+//     can still be changed, or added;
+//   - with Heads, that every record up to each witnessed checkpoint is there,
+//     unchanged.
+//
+// It does not prove that the newest records were not dropped: cutting the
+// active segment leaves a valid chain, the newest record of each breaker
+// has no successor to vouch for it, and the records after the newest
+// witnessed head can be dropped unseen.
 func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
