@@ -237,10 +237,12 @@ func WithFileMode(mode fs.FileMode) Option {
 // (matching [ErrTornRecord]), a corrupt file set aside under
 // [WithCorruptionRecovery] (matching [ErrCorrupt]), a leftover temporary file
 // of an interrupted seal removed on open, a seal that a crash interrupted and
-// Open finished, a missing active segment started again from the newest
-// sealed one, a sealed segment missing from the sequence, and a seal or
-// retention pass that failed after its append had succeeded. Each is a [*FileError]. It is
-// called on the goroutine that opens or appends, under the journal's lock:
+// Open finished (or a copy of an earlier state of the active segment it
+// removed), a missing active segment started again from the newest sealed
+// one, a sealed segment missing from the sequence (matching
+// [ErrMissingSegment]), and a seal or retention pass that failed, on open or
+// after an append that succeeded. Each is a [*FileError]. It is called on
+// the goroutine that opens or appends, under the journal's lock:
 // it must not call back into the journal. Pass the breaker's error handler
 // to see journal warnings next to the breaker's errors. Default: log
 // through slog.Default at level Warn.
@@ -254,16 +256,18 @@ func WithWarningHandler(f func(error)) Option {
 	})
 }
 
-// WithCorruptionRecovery lets [Open] start from a file that holds a
-// corrupt record (one that does not decode, breaks its breaker's sequence or
-// is not a legal transition): the whole file is first copied aside, byte for
-// byte, to path.corrupt-<UTC time>, and the journal then starts from the
-// last good state, the fold of every record before the first bad line; the
-// records from that line on are not loaded. The fold is written back to path
-// as a new active segment that starts from a checkpoint (atomically), and
-// the recovery is reported to the warning handler. Only the active segment
-// is recovered from: sealed segments are never modified. A record of a newer format version is never recovered
-// from: Open still refuses the file.
+// WithCorruptionRecovery lets [Open] start from an active segment that
+// holds a corrupt record (one that does not decode, breaks its breaker's
+// sequence or chain, or is not a legal transition): the whole file is first
+// copied aside, byte for byte, to path.corrupt-<UTC time>, then cut back to
+// the end of the last good line before the bad one, so that the journal
+// goes on from the records before it, with their links; the records from
+// that line on are not loaded. When no record was read before the bad
+// line (its header or checkpoint is bad), the journal starts again from
+// the end of the newest sealed segment, as when the active segment is
+// missing. The recovery is reported to the warning handler. Sealed
+// segments are never modified. A record of a newer format version is never
+// recovered from: Open still refuses the file.
 func WithCorruptionRecovery() Option {
 	return optionFunc(func(c *config) error {
 		c.recover = true
