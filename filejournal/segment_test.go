@@ -849,3 +849,116 @@ func TestBadSealLineIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// A segment's own lines are checked as records are: a bad header,
+// retention record or seal line, or one where it cannot be, is refused as
+// corrupt, naming the file and line, by Open for the active segment and by
+// Verify for a sealed one.
+func TestBadSegmentLines(t *testing.T) {
+	const created = `"created":"2026-12-01T00:00:00Z"`
+	rec := strings.TrimSuffix(fjLines(t, history("a", 1)...), "\n")
+	for _, tc := range []struct {
+		name    string
+		content string
+		line    int
+		says    string
+	}{
+		{"header without a segment number", `{"v":3,"kind":"segment",` + created + `}`, 1, "without a segment number"},
+		{"header of segment 0", `{"v":3,"kind":"segment","segment":0,` + created + `}`, 1, "without a segment number"},
+		{"header without created", `{"v":3,"kind":"segment","segment":1}`, 1, "without created"},
+		{"header whose prev is not a link hash", `{"v":3,"kind":"segment","segment":2,"prev":"md5:abc",` + created + `}`, 1, "is not a link hash"},
+		{"header that removed itself", `{"v":3,"kind":"segment","segment":2,` + created + `,"removed_through":2}`, 1, "says segments through 2 were removed"},
+		{"header of version 2", `{"v":2,"kind":"segment","segment":1,` + created + `}`, 1, "of format version 2"},
+		{"header with trailing data", `{"v":3,"kind":"segment","segment":1,` + created + `} {}`, 1, "after top-level value"},
+		{"header after a record", rec + "\n" + `{"v":3,"kind":"segment","segment":1,` + created + `}`, 2, "must be the first line"},
+		{"retention record without removed_through", `{"v":3,"kind":"segment","segment":3,` + created + `}` + "\n" + `{"v":3,"kind":"retention","time":"2026-12-01T00:00:00Z"}`, 2, "without removed_through"},
+		{"retention record of the segment itself", `{"v":3,"kind":"segment","segment":3,` + created + `}` + "\n" + `{"v":3,"kind":"retention","removed_through":3,"time":"2026-12-01T00:00:00Z"}`, 2, "segments through 3 in segment 3"},
+		{"retention record in a file without header", rec + "\n" + `{"v":3,"kind":"retention","removed_through":1,"time":"2026-12-01T00:00:00Z"}`, 2, "in segment 0"},
+		{"seal line in the active segment", `{"v":3,"kind":"segment","segment":1,` + created + `}` + "\n" + `{"v":3,"kind":"seal","segment":1,"bytes":70,"records":0,"breakers":[]}`, 2, "a seal line in the active segment"},
+		{"checkpoint head not a link hash", `{"v":3,"kind":"segment","segment":1,` + created + `}` + "\n" + `{"v":2,"kind":"snapshot","breaker":"a","seq":1,"state":"open","event":"trip","since":"2026-11-27T10:00:01Z","open_for":"10s","opens":1,"head":"sha256:xyz"}`, 2, "is not a link hash"},
+		{"first record linked to nothing", strings.Replace(rec, `"reason"`, `"prev_hash":"sha256:00000000000000000000000000000000","reason"`, 1), 1, "links to a record that is not in the journal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fjPath(t)
+			fjWrite(t, path, tc.content+"\n")
+			_, err := filejournal.Open(path, filejournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
+			fjFileError(t, err, path, filejournal.ErrCorrupt, tc.line)
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error %q does not say %q", err, tc.says)
+			}
+			if fjRead(t, path) != tc.content+"\n" {
+				t.Fatal("Open changed the file it refused")
+			}
+			_, err = filejournal.Verify(path, filejournal.VerifyOptions{})
+			fjFileError(t, err, path, filejournal.ErrCorrupt, tc.line)
+		})
+	}
+	// Seal lines, in a sealed segment.
+	for _, tc := range []struct {
+		name, from, to, says string
+	}{
+		{"seal of segment 0", `"kind":"seal","segment":1`, `"kind":"seal","segment":0`, "without a segment number"},
+		{"seal of another segment", `"kind":"seal","segment":1`, `"kind":"seal","segment":2`, "the seal line is of segment 2"},
+		{"seal without bytes", `"bytes":`, `"bytez":`, "without a segment number or length"},
+		{"seal with a range that holds no record", `"first_seq":1`, `"first_seq":0`, "a range that holds no record"},
+		{"seal whose breakers are not sorted", `"breakers":[`, `"breakers":[{"breaker":"z","first_seq":1,"last_seq":1,"first":"2026-11-27T10:00:00Z","last":"2026-11-27T10:00:00Z"},`, "not sorted"},
+		{"seal that lies about a time", `"last":"2026-11-27T10:00:03Z"`, `"last":"2026-11-27T10:00:04Z"`, "times or breakers do not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fjPath(t)
+			f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
+			fjAppend(t, f, history("a", 3)...)
+			if _, err := f.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			p := fjSegment(path, 1)
+			n := fjLineKind(t, p, "seal", "")
+			fjEditLine(t, p, n, func(s string) string { return strings.Replace(s, tc.from, tc.to, 1) })
+			_, err := filejournal.Verify(path, filejournal.VerifyOptions{})
+			fjFileError(t, err, p, filejournal.ErrCorrupt, n)
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// An active segment that was deleted, or emptied, is started again from
+// the end of the newest sealed segment: the sealed history is all there,
+// only what was appended after the last seal is lost, and Open says so.
+func TestActiveSegmentMissing(t *testing.T) {
+	for _, how := range []string{"deleted", "emptied"} {
+		t.Run(how, func(t *testing.T) {
+			path := fjPath(t)
+			var heads []string
+			f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
+			a := history("a", 9)
+			fjAppend(t, f, a[:6]...)
+			if _, err := f.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			fjAppend(t, f, a[6:]...)
+			f.Close()
+			if how == "deleted" {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := filejournal.Verify(path, filejournal.VerifyOptions{}); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("Verify without the active segment = %v", err)
+				}
+			} else {
+				fjWrite(t, path, "")
+			}
+			w := &fjWarnings{}
+			g := fjOpen(t, path, w)
+			if errs := w.all(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "started segment 2 from the end of "+fjSegment(path, 1)) {
+				t.Fatalf("warnings %v", errs)
+			}
+			requireSameRecords(t, fjReadAll(t, g, "a"), a[:6])
+			requireSameSnapshot(t, fjLoad(t, g, "a"), fjFold(t, a[:6]))
+			fjAppend(t, g, history("a", 7)[6])
+			fjVerify(t, path, filejournal.VerifyOptions{Heads: heads})
+		})
+	}
+}
