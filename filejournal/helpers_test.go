@@ -169,3 +169,13 @@ func isSealedName(name string) bool {
 	digits, ok := strings.CutPrefix(name, "breakers.jsonl.")
 	return ok && len(digits) == 8 && strings.Trim(digits, "0123456789") == ""
 }
+
+// fjReadAll2 returns the records of breaker after a sequence number.
+func fjReadAll2(t testing.TB, j events.Journal, breaker string, after uint64) []events.Transition {
+	t.Helper()
+	recs, err := j.Read(context.Background(), breaker, after)
+	if err != nil {
+		t.Fatalf("Read(%q, %d): %v", breaker, after, err)
+	}
+	return recs
+}

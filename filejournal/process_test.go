@@ -401,15 +401,6 @@ func TestFileSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-func fjReadAll2(t *testing.T, j events.Journal, breaker string, after uint64) []events.Transition {
-	t.Helper()
-	recs, err := j.Read(context.Background(), breaker, after)
-	if err != nil {
-		t.Fatalf("Read(%q, %d): %v", breaker, after, err)
-	}
-	return recs
-}
-
 // TestFileFailedAppendIsUndone makes a real write fail half-way (a file
 // size limit: the kernel writes what fits, then refuses with EFBIG) and
 // checks that the journal truncates the partial record away, so that the

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -447,82 +446,6 @@ func TestNewerSegmentFormatIsRefused(t *testing.T) {
 			t.Fatal("Open changed the segment of a newer format")
 		}
 	})
-}
-
-// A FIFO or a directory named as a sealed segment gets an error that says
-// so, from Open, Verify, Records, StateAt and Oldest; none of them waits
-// on the FIFO.
-func TestSegmentNameThatIsNotARegularFile(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		make func(path string) error
-	}{
-		{"FIFO", func(p string) error { return syscall.Mkfifo(p, 0o600) }},
-		{"directory", func(p string) error { return os.Mkdir(p, 0o700) }},
-		{"directory with a file in it", func(p string) error {
-			if err := os.Mkdir(p, 0o700); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(p, "x"), nil, 0o600)
-		}},
-	} {
-		for _, n := range []int{1, 2, 3} { // the active segment is 2
-			t.Run(fmt.Sprintf("%s as segment %d", tc.name, n), func(t *testing.T) {
-				path := fjPath(t)
-				f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
-				fjAppend(t, f, history("a", 3)...)
-				if _, err := f.Checkpoint(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				f.Close()
-				odd := fjSegment(path, n)
-				os.Remove(odd)
-				if err := tc.make(odd); err != nil {
-					t.Skipf("cannot make a %s: %v", tc.name, err)
-				}
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					g, err := filejournal.Open(path, filejournal.WithWarningHandler(func(error) {}))
-					if err == nil {
-						g.Close()
-						t.Error("Open succeeded")
-					}
-					for what, err := range map[string]error{
-						"Open":   err,
-						"Verify": func() error { _, err := filejournal.Verify(path, filejournal.VerifyOptions{}); return err }(),
-						"Records": func() error {
-							for _, err := range filejournal.Records(path, filejournal.Filter{}) {
-								if err != nil {
-									return err
-								}
-							}
-							return nil
-						}(),
-						"StateAt":  func() error { _, err := filejournal.StateAt(path, t0.Add(time.Hour)); return err }(),
-						"Oldest":   func() error { _, err := filejournal.Oldest(path); return err }(),
-						"ReadFile": func() error { _, err := filejournal.ReadFile(path); return err }(),
-					} {
-						if !errors.Is(err, filejournal.ErrForeignSegment) || !strings.Contains(fmt.Sprint(err), "not a regular file") || !strings.Contains(fmt.Sprint(err), odd) {
-							t.Errorf("%s: %v, want ErrForeignSegment saying %s is not a regular file", what, err, odd)
-						}
-					}
-				}()
-				select {
-				case <-done:
-				case <-time.After(20 * time.Second): // a hang detector, not a timing assertion
-					if w, err := os.OpenFile(odd, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-						w.Close()
-					}
-					<-done
-					t.Fatal("blocked on the file named as a segment")
-				}
-				if st, err := os.Stat(odd); err != nil || st.Mode().IsRegular() {
-					t.Fatalf("the %s was changed: %v", tc.name, err)
-				}
-			})
-		}
-	}
 }
 
 // Readers that run while a seal is between its steps (a service appends
