@@ -144,3 +144,39 @@ func TestOpenChecksTheActiveSegmentsLinks(t *testing.T) {
 		t.Fatalf("%v", fe)
 	}
 }
+
+// A changed chain key: Open refuses an active segment linked under the
+// old one, and accepts one that starts from a checkpoint; Verify checks
+// with one key.
+func TestChainKeyChanged(t *testing.T) {
+	oldKey, newKey := []byte("the key of last year"), []byte("the key of this year")
+	build := func(t *testing.T, seal bool) string {
+		path := fjPath(t)
+		f := fjOpen(t, path, nil, filejournal.WithChainKey(oldKey), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
+		fjAppend(t, f, history("a", 4)...)
+		if seal {
+			if _, err := f.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+		return path
+	}
+	t.Run("without a checkpoint", func(t *testing.T) {
+		path := build(t, false)
+		_, err := filejournal.Open(path, filejournal.WithChainKey(newKey), filejournal.WithWarningHandler(func(err error) { t.Errorf("warning: %v", err) }))
+		fjFileError(t, err, path, events.ErrBrokenChain, 3)
+	})
+	t.Run("after a checkpoint", func(t *testing.T) {
+		path := build(t, true)
+		f := fjOpen(t, path, nil, filejournal.WithChainKey(newKey))
+		fjAppend(t, f, history("a", 6)[4:]...)
+		requireSameRecords(t, fjReadAll(t, f, "a"), history("a", 6))
+		f.Close()
+		_, err := filejournal.Verify(path, filejournal.VerifyOptions{Key: newKey})
+		fjFileError(t, err, fjSegment(path, 1), events.ErrBrokenChain, 3)
+		_, err = filejournal.Verify(path, filejournal.VerifyOptions{Key: oldKey})
+		fjFileError(t, err, path, events.ErrBrokenChain, 4)
+		fjVerify(t, path, filejournal.VerifyOptions{}) // keyed links unchecked
+	})
+}

@@ -681,10 +681,12 @@ func (f *File) writeLocked(line []byte) error {
 // Read returns a copy of breaker's records with sequence numbers above
 // after: from memory for those of the active segment, and for older ones
 // from the sealed segments, read from disk (without holding the journal's
-// lock). Asking for records that retention removed, or that a file written
-// before segments compacted away, returns a [*events.CompactedError]; for
-// records in a sealed segment that is missing (and that no retention
-// removed), the error is a [*FileError] matching [ErrMissingSegment].
+// lock), every line, fold and bare link of the segments read checked
+// (keyed links are left to [Verify]). Asking for records that retention
+// removed, or that a file written before segments compacted away, returns
+// a [*events.CompactedError]; for records in a sealed segment that is
+// missing (and that no retention removed), the error is a [*FileError]
+// matching [ErrMissingSegment].
 func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events.Transition, error) {
 	for attempt := 0; ; attempt++ {
 		f.mu.RLock()
@@ -699,10 +701,12 @@ func (f *File) Read(ctx context.Context, breaker string, after uint64) ([]events
 		}
 		tail, base := slices.Clone(l.recs), l.base.Seq
 		v := sealedView{sealed: slices.Clone(f.sealed), removed: f.removed, active: f.segmentLocked(), path: f.path}
-		check := events.ChainCheck{Key: f.cfg.key}
 		f.mu.RUnlock()
 		crashPoint("read-sealed")
-		older, err := v.read(ctx, breaker, after, base, check)
+		// The sealed segments are checked as Records checks them: keyed
+		// links are left to Verify, so that records linked under an
+		// earlier key still read.
+		older, err := v.read(ctx, breaker, after, base, events.ChainCheck{})
 		if err != nil && errors.Is(err, fs.ErrNotExist) && attempt < 3 {
 			// A retention pass may have removed the segment meanwhile:
 			// read again from what the journal holds now.

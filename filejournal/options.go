@@ -169,6 +169,13 @@ func WithMaxBytes(n int64) Option {
 // SHA-256: whoever edits the files cannot recompute the chain without the
 // key. Give the same key to [VerifyOptions] to check it. key must have at
 // least [events.MinChainKeySize] bytes; it is copied.
+//
+// Open checks the links of the active segment with the key, so a changed
+// key finds those made under the old one broken, and Open refuses the
+// journal. To change the key, seal the active segment first
+// ([File.Checkpoint] with the old key): the new active segment starts from
+// a checkpoint, whose heads the new key accepts. [Verify] checks with one
+// key: the links made under the other show as broken.
 func WithChainKey(key []byte) Option {
 	return optionFunc(func(c *config) error {
 		if err := events.CheckChainKey(key); err != nil {
