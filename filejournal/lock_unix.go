@@ -30,7 +30,7 @@ func lockFile(f *os.File) error {
 		return err
 	}
 	if errors.Is(ferr, syscall.EWOULDBLOCK) {
-		return fmt.Errorf("%w (flock: another process, or another events.File of this one, has it open for writing)", ErrLocked)
+		return fmt.Errorf("%w (flock: another process, or another filejournal.File of this one, has it open for writing)", ErrLocked)
 	}
 	if ferr != nil {
 		return fmt.Errorf("flock: %w", ferr)

@@ -34,7 +34,7 @@ func lockFile(f *os.File) error {
 		return err
 	}
 	if errors.Is(lerr, windows.ERROR_LOCK_VIOLATION) {
-		return fmt.Errorf("%w (LockFileEx: another process, or another events.File of this one, has it open for writing)", ErrLocked)
+		return fmt.Errorf("%w (LockFileEx: another process, or another filejournal.File of this one, has it open for writing)", ErrLocked)
 	}
 	if lerr != nil {
 		return fmt.Errorf("LockFileEx: %w", lerr)
