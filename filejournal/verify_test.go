@@ -354,6 +354,20 @@ func TestVerifyFindsTampering(t *testing.T) {
 			return []want{{file: func(j *fjTamperJournal) string { return j.path }, err: events.ErrBrokenChain,
 				line: func(t *testing.T, j *fjTamperJournal) int { return fjLineKind(t, j.path, "snapshot", "c") }}}
 		}},
+		{"a header's link removed", nil, func(t *testing.T, j *fjTamperJournal) {
+			fjEditLine(t, j.path, 1, func(s string) string { return fjPrevField.ReplaceAllString(s, `"prev":""`) })
+		}, func(j *fjTamperJournal) []want {
+			return []want{{file: func(j *fjTamperJournal) string { return j.path }, err: events.ErrBrokenChain,
+				line: func(*testing.T, *fjTamperJournal) int { return 1 }}}
+		}},
+		{"a breaker added to a checkpoint", nil, func(t *testing.T, j *fjTamperJournal) {
+			fjEditLine(t, j.path, 1, func(s string) string {
+				return s + "\n" + `{"v":2,"kind":"snapshot","breaker":"z","seq":1,"state":"open","event":"trip","since":"2026-11-27T10:00:01Z","open_for":"10s","opens":1}`
+			})
+		}, func(j *fjTamperJournal) []want {
+			return []want{{file: func(j *fjTamperJournal) string { return j.path }, err: filejournal.ErrCorrupt,
+				line: func(*testing.T, *fjTamperJournal) int { return 2 }}}
+		}},
 		{"a header's link changed", nil, func(t *testing.T, j *fjTamperJournal) {
 			fjEditLine(t, j.seg(3), 1, func(s string) string {
 				return fjPrevField.ReplaceAllString(s, `"prev":"sha256:00000000000000000000000000000000"`)
