@@ -146,7 +146,8 @@ func read(t *testing.T, j events.Journal, breaker string, after uint64) []events
 
 // same reports whether got is want as a journal must read it back: every
 // field equal, the time as the same instant, except PrevHash, which a
-// journal that chains its records sets (chainLinks checks it).
+// journal that chains its records sets (BrokenChainIsReported checks the
+// links of a journal given Powers.Tamper).
 func same(got, want events.Transition) bool {
 	g, w := got, want
 	g.Time, w.Time = time.Time{}, time.Time{}
