@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -96,6 +97,9 @@ type VerifyReport struct {
 // witnessed head can be dropped unseen.
 func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
+	if err := opts.check(); err != nil {
+		return rep, err
+	}
 	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
 	j, err := openJournalFiles(path)
 	if err != nil {
@@ -380,6 +384,91 @@ func linkSegments(real string, prev, next *segCheck, check events.ChainCheck, re
 		if start := next.s.logs[name]; start.base.Seq > 0 && prev.s.logs[name] == nil {
 			return atLine(start.baseLine, name, start.base.Seq, fmt.Errorf("%w: segment %d's checkpoint holds breaker %q, which segment %d does not", ErrCorrupt, h.Segment, name, prev.n))
 		}
+	}
+	return nil
+}
+
+// SegmentReport is what [VerifySegment] read of one sealed segment.
+type SegmentReport struct {
+	// Index is the segment's seal line, checked against what it holds.
+	Index SegmentIndex
+	// Head is the link hash of the whole file: keyed with the key given,
+	// bare without one. It is the head the checkpoint that sealed the
+	// segment handed over, and the prev of the next segment's header.
+	Head string
+	// Breakers is the number of breakers in the segment's checkpoint or
+	// records, and Snapshots the number of snapshot records in its
+	// checkpoint.
+	Breakers, Snapshots int
+	// Linked, Unlinked, Unchecked and Keyed count the records by their
+	// link, as in [VerifyReport].
+	Linked, Unlinked, Unchecked, Keyed int
+	// Latest is the newest transition record by time (zero without one).
+	Latest events.Transition
+}
+
+// VerifySegment checks one sealed segment on its own, as [Verify] checks
+// each: every line, every breaker's history from the segment's checkpoint,
+// every record's link, and the seal line against what the segment holds. A
+// segment archived away from its journal verifies so; given the heads
+// witnessed for it (opts.Heads), it proves it is the segment that was
+// sealed. The file's name, when it is a sealed segment's (….00000042), must
+// be the number its header and seal line give, or the error matches
+// [ErrForeignSegment]. What links the segment to the ones around it is
+// checked only by Verify.
+func VerifySegment(path string, opts VerifyOptions) (SegmentReport, error) {
+	var rep SegmentReport
+	if err := opts.check(); err != nil {
+		return rep, err
+	}
+	sf := sealedFile{path: path}
+	if dot := strings.LastIndexByte(path, '.'); dot > 0 {
+		sf.n, _ = sealedNumber(filepath.Base(path[:dot]), filepath.Base(path))
+	}
+	if sf.n == 0 {
+		// Not named as a sealed segment: its seal line gives its number.
+		fd, err := openRegularRead(path)
+		if err != nil {
+			return rep, &FileError{Path: path, Op: "open", Err: err}
+		}
+		st, err := fd.Stat()
+		if err == nil {
+			var x SegmentIndex
+			if x, _, err = readSealLine(fd, st.Size()); err == nil {
+				sf.n = x.Segment
+			}
+		}
+		fd.Close()
+		if err != nil {
+			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: not a sealed segment: %w", ErrCorrupt, err)}
+		}
+	}
+	c := checkSealed(sf, events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey})
+	if c.err != nil {
+		return rep, c.err
+	}
+	rep.Index, rep.Head, rep.Breakers, rep.Latest = *c.s.seal, c.bare, len(c.s.logs), c.latest
+	if opts.Key != nil {
+		rep.Head = c.keyed
+	}
+	for _, l := range c.s.logs {
+		if l.base.Seq > 0 {
+			rep.Snapshots++
+		}
+	}
+	rep.Linked, rep.Unlinked, rep.Unchecked, rep.Keyed = c.s.links[events.Linked], c.s.links[events.Unlinked], c.s.links[events.Unchecked], c.s.keyed
+	for _, h := range opts.Heads {
+		if h != c.bare && h != c.keyed {
+			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: %s is not the link hash of the segment (%s)", ErrHeadNotFound, h, rep.Head)}
+		}
+	}
+	return rep, nil
+}
+
+// check refuses options that cannot be met.
+func (o VerifyOptions) check() error {
+	if o.RequireKey && o.Key == nil {
+		return &events.OptionError{Option: "filejournal.VerifyOptions.RequireKey", Value: "true", Reason: "needs a Key to check the links with"}
 	}
 	return nil
 }

@@ -14,7 +14,7 @@
 //
 //	circuitry history [-breaker names] [-event events] [-since T] [-until T] [-json] FILE
 //	circuitry export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] FILE
-//	circuitry verify [-key-file KEYFILE] [-head HASH]... FILE
+//	circuitry verify [-key-file KEYFILE] [-head HASH]... [-segment] FILE
 //	circuitry state [-breaker names] [-at T] [-json] FILE
 //	circuitry diagram [-breaker name] [FILE]
 //
@@ -52,7 +52,9 @@
 // the journal (logged by the journal's checkpoint handler), which must be
 // the hash of a sealed segment the journal holds. It prints a summary and
 // what the chain proves, and exits 0, or prints the first problem (file,
-// line, breaker, sequence number and reason) and exits 1.
+// line, breaker, sequence number and reason) and exits 1. With -segment,
+// FILE is one sealed segment (FILE.00000042, or a copy archived elsewhere),
+// checked on its own; verify prints its head, which each -head must be.
 //
 // state prints, for each breaker, the state a breaker built over this
 // journal resumes in: the fold of its checkpoint and records (events.Load),
@@ -95,7 +97,20 @@ func main() {
 }
 
 // command is the audit command over a journal file.
-var command = audit.Command{Name: "circuitry", Arg: "FILE", Open: readJournal}
+var command = audit.Command{Name: "circuitry", Arg: "FILE", Open: readJournal, VerifySegment: verifySegment}
+
+// verifySegment checks one sealed segment on its own.
+func verifySegment(path string, opts audit.VerifyOptions) (audit.VerifySummary, string, error) {
+	rep, err := filejournal.VerifySegment(path, filejournal.VerifyOptions{Key: opts.Key, RequireKey: opts.RequireKey, Heads: opts.Heads})
+	if err != nil {
+		return audit.VerifySummary{}, "", err
+	}
+	return audit.VerifySummary{
+		Counts:   audit.Counts{Breakers: rep.Breakers, Records: rep.Index.Records, Snapshots: rep.Snapshots},
+		Segments: 1, Linked: rep.Linked, Unlinked: rep.Unlinked, Unchecked: rep.Unchecked, Keyed: rep.Keyed,
+		Heads: len(opts.Heads), Latest: rep.Latest,
+	}, rep.Head, nil
+}
 
 // run runs the command line args, writing to stdout and stderr, and returns
 // the exit status. now is the time "ago" durations and remaining open

@@ -606,3 +606,26 @@ func TestVerifyKeyAndHeads(t *testing.T) {
 		})
 	}
 }
+
+// verify -segment checks one sealed segment on its own and prints its head,
+// the one its checkpoint handed over.
+func TestVerifyOneSegment(t *testing.T) {
+	var heads []filejournal.Checkpoint
+	path := journal(t, filejournal.WithSegmentSize(1), filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c) }))
+	seg := heads[2]
+	code, out, errOut := cli(t, day, "verify", "-segment", "-head", seg.Head, seg.Path)
+	want(t, code, out, errOut, 0,
+		seg.Path+": ok: 2 breakers, 1 transition record, 2 snapshot records; latest transition 2026-11-24 10:00:31.000 payments #2 probe\n"+
+			"segments: 1\n"+
+			"chain: 1 record linked (bare SHA-256: it catches accidents and partial edits, not a rewrite by someone who recomputes it)\n"+
+			"heads: 1 witnessed head found: nothing up to its checkpoint was changed or dropped\n"+
+			"head: "+seg.Head+"\n", "")
+	code, _, errOut = cli(t, day, "verify", "-segment", "-head", heads[0].Head, seg.Path)
+	if code != 1 || !strings.Contains(errOut, "witnessed head not found") {
+		t.Fatalf("verify -segment with another segment's head: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = cli(t, day, "verify", "-segment", path)
+	if code != 1 || !strings.Contains(errOut, "not a sealed segment") {
+		t.Fatalf("verify -segment of the active segment: exit %d, stderr %q", code, errOut)
+	}
+}

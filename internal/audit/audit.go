@@ -40,6 +40,10 @@ type Command struct {
 	// what it ignored. On a bad record it may return the journal as read
 	// up to it, with the error.
 	Open func(addr string, stderr io.Writer) (Journal, error)
+	// VerifySegment, when set, checks one sealed segment at path on its
+	// own ("verify -segment"), returning what it read and the segment's
+	// head.
+	VerifySegment func(path string, opts VerifyOptions) (VerifySummary, string, error)
 }
 
 func (c *Command) open(addr string, stderr io.Writer) (Journal, error) { return c.Open(addr, stderr) }
@@ -50,7 +54,7 @@ var errUsage = errors.New("usage")
 const usageText = `usage:
   NAME history [-breaker names] [-event events] [-since T] [-until T] [-json] ARG
   NAME export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] ARG
-  NAME verify [-key-file KEYFILE] [-head HASH]... ARG
+  NAME verify [-key-file KEYFILE] [-head HASH]... [-segment] ARG
   NAME state [-breaker names] [-at T] [-json] ARG
   NAME diagram [-breaker name] [ARG]
 

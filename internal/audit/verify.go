@@ -58,9 +58,13 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 	keyFile := fs.String("key-file", "", "check keyed links with the key in this `file` (its bytes, less a trailing newline); every link must then be keyed")
 	var heads listFlag
 	fs.Var(&heads, "head", "a checkpoint head `hash` witnessed outside the journal (logs, traces), which must be in it; repeatable")
+	segment := fs.Bool("segment", false, "the argument is one sealed segment: check it on its own, and print its head")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if *segment && c.VerifySegment == nil {
+		return fmt.Errorf("%w: -segment: this journal has no sealed segments", errUsage)
 	}
 	path := pos[0]
 	var opts VerifyOptions
@@ -76,6 +80,15 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 		opts.Key, opts.RequireKey = key, true
 	}
 	opts.Heads = heads
+	if *segment {
+		sum, head, err := c.VerifySegment(path, opts)
+		if err != nil {
+			return err
+		}
+		printVerify(stdout, path, sum, opts)
+		fmt.Fprintf(stdout, "head: %s\n", head)
+		return nil
+	}
 	f, err := c.open(path, stderr)
 	if err != nil {
 		return err
