@@ -30,6 +30,8 @@ type VerifyOptions struct {
 	// Heads are checkpoint heads witnessed outside the journal (see
 	// [WithCheckpointHandler]): each must be the link hash of a sealed
 	// segment the journal holds, or Verify fails with [ErrHeadNotFound].
+	// A head that is not a link hash (an empty one, say) is an
+	// [*events.OptionError].
 	Heads []string
 }
 
@@ -458,17 +460,25 @@ func VerifySegment(path string, opts VerifyOptions) (SegmentReport, error) {
 	}
 	rep.Linked, rep.Unlinked, rep.Unchecked, rep.Keyed = c.s.links[events.Linked], c.s.links[events.Unlinked], c.s.links[events.Unchecked], c.s.keyed
 	for _, h := range opts.Heads {
-		if h != c.bare && h != c.keyed {
+		if h != c.bare && (c.keyed == "" || h != c.keyed) {
 			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: %s is not the link hash of the segment (%s)", ErrHeadNotFound, h, rep.Head)}
 		}
 	}
 	return rep, nil
 }
 
-// check refuses options that cannot be met.
+// check refuses options that cannot be met, and heads that no segment can
+// hash to (an empty one, say), which would otherwise be found or not by
+// accident.
 func (o VerifyOptions) check() error {
 	if o.RequireKey && o.Key == nil {
 		return &events.OptionError{Option: "filejournal.VerifyOptions.RequireKey", Value: "true", Reason: "needs a Key to check the links with"}
+	}
+	for _, h := range o.Heads {
+		if !isLinkHash(h) {
+			return &events.OptionError{Option: "filejournal.VerifyOptions.Heads", Value: fmt.Sprintf("%q", h),
+				Reason: "a head is a link hash: sha256: or hmac-sha256: and 32 lowercase hex digits"}
+		}
 	}
 	return nil
 }

@@ -95,3 +95,27 @@ func TestVerifyRequireKeyNeedsAKey(t *testing.T) {
 		}
 	}
 }
+
+// A head that is not a link hash (an empty one, as a script passes for a
+// variable that is not set) proves nothing: Verify and VerifySegment
+// refuse it rather than report it found, or not found.
+func TestVerifyRefusesAHeadThatIsNotALinkHash(t *testing.T) {
+	path := fjPath(t)
+	var cps []filejournal.Checkpoint
+	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { cps = append(cps, c) }))
+	fjAppend(t, f, history("a", 5)...)
+	if _, err := f.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, head := range []string{"", "sha256:", "SHA256:" + cps[0].Head[len("sha256:"):], cps[0].Head + " "} {
+		if _, err := filejournal.VerifySegment(cps[0].Path, filejournal.VerifyOptions{Heads: []string{head}}); !errors.Is(err, events.ErrInvalidOption) {
+			t.Errorf("VerifySegment with head %q = %v, want ErrInvalidOption", head, err)
+		}
+		if _, err := filejournal.Verify(path, filejournal.VerifyOptions{Heads: []string{cps[0].Head, head}}); !errors.Is(err, events.ErrInvalidOption) {
+			t.Errorf("Verify with head %q = %v, want ErrInvalidOption", head, err)
+		}
+	}
+	if _, err := filejournal.VerifySegment(cps[0].Path, filejournal.VerifyOptions{Heads: []string{cps[0].Head}}); err != nil {
+		t.Fatalf("VerifySegment with its head: %v", err)
+	}
+}
