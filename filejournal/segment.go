@@ -355,24 +355,35 @@ var errNoSeal = fmt.Errorf("%w: the file does not end with a seal line", ErrCorr
 
 // readHeader returns the header of the segment r holds, or nil when its
 // first line is not one (a file written before segments, or an empty
-// one). A first line that is a header of a newer format, or a bad one, is
-// left to the scan of the whole file to report.
+// one). A first line of a newer format is an error matching
+// ErrNewerFormat, naming line 1: the segment's number cannot be known. A
+// bad first line is left to the scan of the whole file to report.
 func readHeader(r io.ReaderAt) (*header, error) {
-	buf := make([]byte, 4<<10)
-	n, err := r.ReadAt(buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	for size := 4 << 10; ; size *= 4 {
+		size = min(size, events.MaxRecordSize+1)
+		buf := make([]byte, size)
+		n, err := r.ReadAt(buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		line, _, ok := bytes.Cut(buf[:n], []byte{'\n'})
+		if !ok {
+			if n < size || size > events.MaxRecordSize {
+				return nil, nil
+			}
+			continue // a first line longer than what was read
+		}
+		kind, err := probeLine(bytes.TrimSpace(line))
+		if errors.Is(err, ErrNewerFormat) {
+			return nil, &events.RecordError{Position: 1, Err: err}
+		}
+		if err != nil || kind != lineHeader {
+			return nil, nil
+		}
+		h, err := unmarshalHeader(bytes.TrimSpace(line))
+		if err != nil {
+			return nil, nil
+		}
+		return &h, nil
 	}
-	line, _, ok := bytes.Cut(buf[:n], []byte{'\n'})
-	if !ok {
-		return nil, nil
-	}
-	if kind, err := probeLine(line); err != nil || kind != lineHeader {
-		return nil, nil
-	}
-	h, err := unmarshalHeader(line)
-	if err != nil {
-		return nil, nil
-	}
-	return &h, nil
 }

@@ -453,3 +453,45 @@ func TestVerifyAfterRetention(t *testing.T) {
 	fjVerify(t, path, filejournal.VerifyOptions{})
 	_ = errors.Is
 }
+
+// An active segment whose header is of a newer format cannot say which
+// segment it is: Verify and the readers say the format is newer, naming
+// line 1 of the active segment, rather than that the sealed segments are
+// foreign. A header longer than the first read of it (fields a later
+// minor format added) is still the header.
+func TestReadersOfANewerOrLongHeader(t *testing.T) {
+	readers := func(path string) map[string]error {
+		_, verr := filejournal.Verify(path, filejournal.VerifyOptions{})
+		var rerr error
+		for _, err := range filejournal.Records(path, filejournal.Filter{}) {
+			if err != nil {
+				rerr = err
+			}
+		}
+		_, serr := filejournal.StateAt(path, t0.Add(time.Hour))
+		_, oerr := filejournal.Oldest(path)
+		return map[string]error{"Verify": verr, "Records": rerr, "StateAt": serr, "Oldest": oerr}
+	}
+	t.Run("newer", func(t *testing.T) {
+		j := fjBuildTamper(t, nil)
+		fjEditLine(t, j.path, 1, func(s string) string { return strings.Replace(s, `{"v":3,`, `{"v":4,`, 1) })
+		for name, err := range readers(j.path) {
+			if !errors.Is(err, filejournal.ErrNewerFormat) {
+				t.Errorf("%s = %v, want ErrNewerFormat", name, err)
+				continue
+			}
+			fjFileError(t, err, j.path, filejournal.ErrNewerFormat, 1)
+		}
+	})
+	t.Run("long", func(t *testing.T) {
+		j := fjBuildTamper(t, nil)
+		fjEditLine(t, j.path, 1, func(s string) string {
+			return strings.Replace(s, `"kind":"segment",`, `"kind":"segment","later":"`+strings.Repeat("x", 5000)+`",`, 1)
+		})
+		for name, err := range readers(j.path) {
+			if err != nil {
+				t.Errorf("%s = %v", name, err)
+			}
+		}
+	})
+}
