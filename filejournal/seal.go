@@ -361,7 +361,10 @@ func (f *File) warnMissing(from, through uint64) {
 // renames: the sealed copy of the active segment is in place, the new
 // active segment is not. A copy of an earlier state of the active segment
 // (a seal that failed, then appends) is removed: the active segment holds
-// all it held. A file that is neither is refused: it is not the journal's.
+// all it held. A copy of a later state (with SyncNone, a crash of the
+// machine lost the active segment's last appends, which the copy, synced,
+// holds) is the sealed segment: the new active segment starts from its
+// end. A file that is none of these is refused: it is not the journal's.
 func (f *File) finishSeal(sf *sealedFile) error {
 	fd, err := openRegularRead(sf.path)
 	if err != nil {
@@ -376,11 +379,32 @@ func (f *File) finishSeal(sf *sealedFile) error {
 	if errors.Is(xerr, ErrNewerFormat) {
 		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%s: %w", sf.path, xerr)}
 	}
-	copyOf := false
-	if xerr == nil && x.Segment == sf.n && at == x.Bytes && x.Bytes <= f.size {
+	copyOf, longer := false, false
+	switch {
+	case xerr == nil && x.Segment == sf.n && at == x.Bytes && x.Bytes <= f.size:
 		if copyOf, err = samePrefix(fd, f.f, x.Bytes); err != nil {
 			return &FileError{Path: f.path, Op: "open", Err: err}
 		}
+	case xerr == nil && x.Segment == sf.n && at == x.Bytes:
+		// The sealed copy, synced before its rename, holds more than the
+		// active segment: with SyncNone, a crash of the machine lost the
+		// active segment's last appends, which the copy holds.
+		if longer, err = samePrefix(f.f, fd, f.size); err != nil {
+			return &FileError{Path: f.path, Op: "open", Err: err}
+		}
+	}
+	if longer {
+		fd.Close()
+		lost := x.Bytes - f.size
+		h, err := f.startAfterSealed(sf)
+		if err != nil {
+			return err
+		}
+		sf.size, sf.idx = st.Size(), &indexCell{x: &x}
+		f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("finished the seal of segment %d, which a crash had interrupted, from %s, which holds %d bytes of records the active segment had lost",
+			sf.n, sf.path, lost)})
+		f.cfg.checkpoint(Checkpoint{Sealed: sf.n, Path: sf.path, Head: h.Prev, Records: x.Records, Breakers: len(f.logs), Time: h.Created})
+		return nil
 	}
 	switch {
 	case !copyOf:
@@ -440,19 +464,30 @@ func samePrefix(a, b io.ReaderAt, n int64) (bool, error) {
 // sealed one, when the active file is missing (deleted, or created empty by
 // Open): the sealed segments hold every record it had sealed.
 func (f *File) restartFromSealed(sf *sealedFile) error {
+	if _, err := f.startAfterSealed(sf); err != nil {
+		return err
+	}
+	f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("the active segment was missing or empty; started segment %d from the end of %s", sf.n+1, sf.path)})
+	return nil
+}
+
+// startAfterSealed reads the whole sealed segment sf, checking it, and
+// replaces the active segment with segment sf.n+1, which starts from the
+// end of it. It returns the new header.
+func (f *File) startAfterSealed(sf *sealedFile) (header, error) {
 	s, hash, err := scanSealed(sf.path, events.ChainCheck{Key: f.cfg.key}, nil)
 	if err == nil && s.hdr != nil && s.hdr.Segment != sf.n {
 		err = fmt.Errorf("%w: the file is named as segment %d, its header says segment %d", ErrForeignSegment, sf.n, s.hdr.Segment)
 	}
 	if err != nil {
-		return &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%s: %w", sf.path, err)}
+		return header{}, &FileError{Path: f.path, Op: "open", Err: fmt.Errorf("%s: %w", sf.path, err)}
 	}
 	f.logs, f.removed = s.logs, max(f.removed, s.removed)
-	if err := f.replaceActiveLocked(header{Segment: sf.n + 1, Prev: hash, Created: f.cfg.now(), RemovedThrough: f.removed}); err != nil {
-		return &FileError{Path: f.path, Op: "open", Err: err}
+	h := header{Segment: sf.n + 1, Prev: hash, Created: f.cfg.now(), RemovedThrough: f.removed}
+	if err := f.replaceActiveLocked(h); err != nil {
+		return header{}, &FileError{Path: f.path, Op: "open", Err: err}
 	}
-	f.cfg.warn(&FileError{Path: f.path, Op: "open", Err: fmt.Errorf("the active segment was missing or empty; started segment %d from the end of %s", sf.n+1, sf.path)})
-	return nil
+	return h, nil
 }
 
 // scanSealed reads a whole sealed segment, handing each record to each (nil:

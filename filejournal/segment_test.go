@@ -573,6 +573,31 @@ func TestOpenResumesAnInterruptedSeal(t *testing.T) {
 		}
 		requireSameRecords(t, fjReadAll(t, f, "a"), history("a", 8))
 	})
+	t.Run("the copy is of a later state", func(t *testing.T) {
+		// With SyncNone, a crash of the machine after the sealed copy
+		// was synced and renamed lost the active segment's last two
+		// records, and a torn line after them; the copy holds them.
+		path := setup(t)
+		fjWrite(t, fjSegment(path, 2), sealedCopy(t, path))
+		lines := strings.SplitAfter(fjRead(t, path), "\n")
+		fjWrite(t, path, strings.Join(lines[:len(lines)-3], "")+`{"v":2,"brea`)
+		w := &fjWarnings{}
+		var cps []filejournal.Checkpoint
+		f := fjOpen(t, path, w, filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { cps = append(cps, c) }))
+		errs := w.all()
+		if len(errs) != 2 || !errors.Is(errs[0], filejournal.ErrTornRecord) || !strings.Contains(errs[1].Error(), "finished the seal of segment 2") {
+			t.Fatalf("warnings %v, want the torn line cut and the seal finished", errs)
+		}
+		if len(cps) != 1 || cps[0].Sealed != 2 || cps[0].Head != events.LinkHash([]byte(fjRead(t, fjSegment(path, 2))), nil) {
+			t.Fatalf("checkpoints %+v, want the one of segment 2 handed over", cps)
+		}
+		if st := f.Stats(); st.Segment != 3 || st.Sealed != 2 {
+			t.Fatalf("Stats() = %+v", st)
+		}
+		requireSameRecords(t, fjReadAll(t, f, "a"), history("a", 8))
+		fjAppend(t, f, history("a", 9)[8])
+		fjVerify(t, path, filejournal.VerifyOptions{Heads: []string{cps[0].Head}})
+	})
 	for _, tc := range []struct {
 		name    string
 		content func(t *testing.T, path string) string
