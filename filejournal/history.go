@@ -275,6 +275,14 @@ func Records(path string, f Filter) iter.Seq2[Record, error] {
 // by retention), it returns a [*events.CompactedError] (wrapped in a
 // [*FileError]) naming the first such breaker.
 func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
+	return StateAtOf(path, at, nil)
+}
+
+// StateAtOf is [StateAt] of the breakers that breakers accepts (nil: every
+// breaker): the others are absent, and the records of theirs that the
+// journal no longer holds are no error.
+func StateAtOf(path string, at time.Time, breakers func(name string) bool) (map[string]events.Snapshot, error) {
+	keep := func(name string) bool { return breakers == nil || breakers(name) }
 	j, err := openJournalFiles(path)
 	if err != nil {
 		return nil, err
@@ -296,7 +304,7 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 	out := map[string]events.Snapshot{}
 	done := map[string]bool{}
 	each := func(r Record) error {
-		if done[r.Breaker] {
+		if done[r.Breaker] || !keep(r.Breaker) {
 			return nil
 		}
 		if !r.Time.Before(at) {
@@ -327,7 +335,7 @@ func StateAt(path string, at time.Time) (map[string]events.Snapshot, error) {
 		first = false
 		for _, name := range sortedNames(s.logs) {
 			l := s.logs[name]
-			if l.base.Seq == 0 {
+			if l.base.Seq == 0 || !keep(name) {
 				continue
 			}
 			if !l.base.Since.Before(at) {

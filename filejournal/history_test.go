@@ -155,6 +155,32 @@ func TestStateAt(t *testing.T) {
 		for b, s := range oldest {
 			requireSameSnapshot(t, got[b], fjFold(t, hist[b][:s.Seq]))
 		}
+		// A breaker whose records before a time are held has its state
+		// then, whatever retention removed of the others'.
+		first := ""
+		for b, s := range oldest {
+			if first == "" || s.Since.Before(oldest[first].Since) {
+				first = b
+			}
+		}
+		at = oldest[first].Since.Add(time.Nanosecond)
+		if _, err := filejournal.StateAt(path, at); !errors.As(err, &ce) || ce.Breaker == first {
+			t.Fatalf("StateAt(%v) = %v, want a CompactedError of a breaker other than %s", at, err, first)
+		}
+		only, err := filejournal.StateAtOf(path, at, func(b string) bool { return b == first })
+		if err != nil {
+			t.Fatalf("StateAtOf(%v, %s): %v", at, first, err)
+		}
+		if len(only) != 1 {
+			t.Fatalf("StateAtOf(%v, %s) = %v, want %s only", at, first, only, first)
+		}
+		var before []events.Transition
+		for _, r := range hist[first] {
+			if r.Time.Before(at) {
+				before = append(before, r)
+			}
+		}
+		requireSameSnapshot(t, only[first], fjFold(t, before))
 	})
 }
 

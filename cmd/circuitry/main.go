@@ -164,10 +164,10 @@ func (f file) Records(af audit.Filter) iter.Seq2[audit.Entry, error] {
 	}
 }
 
-// StateAt folds each breaker up to at, from the checkpoint of the oldest
-// segment that matters.
-func (f file) StateAt(at time.Time) (map[string]events.Snapshot, error) {
-	return filejournal.StateAt(f.Path(), at)
+// StateAt folds each breaker that breakers accepts up to at, from the
+// checkpoint of the oldest segment that matters.
+func (f file) StateAt(at time.Time, breakers func(name string) bool) (map[string]events.Snapshot, error) {
+	return filejournal.StateAtOf(f.Path(), at, breakers)
 }
 
 // Verify checks every segment, and the links between them.

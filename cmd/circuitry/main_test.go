@@ -479,6 +479,11 @@ func TestStateAt(t *testing.T) {
 		code, out, errOut = cli(t, now, "state", "-at", "2026-11-24T10:00:20Z", compacted)
 		want(t, code, out, errOut, 1, "",
 			`circuitry state: `+compacted+`: breaker "payments": its records up to seq 2 are kept only as a snapshot: the journal cannot give its state at 2026-11-24 10:00:20.000`+"\n")
+
+		// The other breaker's records up to then are held.
+		code, out, errOut = cli(t, now, "state", "-breaker", "quotes", "-at", "2026-11-24T10:00:20Z", compacted)
+		_, full, _ = cli(t, now, "state", "-breaker", "quotes", "-at", "2026-11-24T10:00:20Z", path)
+		want(t, code, out, errOut, 0, full, "")
 	})
 }
 

@@ -40,9 +40,11 @@ type Streamer interface {
 	// Records yields the transition records f keeps, in the order the
 	// journal stored them, and ends at the first error.
 	Records(f Filter) iter.Seq2[Entry, error]
-	// StateAt returns the fold of each breaker's records before at;
-	// breakers without one are absent.
-	StateAt(at time.Time) (map[string]events.Snapshot, error)
+	// StateAt returns the fold of the records before at of each breaker
+	// that breakers accepts (nil: every breaker); breakers without one,
+	// and those it does not accept, are absent. Records no longer held of
+	// a breaker it does not accept are no error.
+	StateAt(at time.Time, breakers func(name string) bool) (map[string]events.Snapshot, error)
 }
 
 // Pruner is implemented by journals whose Snapshot is a checkpoint of

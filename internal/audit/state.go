@@ -45,7 +45,7 @@ func (c *Command) state(args []string, stdout, stderr io.Writer, now time.Time) 
 	}
 	var folds map[string]events.Snapshot
 	if st, ok := f.(Streamer); ok && at.set {
-		if folds, err = st.StateAt(at.t.Add(1)); err != nil { // records up to at, inclusive
+		if folds, err = st.StateAt(at.t.Add(1), breakers.keep); err != nil { // records up to at, inclusive
 			var ce *events.CompactedError
 			if errors.As(err, &ce) {
 				return fmt.Errorf("%s: breaker %q: its records up to seq %d are kept only as a snapshot: the journal cannot give its state at %s", pos[0], ce.Breaker, ce.Base, tableTime(at.t))
