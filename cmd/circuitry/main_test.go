@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -623,7 +624,7 @@ func TestVerifyOneSegment(t *testing.T) {
 		seg.Path+": ok: 2 breakers, 1 transition record, 2 snapshot records; latest transition 2026-11-24 10:00:31.000 payments #2 probe\n"+
 			"segments: 1\n"+
 			"chain: 1 record linked (bare SHA-256: it catches accidents and partial edits, not a rewrite by someone who recomputes it)\n"+
-			"heads: 1 witnessed head found: nothing up to its checkpoint was changed or dropped\n"+
+			"heads: 1 witnessed head found: the segment is the one sealed, unchanged (verify the journal to check the segments before it)\n"+
 			"head: "+seg.Head+"\n", "")
 	code, _, errOut = cli(t, day, "verify", "-segment", "-head", heads[0].Head, seg.Path)
 	if code != 1 || !strings.Contains(errOut, "witnessed head not found") {
@@ -632,5 +633,30 @@ func TestVerifyOneSegment(t *testing.T) {
 	code, _, errOut = cli(t, day, "verify", "-segment", path)
 	if code != 1 || !strings.Contains(errOut, "not a sealed segment") {
 		t.Fatalf("verify -segment of the active segment: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// A witnessed head after a retention pass vouches for what the journal
+// still holds, not for the segments retention removed.
+func TestVerifyHeadsAfterRetention(t *testing.T) {
+	var heads []filejournal.Checkpoint
+	path := journal(t, filejournal.WithSegmentSize(1), filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c) }))
+	var removed filejournal.Removal
+	newest, err := os.Stat(heads[len(heads)-1].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := filejournal.Open(path, filejournal.WithMaxBytes(newest.Size()), filejournal.WithRetentionHandler(func(r filejournal.Removal) { removed = r }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if removed.Through == 0 || removed.Through >= heads[len(heads)-1].Sealed {
+		t.Fatalf("retention removed through %d of %d sealed segments", removed.Through, len(heads))
+	}
+	code, out, errOut := cli(t, day, "verify", "-head", heads[len(heads)-1].Head, path)
+	wantLine := fmt.Sprintf("heads: 1 witnessed head found: nothing after segment %d (the last retention removed) up to its checkpoint was changed or dropped\n", removed.Through)
+	if code != 0 || errOut != "" || !strings.Contains(out, wantLine) {
+		t.Fatalf("verify -head after retention: exit %d, stdout %q, stderr %q; want it to say %q", code, out, errOut, wantLine)
 	}
 }

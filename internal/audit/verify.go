@@ -85,7 +85,7 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		printVerify(stdout, path, sum, opts)
+		printVerify(stdout, path, sum, opts, true)
 		fmt.Fprintf(stdout, "head: %s\n", head)
 		return nil
 	}
@@ -98,7 +98,7 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		printVerify(stdout, path, sum, opts)
+		printVerify(stdout, path, sum, opts, false)
 		return nil
 	}
 	if opts.Key != nil || len(opts.Heads) > 0 {
@@ -121,12 +121,13 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 			sum.Latest = e.Transition
 		}
 	}
-	printVerify(stdout, path, sum, opts)
+	printVerify(stdout, path, sum, opts, false)
 	return nil
 }
 
-// printVerify prints what verify found, and what it proves.
-func printVerify(w io.Writer, path string, s VerifySummary, opts VerifyOptions) {
+// printVerify prints what verify found, and what it proves; segment: of
+// one sealed segment, checked on its own.
+func printVerify(w io.Writer, path string, s VerifySummary, opts VerifyOptions, segment bool) {
 	fmt.Fprintf(w, "%s: ok: %s, %s, %s", path,
 		count(s.Breakers, "breaker"), count(s.Records, "transition record"), count(s.Snapshots, "snapshot record"))
 	if s.Latest.Breaker != "" {
@@ -161,9 +162,16 @@ func printVerify(w io.Writer, path string, s VerifySummary, opts VerifyOptions) 
 		fmt.Fprintf(w, ", %d with no predecessor to link to", s.Unlinked)
 	}
 	fmt.Fprintln(w)
-	if s.Heads > 0 {
+	switch {
+	case s.Heads > 0 && segment:
+		// The segments before it were not read: the head proves this one.
+		fmt.Fprintf(w, "heads: %s found: the segment is the one sealed, unchanged (verify the journal to check the segments before it)\n", count(s.Heads, "witnessed head"))
+	case s.Heads > 0 && s.RemovedThrough > 0:
+		fmt.Fprintf(w, "heads: %s found: nothing after segment %d (the last retention removed) up to %s was changed or dropped\n",
+			count(s.Heads, "witnessed head"), s.RemovedThrough, plural(s.Heads, "its checkpoint", "their checkpoints"))
+	case s.Heads > 0:
 		fmt.Fprintf(w, "heads: %s found: nothing up to %s was changed or dropped\n", count(s.Heads, "witnessed head"), plural(s.Heads, "its checkpoint", "their checkpoints"))
-	} else {
+	default:
 		fmt.Fprintln(w, "heads: none given (-head): records dropped from the end of the journal leave a valid chain")
 	}
 }
