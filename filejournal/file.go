@@ -48,7 +48,11 @@ import (
 //
 //     prev is the link hash of the whole sealed segment before it (absent in
 //     segment 1), and removed_through the newest segment a retention pass
-//     had removed when it was made (absent for none).
+//     had removed when it was made (absent for none). In a journal with a
+//     chain key, it ends with a field mac, the keyed link hash of the line
+//     without it: no record links to a header, and the mac is what keeps
+//     one from being changed without the key ([Verify] checks it; the
+//     writer does not, so that a journal whose key changed still opens).
 //
 //   - Its checkpoint: a snapshot record for each breaker with records in
 //     earlier segments, the fold ([events.Snapshot]) of every record before
@@ -71,6 +75,10 @@ import (
 //     segments lost:
 //
 //     {"v":3,"kind":"retention","removed_through":40,"time":"2026-12-02T10:00:00Z","policy":"max_age 8760h0m0s"}
+//
+//     In a journal with a chain key it carries a mac as a header does, so
+//     that no one without the key can write one to pass off deleted
+//     segments as removed by retention. In a bare journal anyone can.
 //
 //   - In a sealed segment, last, its seal line: what the segment holds
 //     ([SegmentIndex]: its length, its records' count and time range, and

@@ -54,6 +54,10 @@ type segScan struct {
 	each  func(Record) error // may be nil
 	// sealed: the segment is sealed, and must end with its seal line.
 	sealed bool
+	// macs: check the macs of the header and retention records (Verify
+	// does; the writer does not, so that a journal whose key changed
+	// opens).
+	macs bool
 
 	logs      map[string]*fileLog
 	hdr       *header       // nil: a file written before segments
@@ -162,6 +166,9 @@ func (s *segScan) add(line []byte) error {
 		if err != nil {
 			return corrupt("", 0, err)
 		}
+		if err := s.checkMAC(line, "segment header"); err != nil {
+			return corrupt("", 0, err)
+		}
 		if s.good != 0 {
 			return corrupt("", 0, errors.New("a segment header must be the first line of its file"))
 		}
@@ -171,6 +178,9 @@ func (s *segScan) add(line []byte) error {
 	case lineRetention:
 		r, err := unmarshalRetention(line)
 		if err != nil {
+			return corrupt("", 0, err)
+		}
+		if err := s.checkMAC(line, "retention record"); err != nil {
 			return corrupt("", 0, err)
 		}
 		if s.hdr == nil || r.RemovedThrough >= s.hdr.Segment {
@@ -246,6 +256,25 @@ func (s *segScan) add(line []byte) error {
 	s.next++
 	if s.each != nil {
 		return s.each(Record{Transition: t, Since: since, Segment: s.segment(), Line: s.lines})
+	}
+	return nil
+}
+
+// checkMAC checks the mac of a line that no record links to (a segment's
+// header, a retention record): with the key, it must be the keyed link
+// hash of the line without it; under RequireKey, it must be there.
+func (s *segScan) checkMAC(line []byte, what string) error {
+	if !s.macs {
+		return nil
+	}
+	body, mac := macOf(line)
+	switch {
+	case mac == "":
+		if s.check.RequireKey {
+			return fmt.Errorf("%w: the %s has no mac where a keyed chain is required (written, or changed, without the key?)", events.ErrBrokenChain, what)
+		}
+	case s.check.Key != nil && mac != events.LinkHash(body, s.check.Key):
+		return fmt.Errorf("%w: the %s's mac %s is not the keyed hash of the line: it was changed, or written without the key", events.ErrBrokenChain, what, mac)
 	}
 	return nil
 }

@@ -238,7 +238,7 @@ func (f *File) replaceActiveLocked(h header) error {
 	if err != nil {
 		return err
 	}
-	w.Write(hb)
+	w.Write(withMAC(hb, f.cfg.key))
 	w.WriteByte('\n')
 	logs := make(map[string]*fileLog, len(f.logs))
 	for _, name := range sortedNames(f.logs) {
@@ -583,7 +583,7 @@ func (f *File) retainLocked() error {
 		if err != nil {
 			return &FileError{Path: f.path, Op: "retention", Err: err}
 		}
-		if err := f.writeLocked(append(line, '\n')); err != nil {
+		if err := f.writeLocked(append(withMAC(line, f.cfg.key), '\n')); err != nil {
 			return err
 		}
 		if f.cfg.sync == SyncNone {

@@ -82,6 +82,34 @@ func unmarshalHeader(line []byte) (header, error) {
 	return header{Segment: *w.Segment, Prev: w.Prev, Created: w.Created.UTC(), RemovedThrough: w.RemovedThrough}, nil
 }
 
+// A segment's header and a retention record are linked to by no record: in
+// a keyed journal each carries a "mac", written last, the keyed link hash of
+// the line without it, so that no one without the key can write one (a
+// retention record that pretends segments were removed) or change one.
+const macField = `,"mac":"`
+
+// withMAC returns line, a JSON object, with its mac under key as its last
+// field; without a key, line as it is.
+func withMAC(line, key []byte) []byte {
+	if key == nil {
+		return line
+	}
+	mac := events.LinkHash(line, key)
+	out := append(line[:len(line)-1:len(line)-1], macField...)
+	return append(append(out, mac...), `"}`...)
+}
+
+// macOf splits a line written by withMAC into the line it was and its mac
+// ("" for a line without one).
+func macOf(line []byte) (body []byte, mac string) {
+	i := bytes.LastIndex(line, []byte(macField))
+	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) || i+len(macField) > len(line)-2 {
+		return line, ""
+	}
+	mac = string(line[i+len(macField) : len(line)-2])
+	return append(line[:i:i], '}'), mac
+}
+
 // retention is a retention record: before a retention pass removes sealed
 // segments, the active segment records which, so that an audit tells them
 // from segments lost or deleted by hand.

@@ -245,6 +245,7 @@ func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
 	}
 	defer fd.Close()
 	s := newSegScan(check, false)
+	s.macs = true
 	s.sealed = true
 	s.each = c.track
 	bare := events.NewLinkHasher(nil)
@@ -277,6 +278,7 @@ func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
 func checkActive(j *journalFiles, check events.ChainCheck) *segCheck {
 	c := &segCheck{path: j.path}
 	s := newSegScan(check, false)
+	s.macs = true
 	s.each = c.track
 	c.s = s
 	if err := j.scanActive(s); err != nil {
