@@ -94,3 +94,51 @@ func TestForgedRetentionAndHeaders(t *testing.T) {
 		})
 	}
 }
+
+// Retention by size removes only what is a sealed segment of the journal:
+// a file that merely carries a sealed segment's name is kept, with a
+// warning, and so is everything after it.
+func TestRetentionBySizeKeepsAFileThatIsNotASegment(t *testing.T) {
+	path := fjPath(t)
+	w := &fjWarnings{}
+	f := fjOpen(t, path, w, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}),
+		filejournal.WithRetentionHandler(func(filejournal.Removal) {}))
+	fjAppend(t, f, history("a", 2)...)
+	if _, err := f.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	fjWrite(t, fjSegment(path, 1), "not a segment, but named as one\n")
+	g := fjOpen(t, path, w, filejournal.WithMaxBytes(1), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}),
+		filejournal.WithRetentionHandler(func(filejournal.Removal) { t.Error("a removal was reported") }))
+	if got := fjRead(t, fjSegment(path, 1)); got != "not a segment, but named as one\n" {
+		t.Fatalf("the file named as segment 1 was changed or removed: %q", got)
+	}
+	if st := g.Stats(); st.RemovedThrough != 0 {
+		t.Fatalf("Stats = %+v, want nothing removed", st)
+	}
+	var warned bool
+	for _, err := range w.all() {
+		warned = warned || strings.Contains(err.Error(), "keeping "+fjSegment(path, 1))
+	}
+	if !warned {
+		t.Fatalf("warnings %v, want one that keeps %s", w.all(), fjSegment(path, 1))
+	}
+}
+
+// A keyed head given without the key is said to need it.
+func TestVerifyAKeyedHeadWithoutTheKey(t *testing.T) {
+	path := fjPath(t)
+	var heads []string
+	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithChainKey([]byte("0123456789abcdef")),
+		filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
+	fjAppend(t, f, history("a", 2)...)
+	if _, err := f.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := filejournal.Verify(path, filejournal.VerifyOptions{Heads: heads})
+	fjFileError(t, err, path, filejournal.ErrHeadNotFound, 0)
+	if !strings.Contains(err.Error(), "it is keyed: give the journal's key to find it") {
+		t.Fatalf("error %v does not say the head needs the key", err)
+	}
+}

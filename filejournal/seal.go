@@ -552,15 +552,20 @@ func (f *File) retainLocked() error {
 		for i := cut; i < len(f.sealed); i++ {
 			sf := &f.sealed[i]
 			big := f.cfg.maxBytes > 0 && total > f.cfg.maxBytes
-			old := false
-			if f.cfg.maxAge > 0 && !big {
-				x, err := sf.loadIndex()
-				if err != nil {
-					f.cfg.warn(&FileError{Path: f.path, Op: "retention", Err: fmt.Errorf("keeping %s and what follows: %w", sf.path, err)})
-					break
-				}
-				old = x.Last.Before(now.Add(-f.cfg.maxAge))
+			if !big && f.cfg.maxAge == 0 {
+				break
 			}
+			// Only a sealed segment of this journal is removed: one whose
+			// seal line reads, and names it.
+			x, err := sf.loadIndex()
+			if err == nil && x.Segment != sf.n {
+				err = fmt.Errorf("%w: its seal line says segment %d", ErrForeignSegment, x.Segment)
+			}
+			if err != nil {
+				f.cfg.warn(&FileError{Path: f.path, Op: "retention", Err: fmt.Errorf("keeping %s and what follows: %w", sf.path, err)})
+				break
+			}
+			old := f.cfg.maxAge > 0 && x.Last.Before(now.Add(-f.cfg.maxAge))
 			if !big && !old {
 				break
 			}

@@ -158,6 +158,9 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 	for _, h := range opts.Heads {
 		if !heads[h] {
 			where := "any sealed segment of the journal"
+			if strings.HasPrefix(h, events.LinkHMACSHA256) && opts.Key == nil {
+				where += " (it is keyed: give the journal's key to find it)"
+			}
 			if rep.RemovedThrough > 0 {
 				where += fmt.Sprintf(" (segments 1 to %d were removed by retention: it may have been one of them)", rep.RemovedThrough)
 			}
