@@ -594,7 +594,7 @@ func TestVerifyKeyAndHeads(t *testing.T) {
 		{"keyed, with the key", []string{"-key-file", keyFile, keyed}, 0, "chain: 3 records linked (keyed with the key given: no one without the key could have rewritten it), 2 with no predecessor to link to\n"},
 		{"keyed, without the key", []string{keyed}, 0, "chain: 0 records linked (keyed, not checked: give -key-file to check it), 3 unchecked"},
 		{"keyed, with another key", []string{"-key-file", otherKey, keyed}, 1, "broken hash chain"},
-		{"bare, with a key: a chain recomputed without the key", []string{"-key-file", keyFile, bare}, 1, "is not keyed where a keyed chain is required"},
+		{"bare, with a key: a chain recomputed without the key", []string{"-key-file", keyFile, bare}, 1, "the segment header has no mac where a keyed chain is required"},
 		{"a key too short", []string{"-key-file", shortKey, keyed}, 2, "a chain key needs at least 16 bytes"},
 		{"a missing key file", []string{"-key-file", filepath.Join(dir, "none"), keyed}, 1, "no such file"},
 		{"witnessed heads found", []string{"-key-file", keyFile, "-head", heads[0], "-head", heads[3], keyed}, 0, "heads: 2 witnessed heads found: nothing up to their checkpoints was changed or dropped\n"},
