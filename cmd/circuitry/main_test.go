@@ -660,3 +660,25 @@ func TestVerifyHeadsAfterRetention(t *testing.T) {
 		t.Fatalf("verify -head after retention: exit %d, stdout %q, stderr %q; want it to say %q", code, out, errOut, wantLine)
 	}
 }
+
+// A journal written before records were chained has no chain to speak of,
+// but a head witnessed since it was first sealed is still found, and said.
+func TestVerifyHeadOfAnUnchainedJournal(t *testing.T) {
+	path := legacyCompacted(t)
+	var head string
+	f, err := filejournal.Open(path, filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { head = c.Head }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := cli(t, day, "verify", "-head", head, path)
+	if code != 0 || !strings.Contains(out, "chain: no record is linked to its predecessor") ||
+		!strings.Contains(out, "heads: 1 witnessed head found: nothing up to its checkpoint was changed or dropped\n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the chain's absence and the head found, both said", code, out, errOut)
+	}
+}

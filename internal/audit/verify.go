@@ -142,12 +142,33 @@ func printVerify(w io.Writer, path string, s VerifySummary, opts VerifyOptions, 
 		}
 		fmt.Fprintln(w)
 	}
-	if s.Linked+s.Unchecked == 0 {
-		if s.Records > 0 {
-			fmt.Fprintln(w, "chain: no record is linked to its predecessor (written before records were chained): edits cannot be detected")
+	switch {
+	case s.Linked+s.Unchecked > 0:
+		printChain(w, s, opts)
+	case s.Records > 0:
+		fmt.Fprintln(w, "chain: no record is linked to its predecessor (written before records were chained): edits cannot be detected")
+		fallthrough
+	default:
+		if s.Heads == 0 {
+			return // nothing chained, nothing witnessed: nothing more to say
 		}
-		return
 	}
+	switch {
+	case s.Heads > 0 && segment:
+		// The segments before it were not read: the head proves this one.
+		fmt.Fprintf(w, "heads: %s found: the segment is the one sealed, unchanged (verify the journal to check the segments before it)\n", count(s.Heads, "witnessed head"))
+	case s.Heads > 0 && s.RemovedThrough > 0:
+		fmt.Fprintf(w, "heads: %s found: nothing after segment %d (the last retention removed) up to %s was changed or dropped\n",
+			count(s.Heads, "witnessed head"), s.RemovedThrough, plural(s.Heads, "its checkpoint", "their checkpoints"))
+	case s.Heads > 0:
+		fmt.Fprintf(w, "heads: %s found: nothing up to %s was changed or dropped\n", count(s.Heads, "witnessed head"), plural(s.Heads, "its checkpoint", "their checkpoints"))
+	default:
+		fmt.Fprintln(w, "heads: none given (-head): records dropped from the end of the journal leave a valid chain")
+	}
+}
+
+// printChain prints how the records link, and what that proves.
+func printChain(w io.Writer, s VerifySummary, opts VerifyOptions) {
 	kind := "bare SHA-256: it catches accidents and partial edits, not a rewrite by someone who recomputes it"
 	if opts.Key != nil && s.Keyed == s.Linked+s.Unchecked {
 		kind = "keyed with the key given: no one without the key could have rewritten it"
@@ -162,18 +183,6 @@ func printVerify(w io.Writer, path string, s VerifySummary, opts VerifyOptions, 
 		fmt.Fprintf(w, ", %d with no predecessor to link to", s.Unlinked)
 	}
 	fmt.Fprintln(w)
-	switch {
-	case s.Heads > 0 && segment:
-		// The segments before it were not read: the head proves this one.
-		fmt.Fprintf(w, "heads: %s found: the segment is the one sealed, unchanged (verify the journal to check the segments before it)\n", count(s.Heads, "witnessed head"))
-	case s.Heads > 0 && s.RemovedThrough > 0:
-		fmt.Fprintf(w, "heads: %s found: nothing after segment %d (the last retention removed) up to %s was changed or dropped\n",
-			count(s.Heads, "witnessed head"), s.RemovedThrough, plural(s.Heads, "its checkpoint", "their checkpoints"))
-	case s.Heads > 0:
-		fmt.Fprintf(w, "heads: %s found: nothing up to %s was changed or dropped\n", count(s.Heads, "witnessed head"), plural(s.Heads, "its checkpoint", "their checkpoints"))
-	default:
-		fmt.Fprintln(w, "heads: none given (-head): records dropped from the end of the journal leave a valid chain")
-	}
 }
 
 func plural(n int, one, many string) string {
