@@ -2,6 +2,7 @@ package natsjournal_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -29,6 +30,32 @@ func TestNATSConformanceKeyed(t *testing.T) {
 	nc := connect(t, startServer(t))
 	journaltest.Run(t, func(t *testing.T) events.Journal {
 		return chained(t, newJournal(t, nc, natsjournal.WithChainKey(chainKey)), chainKey)
+	})
+}
+
+// With the powers the suite can test: a checkpoint of every breaker on
+// demand, and a record changed in the stream by whoever can write it (a
+// purge of the subject and a publish of each record, one of them edited),
+// after which VerifyChain must report the broken link.
+func TestNATSConformancePowers(t *testing.T) {
+	nc := connect(t, startServer(t))
+	journaltest.RunWith(t, func(t *testing.T) events.Journal { return newJournal(t, nc) }, journaltest.Powers{
+		Checkpoint: func(ctx context.Context, j events.Journal) error {
+			nj := j.(*natsjournal.Journal)
+			names, _, err := nj.Breakers(ctx)
+			for _, name := range names {
+				err = errors.Join(err, nj.Checkpoint(ctx, name))
+			}
+			return err
+		},
+		Tamper: func(t *testing.T, j events.Journal, breaker string, seq uint64) error {
+			nj := j.(*natsjournal.Journal)
+			recs := datas(storedMsgs(t, nc, nj, breaker))
+			recs[seq-1] = edited(t, recs[seq-1], func(r *events.Transition) { r.Writer = "mallory" })
+			republish(t, nc, nj, breaker, recs)
+			_, err := nj.VerifyChain(context.Background(), breaker, events.ChainCheck{})
+			return err
+		},
 	})
 }
 
