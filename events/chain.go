@@ -119,10 +119,46 @@ const (
 type ChainCheck struct {
 	// Key checks keyed links (hmac-sha256).
 	Key []byte
-	// RequireKey refuses every link that is not keyed with Key: a bare or
-	// missing link, where a keyed chain is expected, is how a chain
-	// recomputed without the key shows.
+	// OldKeys check keyed links made before the key was changed: a chain
+	// that outlives its keys links some records under each.
+	OldKeys [][]byte
+	// RequireKey refuses every link that is not keyed with Key or one of
+	// OldKeys: a bare or missing link, where a keyed chain is expected, is
+	// how a chain recomputed without the key shows.
 	RequireKey bool
+}
+
+// keys returns Key and OldKeys, the keys a keyed link may be made with.
+func (c ChainCheck) keys() [][]byte {
+	var out [][]byte
+	if c.Key != nil {
+		out = append(out, c.Key)
+	}
+	for _, k := range c.OldKeys {
+		if k != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Matches reports whether h is the link hash of data: bare, or keyed with
+// Key or one of OldKeys. checked is false when h is keyed and no key was
+// given to check it; ok is then false too.
+func (c ChainCheck) Matches(h string, data []byte) (checked, ok bool) {
+	switch {
+	case strings.HasPrefix(h, LinkSHA256):
+		return true, h == LinkHash(data, nil)
+	case strings.HasPrefix(h, LinkHMACSHA256):
+		keys := c.keys()
+		for _, k := range keys {
+			if h == LinkHash(data, k) {
+				return true, true
+			}
+		}
+		return len(keys) > 0, false
+	}
+	return true, false
 }
 
 // Link checks that got, the PrevHash of record seq of breaker, is the link
@@ -160,6 +196,8 @@ func (c ChainCheck) missing(breaker string, seq uint64) error {
 	return nil
 }
 
+// link checks got against want, the link hash expected under a key (nil:
+// bare); a keyed link is checked under Key and each of OldKeys.
 func (c ChainCheck) link(breaker string, seq uint64, got string, want func(key []byte) string) (Link, error) {
 	fail := func(w, reason string) (Link, error) {
 		return Linked, &ChainError{Breaker: breaker, Seq: seq, Got: got, Want: w, Reason: reason}
@@ -176,13 +214,17 @@ func (c ChainCheck) link(breaker string, seq uint64, got string, want func(key [
 		}
 		return Linked, nil
 	case strings.HasPrefix(got, LinkHMACSHA256):
-		if c.Key == nil {
+		keys := c.keys()
+		if len(keys) == 0 {
 			return Unchecked, nil
 		}
-		if w := want(c.Key); got != w {
-			return fail(w, fmt.Sprintf("prev_hash %s, but the record before it hashes to %s with the key given", got, w))
+		for _, k := range keys {
+			if got == want(k) {
+				return Linked, nil
+			}
 		}
-		return Linked, nil
+		w := want(keys[0])
+		return fail(w, fmt.Sprintf("prev_hash %s, but the record before it hashes to %s with the key given", got, w))
 	}
 	return fail("", fmt.Sprintf("prev_hash %q is not a link hash (sha256:… or hmac-sha256:…)", got))
 }

@@ -131,3 +131,40 @@ func TestLinkHasherMatchesLinkHash(t *testing.T) {
 		}
 	}
 }
+
+// A chain that outlives its key links older records under the old key: a
+// check given the old key too accepts them, and still refuses a third.
+func TestChainCheckOldKeys(t *testing.T) {
+	prev := []byte(`{"v":2,"breaker":"payments","seq":1}`)
+	oldKey, newKey, other := []byte("0123456789abcdef"), []byte("fedcba9876543210"), []byte("another key 0123")
+	rotated := events.ChainCheck{Key: newKey, OldKeys: [][]byte{oldKey}, RequireKey: true}
+	tests := []struct {
+		name   string
+		check  events.ChainCheck
+		got    string
+		broken bool
+	}{
+		{"a link under the current key", rotated, events.LinkHash(prev, newKey), false},
+		{"a link under the old key", rotated, events.LinkHash(prev, oldKey), false},
+		{"a link under another key", rotated, events.LinkHash(prev, other), true},
+		{"a link under the old key, without it", events.ChainCheck{Key: newKey}, events.LinkHash(prev, oldKey), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			link, err := tt.check.Link("payments", 2, prev, tt.got)
+			if errors.Is(err, events.ErrBrokenChain) != tt.broken || (!tt.broken && link != events.Linked) {
+				t.Fatalf("Link = %v, %v; want broken %v", link, err, tt.broken)
+			}
+			checked, ok := tt.check.Matches(tt.got, prev)
+			if !checked || ok == tt.broken {
+				t.Fatalf("Matches = %v, %v; want checked, %v", checked, ok, !tt.broken)
+			}
+		})
+	}
+	if checked, ok := (events.ChainCheck{}).Matches(events.LinkHash(prev, oldKey), prev); checked || ok {
+		t.Errorf("Matches of a keyed hash without a key = %v, %v; want unchecked", checked, ok)
+	}
+	if checked, ok := (events.ChainCheck{}).Matches(events.LinkHash(prev, nil), prev); !checked || !ok {
+		t.Errorf("Matches of a bare hash = %v, %v; want checked and true", checked, ok)
+	}
+}

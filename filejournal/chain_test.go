@@ -3,6 +3,8 @@ package filejournal_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -145,9 +147,10 @@ func TestOpenChecksTheActiveSegmentsLinks(t *testing.T) {
 	}
 }
 
-// A changed chain key: Open refuses an active segment linked under the
-// old one, and accepts one that starts from a checkpoint; Verify checks
-// with one key.
+// A changed chain key: without the old key, Open refuses an active segment
+// linked under it, and accepts one that starts from a checkpoint, and
+// Verify with one key finds the other's links broken; with the old key
+// kept (WithChainKey's oldKeys, VerifyOptions.OldKeys), both work.
 func TestChainKeyChanged(t *testing.T) {
 	oldKey, newKey := []byte("the key of last year"), []byte("the key of this year")
 	build := func(t *testing.T, seal bool) string {
@@ -179,4 +182,33 @@ func TestChainKeyChanged(t *testing.T) {
 		fjFileError(t, err, path, events.ErrBrokenChain, 4)
 		fjVerify(t, path, filejournal.VerifyOptions{}) // keyed links unchecked
 	})
+	// Given the old key among the old keys, the journal opens where the
+	// active segment was linked under it, goes on under the new key, and
+	// verifies whole with both, a key required, and the heads of either
+	// era found.
+	for _, seal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("with the old key kept, sealed first %v", seal), func(t *testing.T) {
+			path := build(t, seal)
+			var heads []string
+			f := fjOpen(t, path, nil, filejournal.WithChainKey(newKey, oldKey),
+				filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
+			fjAppend(t, f, history("a", 6)[4:]...)
+			if _, err := f.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			fjAppend(t, f, history("a", 8)[6:]...)
+			requireSameRecords(t, fjReadAll(t, f, "a"), history("a", 8))
+			f.Close()
+			rep := fjVerify(t, path, filejournal.VerifyOptions{Key: newKey, OldKeys: [][]byte{oldKey}, RequireKey: true, Heads: heads})
+			if rep.Linked != 7 || rep.Keyed != 7 || rep.Heads != len(heads) {
+				t.Fatalf("Verify = %+v; want 7 keyed links checked and %d heads found", rep, len(heads))
+			}
+			if _, err := filejournal.Verify(path, filejournal.VerifyOptions{Key: newKey, RequireKey: true}); !errors.Is(err, events.ErrBrokenChain) {
+				t.Fatalf("Verify without the old key = %v, want ErrBrokenChain", err)
+			}
+			if _, err := filejournal.Verify(path, filejournal.VerifyOptions{Key: newKey, OldKeys: [][]byte{[]byte("a key never used here")}, RequireKey: true}); !errors.Is(err, events.ErrBrokenChain) {
+				t.Fatalf("Verify with a wrong old key = %v, want ErrBrokenChain", err)
+			}
+		})
+	}
 }

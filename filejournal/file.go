@@ -339,7 +339,7 @@ func openRegular(path string, mode fs.FileMode) (*os.File, bool, error) {
 // load reads the locked active segment, finds the sealed ones and repairs
 // what a crash left and the options allow.
 func (f *File) load() error {
-	s := newSegScan(events.ChainCheck{Key: f.cfg.key}, true)
+	s := newSegScan(f.cfg.chainCheck(), true)
 	err := s.read(f.f)
 	var re *events.RecordError
 	if err != nil && !errors.As(err, &re) {

@@ -71,6 +71,7 @@ type config struct {
 	maxAge      time.Duration
 	maxBytes    int64
 	key         []byte
+	oldKeys     [][]byte // keys links were made under before key
 	checkpoint  func(Checkpoint)
 	retained    func(Removal)
 	mode        fs.FileMode
@@ -170,20 +171,33 @@ func WithMaxBytes(n int64) Option {
 // key. Give the same key to [VerifyOptions] to check it. key must have at
 // least [events.MinChainKeySize] bytes; it is copied.
 //
-// Open checks the links of the active segment with the key, so a changed
-// key finds those made under the old one broken, and Open refuses the
-// journal. To change the key, seal the active segment first
-// ([File.Checkpoint] with the old key): the new active segment starts from
-// a checkpoint, whose heads the new key accepts. [Verify] checks with one
-// key: the links made under the other show as broken.
-func WithChainKey(key []byte) Option {
+// To change the key, give the new one as key and the keys used before as
+// oldKeys: new records are linked under key, and the links made under an
+// old key still check, when Open reads the active segment and when
+// [Verify] is given the same old keys ([VerifyOptions].OldKeys). Open
+// checks the links of the active segment, so a key changed without the old
+// one among oldKeys finds those links broken, and Open refuses the
+// journal. Each old key must have at least [events.MinChainKeySize] bytes
+// too.
+func WithChainKey(key []byte, oldKeys ...[]byte) Option {
 	return optionFunc(func(c *config) error {
 		if err := events.CheckChainKey(key); err != nil {
 			return &events.OptionError{Option: "filejournal.WithChainKey", Value: fmt.Sprintf("%d bytes", len(key)), Reason: err.Error()}
 		}
-		c.key = slices.Clone(key)
+		c.key, c.oldKeys = slices.Clone(key), nil
+		for i, k := range oldKeys {
+			if err := events.CheckChainKey(k); err != nil {
+				return &events.OptionError{Option: "filejournal.WithChainKey", Value: fmt.Sprintf("old key %d of %d bytes", i, len(k)), Reason: err.Error()}
+			}
+			c.oldKeys = append(c.oldKeys, slices.Clone(k))
+		}
 		return nil
 	})
+}
+
+// chainCheck is how the writer checks the links it reads.
+func (c *config) chainCheck() events.ChainCheck {
+	return events.ChainCheck{Key: c.key, OldKeys: c.oldKeys}
 }
 
 // WithCheckpointHandler sets the function that receives each checkpoint

@@ -273,7 +273,10 @@ func (s *segScan) checkMAC(line []byte, what string) error {
 		if s.check.RequireKey {
 			return fmt.Errorf("%w: the %s has no mac where a keyed chain is required (written, or changed, without the key?)", events.ErrBrokenChain, what)
 		}
-	case s.check.Key != nil && mac != events.LinkHash(body, s.check.Key):
+	case s.check.RequireKey && !strings.HasPrefix(mac, events.LinkHMACSHA256):
+		return fmt.Errorf("%w: the %s's mac %s is not keyed where a keyed chain is required", events.ErrBrokenChain, what, mac)
+	}
+	if checked, ok := s.check.Matches(mac, body); mac != "" && checked && !ok {
 		return fmt.Errorf("%w: the %s's mac %s is not the keyed hash of the line: it was changed, or written without the key", events.ErrBrokenChain, what, mac)
 	}
 	return nil
@@ -326,20 +329,9 @@ func (s *segScan) checkSeal(x SegmentIndex) error {
 		}
 		// The head was computed with the writer's key: check it when the
 		// key is at hand, or when it is bare.
-		k := keyFor(r.Head, s.check.Key)
-		keyed := strings.HasPrefix(r.Head, events.LinkHMACSHA256)
-		if r.Head != "" && (k != nil || !keyed) && r.Head != events.LinkHash(s.logs[r.Breaker].last, k) {
+		if checked, ok := s.check.Matches(r.Head, s.logs[r.Breaker].last); r.Head != "" && checked && !ok {
 			return fmt.Errorf("%w: the seal line's head of breaker %q is not the link hash of its last record", events.ErrBrokenChain, r.Breaker)
 		}
-	}
-	return nil
-}
-
-// keyFor returns the key to compute a link hash of the same kind as h with:
-// key for a keyed one, nil for a bare one.
-func keyFor(h string, key []byte) []byte {
-	if strings.HasPrefix(h, events.LinkHMACSHA256) {
-		return key
 	}
 	return nil
 }

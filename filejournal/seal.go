@@ -475,7 +475,7 @@ func (f *File) restartFromSealed(sf *sealedFile) error {
 // replaces the active segment with segment sf.n+1, which starts from the
 // end of it. It returns the new header.
 func (f *File) startAfterSealed(sf *sealedFile) (header, error) {
-	s, hash, err := scanSealed(sf.path, events.ChainCheck{Key: f.cfg.key}, nil)
+	s, hash, err := scanSealed(sf.path, f.cfg.chainCheck(), nil)
 	if err == nil && s.hdr != nil && s.hdr.Segment != sf.n {
 		err = fmt.Errorf("%w: the file is named as segment %d, its header says segment %d", ErrForeignSegment, sf.n, s.hdr.Segment)
 	}

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,6 +25,9 @@ type VerifyOptions struct {
 	// Key checks keyed links (a journal written [WithChainKey]); without
 	// it, they are counted as unchecked.
 	Key []byte
+	// OldKeys check the links and hashes made under keys the journal had
+	// before Key (see [WithChainKey]).
+	OldKeys [][]byte
 	// RequireKey refuses every link, head and segment hash that is not
 	// keyed with Key: how a chain recomputed without the key shows.
 	RequireKey bool
@@ -102,7 +106,7 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 	if err := opts.check(); err != nil {
 		return rep, err
 	}
-	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
+	check := events.ChainCheck{Key: opts.Key, OldKeys: opts.OldKeys, RequireKey: opts.RequireKey}
 	j, err := openJournalFiles(path)
 	if err != nil {
 		return rep, err
@@ -133,8 +137,10 @@ func Verify(path string, opts VerifyOptions) (VerifyReport, error) {
 		if _, ok := heads[res.bare]; ok {
 			heads[res.bare] = true
 		}
-		if _, ok := heads[res.keyed]; ok && res.keyed != "" {
-			heads[res.keyed] = true
+		for _, k := range res.keyed {
+			if _, ok := heads[k]; ok {
+				heads[k] = true
+			}
 		}
 		rep.add(res)
 		prev = res
@@ -176,8 +182,8 @@ type segCheck struct {
 	n      uint64
 	path   string
 	s      *segScan
-	bare   string // the file's link hash, bare
-	keyed  string // and keyed, with a key
+	bare   string   // the file's link hash, bare
+	keyed  []string // and keyed, under each key given (the current one first)
 	latest events.Transition
 	err    error
 }
@@ -252,20 +258,21 @@ func checkSealed(sf sealedFile, check events.ChainCheck) *segCheck {
 	s.sealed = true
 	s.each = c.track
 	bare := events.NewLinkHasher(nil)
-	w := io.Writer(bare)
-	var keyed *events.LinkHasher
-	if check.Key != nil {
-		keyed = events.NewLinkHasher(check.Key)
-		w = io.MultiWriter(bare, keyed)
+	ws := []io.Writer{bare}
+	var keyed []*events.LinkHasher
+	for _, k := range chainKeys(check) {
+		h := events.NewLinkHasher(k)
+		keyed = append(keyed, h)
+		ws = append(ws, h)
 	}
 	c.s = s
-	if err := s.read(io.TeeReader(fd, w)); err != nil {
+	if err := s.read(io.TeeReader(fd, io.MultiWriter(ws...))); err != nil {
 		c.err = fileErr(sf.path, "verify", err)
 		return c
 	}
 	c.bare = bare.Sum()
-	if keyed != nil {
-		c.keyed = keyed.Sum()
+	for _, h := range keyed {
+		c.keyed = append(c.keyed, h.Sum())
 	}
 	switch {
 	case s.hdr != nil && s.hdr.Segment != sf.n:
@@ -356,8 +363,8 @@ func linkSegments(real string, prev, next *segCheck, check events.ChainCheck, re
 		if got != prev.bare {
 			return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.bare))
 		}
-	case prev.keyed != "" && got != prev.keyed:
-		return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; with the key given it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.keyed))
+	case len(prev.keyed) > 0 && !slices.Contains(prev.keyed, got):
+		return atLine(1, "", 0, fmt.Errorf("%w: segment %d's header says segment %d hashes to %s; with the key given it hashes to %s", events.ErrBrokenChain, h.Segment, prev.n, got, prev.keyed[0]))
 	}
 	// The checkpoint is where the previous segment ended.
 	for _, name := range sortedNames(prev.s.logs) {
@@ -373,16 +380,19 @@ func linkSegments(real string, prev, next *segCheck, check events.ChainCheck, re
 		// The head the checkpoint carries is that of the last record
 		// before it: in the previous segment, or carried over from the
 		// previous checkpoint.
-		want, k := end.baseHead, keyFor(start.baseHead, check.Key)
+		ok := start.baseHead == end.baseHead
+		want := end.baseHead
 		if end.last != nil {
-			want = "(a keyed head: no key to check it)"
-			if k != nil || !strings.HasPrefix(start.baseHead, events.LinkHMACSHA256) {
-				want = events.LinkHash(end.last, k)
+			var checked bool
+			checked, ok = check.Matches(start.baseHead, end.last)
+			ok = ok || !checked // a keyed head, and no key to check it
+			if k := chainKeys(check); strings.HasPrefix(start.baseHead, events.LinkHMACSHA256) && len(k) > 0 {
+				want = events.LinkHash(end.last, k[0])
 			} else {
-				want = start.baseHead
+				want = events.LinkHash(end.last, nil)
 			}
 		}
-		if start.baseHead != want {
+		if !ok {
 			return atLine(start.baseLine, name, start.base.Seq, fmt.Errorf("%w: segment %d's checkpoint of breaker %q has head %q; the last record before it, in segment %d, hashes to %q",
 				events.ErrBrokenChain, h.Segment, name, start.baseHead, prev.n, want))
 		}
@@ -450,13 +460,13 @@ func VerifySegment(path string, opts VerifyOptions) (SegmentReport, error) {
 			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: not a sealed segment: %w", ErrCorrupt, err)}
 		}
 	}
-	c := checkSealed(sf, events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey})
+	c := checkSealed(sf, events.ChainCheck{Key: opts.Key, OldKeys: opts.OldKeys, RequireKey: opts.RequireKey})
 	if c.err != nil {
 		return rep, c.err
 	}
 	rep.Index, rep.Head, rep.Breakers, rep.Latest = *c.s.seal, c.bare, len(c.s.logs), c.latest
-	if opts.Key != nil {
-		rep.Head = c.keyed
+	if len(c.keyed) > 0 {
+		rep.Head = c.keyed[0]
 	}
 	for _, l := range c.s.logs {
 		if l.base.Seq > 0 {
@@ -465,7 +475,7 @@ func VerifySegment(path string, opts VerifyOptions) (SegmentReport, error) {
 	}
 	rep.Linked, rep.Unlinked, rep.Unchecked, rep.Keyed = c.s.links[events.Linked], c.s.links[events.Unlinked], c.s.links[events.Unchecked], c.s.keyed
 	for _, h := range opts.Heads {
-		if h != c.bare && (c.keyed == "" || h != c.keyed) {
+		if h != c.bare && !slices.Contains(c.keyed, h) {
 			return rep, &FileError{Path: path, Op: "verify", Err: fmt.Errorf("%w: %s is not the link hash of the segment (%s)", ErrHeadNotFound, h, rep.Head)}
 		}
 	}
@@ -486,4 +496,16 @@ func (o VerifyOptions) check() error {
 		}
 	}
 	return nil
+}
+
+// chainKeys returns the keys a keyed link or hash may be made with: the
+// current key first, then the old ones.
+func chainKeys(check events.ChainCheck) [][]byte {
+	var out [][]byte
+	for _, k := range append([][]byte{check.Key}, check.OldKeys...) {
+		if k != nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }

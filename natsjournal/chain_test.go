@@ -657,3 +657,34 @@ func TestVerifyChainChecksTheCheckpointsHead(t *testing.T) {
 		})
 	}
 }
+
+// After a key change, a journal given the old key among its old keys reads
+// the records linked under it, links the next ones under the new key, and
+// VerifyChain with both keys finds one unbroken chain; without the old
+// key it finds the older links broken.
+func TestChainKeyChangedWithTheOldKeyKept(t *testing.T) {
+	ctx := context.Background()
+	nc := connect(t, startServer(t))
+	oldKey, newKey := []byte("the key of last year"), []byte("the key of this year")
+	before := newJournal(t, nc, natsjournal.WithChainKey(oldKey))
+	appendN(t, before, "a", 1, 3)
+	// The same stream and subjects (a breaker's subject is the prefix and
+	// the base64url of its name: "YQ" for "a"), under the new key.
+	after := newJournal(t, nc, natsjournal.WithStream(before.Stream()), natsjournal.WithSubjectPrefix(strings.TrimSuffix(before.Subject("a"), ".YQ")),
+		natsjournal.WithChainKey(newKey, oldKey))
+	if _, err := after.Read(ctx, "a", 0); err != nil {
+		t.Fatalf("Read under the new key, the old one kept: %v", err)
+	}
+	appendN(t, after, "a", 4, 5)
+	got, err := after.Read(ctx, "a", 0)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Read = %d records, %v; want 5", len(got), err)
+	}
+	rep, err := after.VerifyChain(ctx, "a", events.ChainCheck{Key: newKey, OldKeys: [][]byte{oldKey}, RequireKey: true})
+	if err != nil || rep.Broken != 0 || rep.Linked != 4 {
+		t.Fatalf("VerifyChain with both keys = %+v, %v; want 4 links, none broken", rep, err)
+	}
+	if _, err := after.VerifyChain(ctx, "a", events.ChainCheck{Key: newKey, RequireKey: true}); !errors.Is(err, events.ErrBrokenChain) {
+		t.Fatalf("VerifyChain without the old key = %v, want ErrBrokenChain", err)
+	}
+}

@@ -135,7 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Journal, error) {
 		return nil, err
 	}
 	j := &Journal{js: js, kv: kv, bucket: bucket, limited: limited(sc), every: c.every, warn: c.warn,
-		key: c.key, check: events.ChainCheck{Key: c.key}, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
+		key: c.key, check: events.ChainCheck{Key: c.key, OldKeys: c.oldKeys}, stream: stream, name: c.stream, prefix: c.prefix, seen: map[string]*index{}, due: map[string]struct{}{}}
 	// An ordered consumer of new messages, headers only, wakes waiting
 	// Watch calls: unlike a plain subscription to the subjects, it tells of
 	// a message once the stream has stored it, so the Watch it wakes finds

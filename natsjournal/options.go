@@ -66,6 +66,7 @@ type config struct {
 	every    int
 	warn     func(error)
 	key      []byte // WithChainKey; nil: bare sha256 links
+	oldKeys  [][]byte
 }
 
 func defaults() config {
@@ -238,17 +239,25 @@ func WithWarningHandler(f func(error)) Option {
 // [events.MinChainKeySize] bytes; the journal keeps a copy. Every journal
 // that writes a stream's breakers must be given the same key (or none): a
 // journal without a key counts the keyed links it reads as unchecked, and
-// one keyed with another key finds them broken, so a key changed finds the
-// links written under the old one broken too (Read, Watch and the load of
-// a breaker report them): change a key together with the stream. Records
-// linked bare, by journals without a key, are checked by a keyed journal
-// as bare links. It has no effect on [NewProbeLeases].
-func WithChainKey(key []byte) Option {
+// one keyed with another key finds them broken. To change the key, give
+// the new one as key and those used before as oldKeys: records are linked
+// under key, and the links made under an old key still check (give the
+// same old keys to [Journal.VerifyChain]'s [events.ChainCheck].OldKeys).
+// Records linked bare, by journals without a key, are checked by a keyed
+// journal as bare links. Each old key must have at least
+// [events.MinChainKeySize] bytes too. It has no effect on [NewProbeLeases].
+func WithChainKey(key []byte, oldKeys ...[]byte) Option {
 	return optionFunc(func(c *config) error {
 		if err := events.CheckChainKey(key); err != nil {
 			return &events.OptionError{Option: "natsjournal.WithChainKey", Value: fmt.Sprintf("a key of %d bytes", len(key)), Reason: err.Error()}
 		}
-		c.key = bytes.Clone(key)
+		c.key, c.oldKeys = bytes.Clone(key), nil
+		for i, k := range oldKeys {
+			if err := events.CheckChainKey(k); err != nil {
+				return &events.OptionError{Option: "natsjournal.WithChainKey", Value: fmt.Sprintf("old key %d of %d bytes", i, len(k)), Reason: err.Error()}
+			}
+			c.oldKeys = append(c.oldKeys, bytes.Clone(k))
+		}
 		return nil
 	})
 }

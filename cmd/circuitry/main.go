@@ -14,7 +14,7 @@
 //
 //	circuitry history [-breaker names] [-event events] [-since T] [-until T] [-json] FILE
 //	circuitry export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] FILE
-//	circuitry verify [-key-file KEYFILE] [-head HASH]... [-segment] FILE
+//	circuitry verify [-key-file KEYFILE [-old-key-file KEYFILE]...] [-head HASH]... [-segment] FILE
 //	circuitry state [-breaker names] [-at T] [-json] FILE
 //	circuitry diagram [-breaker name] [FILE]
 //
@@ -48,7 +48,8 @@
 // no segment is missing that retention did not remove. With -key-file it
 // checks a keyed chain with the key in KEYFILE (its bytes, less a trailing
 // newline: the key given to filejournal.WithChainKey), and then requires
-// every link to be keyed. Each -head is a checkpoint head witnessed outside
+// every link to be keyed; each -old-key-file is a key the journal had
+// before, whose links still check. Each -head is a checkpoint head witnessed outside
 // the journal (logged by the journal's checkpoint handler), which must be
 // the hash of a sealed segment the journal holds. It prints a summary and
 // what the chain proves, and exits 0, or prints the first problem (file,
@@ -101,7 +102,7 @@ var command = audit.Command{Name: "circuitry", Arg: "FILE", Open: readJournal, V
 
 // verifySegment checks one sealed segment on its own.
 func verifySegment(path string, opts audit.VerifyOptions) (audit.VerifySummary, string, error) {
-	rep, err := filejournal.VerifySegment(path, filejournal.VerifyOptions{Key: opts.Key, RequireKey: opts.RequireKey, Heads: opts.Heads})
+	rep, err := filejournal.VerifySegment(path, filejournal.VerifyOptions{Key: opts.Key, OldKeys: opts.OldKeys, RequireKey: opts.RequireKey, Heads: opts.Heads})
 	if err != nil {
 		return audit.VerifySummary{}, "", err
 	}
@@ -172,7 +173,7 @@ func (f file) StateAt(at time.Time, breakers func(name string) bool) (map[string
 
 // Verify checks every segment, and the links between them.
 func (f file) Verify(opts audit.VerifyOptions) (audit.VerifySummary, error) {
-	rep, err := filejournal.Verify(f.Path(), filejournal.VerifyOptions{Key: opts.Key, RequireKey: opts.RequireKey, Heads: opts.Heads})
+	rep, err := filejournal.Verify(f.Path(), filejournal.VerifyOptions{Key: opts.Key, OldKeys: opts.OldKeys, RequireKey: opts.RequireKey, Heads: opts.Heads})
 	if err != nil {
 		return audit.VerifySummary{}, err
 	}

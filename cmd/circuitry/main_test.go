@@ -682,3 +682,44 @@ func TestVerifyHeadOfAnUnchainedJournal(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the chain's absence and the head found, both said", code, out, errOut)
 	}
 }
+
+// After a key change, verify checks the links made under the old key with
+// -old-key-file, and finds them broken without it.
+func TestVerifyAfterAKeyChange(t *testing.T) {
+	dir := t.TempDir()
+	oldKey, newKey := "the key of last year", "the key of this year"
+	oldFile, newFile := filepath.Join(dir, "old.key"), filepath.Join(dir, "new.key")
+	for f, k := range map[string]string{oldFile: oldKey, newFile: newKey} {
+		if err := os.WriteFile(f, []byte(k+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "breakers.jsonl")
+	recs := fixture()
+	for i, opt := range []filejournal.Option{filejournal.WithChainKey([]byte(oldKey)), filejournal.WithChainKey([]byte(newKey), []byte(oldKey))} {
+		f, err := filejournal.Open(path, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs[i*3 : min(i*3+3, len(recs))] {
+			if err := f.Append(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := cli(t, day, "verify", "-key-file", newFile, "-old-key-file", oldFile, path)
+	if code != 0 || !strings.Contains(out, "chain: 3 records linked (keyed with the key given") {
+		t.Fatalf("with the old key: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, _, errOut = cli(t, day, "verify", "-key-file", newFile, path)
+	if code != 1 || !strings.Contains(errOut, "broken hash chain") {
+		t.Fatalf("without the old key: exit %d, stderr %q; want a broken chain", code, errOut)
+	}
+	code, _, errOut = cli(t, day, "verify", "-old-key-file", oldFile, path)
+	if code != 2 || !strings.Contains(errOut, "-old-key-file needs -key-file") {
+		t.Fatalf("an old key alone: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+}

@@ -54,7 +54,7 @@ var errUsage = errors.New("usage")
 const usageText = `usage:
   NAME history [-breaker names] [-event events] [-since T] [-until T] [-json] ARG
   NAME export [-format csv|jsonl] [-breaker names] [-event events] [-since T] [-until T] ARG
-  NAME verify [-key-file KEYFILE] [-head HASH]... [-segment] ARG
+  NAME verify [-key-file KEYFILE [-old-key-file KEYFILE]...] [-head HASH]... [-segment] ARG
   NAME state [-breaker names] [-at T] [-json] ARG
   NAME diagram [-breaker name] [ARG]
 

@@ -34,7 +34,7 @@ func TestReasonText(t *testing.T) {
 
 func TestUsageNamesTheBuild(t *testing.T) {
 	c := Command{Name: "circuitry-nats", Arg: "URL"}
-	if got, want := c.usage(), "  circuitry-nats verify [-key-file KEYFILE] [-head HASH]... [-segment] URL\n"; !strings.Contains(got, want) {
+	if got, want := c.usage(), "  circuitry-nats verify [-key-file KEYFILE [-old-key-file KEYFILE]...] [-head HASH]... [-segment] URL\n"; !strings.Contains(got, want) {
 		t.Errorf("usage = %q, want it to contain %q", got, want)
 	}
 }

@@ -13,8 +13,10 @@ import (
 
 // VerifyOptions is what verify checks beyond every record.
 type VerifyOptions struct {
-	// Key checks keyed links; with RequireKey, every link must be keyed.
+	// Key checks keyed links, and OldKeys those made under keys the
+	// journal had before; with RequireKey, every link must be keyed.
 	Key        []byte
+	OldKeys    [][]byte
 	RequireKey bool
 	// Heads are checkpoint heads witnessed outside the journal, each of
 	// which must be in it.
@@ -56,7 +58,8 @@ func (l *listFlag) Set(v string) error {
 func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 	fs := c.newFlags("verify", stderr)
 	keyFile := fs.String("key-file", "", "check keyed links with the key in this `file` (its bytes, less a trailing newline); every link must then be keyed")
-	var heads listFlag
+	var heads, oldKeyFiles listFlag
+	fs.Var(&oldKeyFiles, "old-key-file", "a key the journal had before the one in -key-file, in this `file`, whose links still check; repeatable")
 	fs.Var(&heads, "head", "a checkpoint head `hash` witnessed outside the journal (logs, traces), which must be in it; repeatable")
 	segment := fs.Bool("segment", false, "the argument is one sealed segment: check it on its own, and print its head")
 	pos, err := parse(fs, args, 1, 1)
@@ -69,15 +72,21 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 	path := pos[0]
 	var opts VerifyOptions
 	if *keyFile != "" {
-		key, err := os.ReadFile(*keyFile)
+		key, err := readKey("-key-file", *keyFile)
 		if err != nil {
-			return fmt.Errorf("-key-file: %w", err)
-		}
-		key = bytes.TrimSuffix(bytes.TrimSuffix(key, []byte("\n")), []byte("\r"))
-		if err := events.CheckChainKey(key); err != nil {
-			return fmt.Errorf("%w: -key-file %s: %v", errUsage, *keyFile, err)
+			return err
 		}
 		opts.Key, opts.RequireKey = key, true
+	}
+	if len(oldKeyFiles) > 0 && opts.Key == nil {
+		return fmt.Errorf("%w: -old-key-file needs -key-file, the journal's current key", errUsage)
+	}
+	for _, f := range oldKeyFiles {
+		key, err := readKey("-old-key-file", f)
+		if err != nil {
+			return err
+		}
+		opts.OldKeys = append(opts.OldKeys, key)
 	}
 	opts.Heads = heads
 	if *segment {
@@ -123,6 +132,19 @@ func (c *Command) verify(args []string, stdout, stderr io.Writer) error {
 	}
 	printVerify(stdout, path, sum, opts, false)
 	return nil
+}
+
+// readKey reads a chain key from path: its bytes, less a trailing newline.
+func readKey(flag, path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	key = bytes.TrimSuffix(bytes.TrimSuffix(key, []byte("\n")), []byte("\r"))
+	if err := events.CheckChainKey(key); err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %v", errUsage, flag, path, err)
+	}
+	return key, nil
 }
 
 // printVerify prints what verify found, and what it proves; segment: of

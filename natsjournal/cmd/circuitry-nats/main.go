@@ -168,7 +168,7 @@ func (s *stream) Verify(opts audit.VerifyOptions) (audit.VerifySummary, error) {
 		return sum, err
 	}
 	defer done()
-	check := events.ChainCheck{Key: opts.Key, RequireKey: opts.RequireKey}
+	check := events.ChainCheck{Key: opts.Key, OldKeys: opts.OldKeys, RequireKey: opts.RequireKey}
 	for _, name := range s.names {
 		rep, err := j.VerifyChain(ctx, name, check)
 		if err != nil {
