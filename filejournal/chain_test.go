@@ -1,7 +1,6 @@
 package filejournal_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,9 +103,7 @@ func TestVerifyKeyedJournal(t *testing.T) {
 	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithChainKey(key),
 		filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
 	fjAppend(t, f, fjInterleave(history("a", 10), history("b", 4))...)
-	if _, err := f.Checkpoint(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fjCheckpoint(t, f)
 	fjAppend(t, f, history("a", 12)[10:]...)
 	f.Close()
 
@@ -158,9 +155,7 @@ func TestChainKeyChanged(t *testing.T) {
 		f := fjOpen(t, path, nil, filejournal.WithChainKey(oldKey), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 		fjAppend(t, f, history("a", 4)...)
 		if seal {
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 		}
 		f.Close()
 		return path
@@ -193,9 +188,7 @@ func TestChainKeyChanged(t *testing.T) {
 			f := fjOpen(t, path, nil, filejournal.WithChainKey(newKey, oldKey),
 				filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
 			fjAppend(t, f, history("a", 6)[4:]...)
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			fjAppend(t, f, history("a", 8)[6:]...)
 			requireSameRecords(t, fjReadAll(t, f, "a"), history("a", 8))
 			f.Close()

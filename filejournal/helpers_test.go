@@ -179,3 +179,13 @@ func fjReadAll2(t testing.TB, j events.Journal, breaker string, after uint64) []
 	}
 	return recs
 }
+
+// fjCheckpoint seals f's active segment now, failing the test on error.
+func fjCheckpoint(t testing.TB, f *filejournal.File) filejournal.Checkpoint {
+	t.Helper()
+	c, err := f.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	return c
+}

@@ -3,7 +3,6 @@
 package filejournal_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -115,9 +114,7 @@ func TestSegmentNameThatIsNotARegularFile(t *testing.T) {
 				path := fjPath(t)
 				f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 				fjAppend(t, f, history("a", 3)...)
-				if _, err := f.Checkpoint(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				fjCheckpoint(t, f)
 				f.Close()
 				odd := fjSegment(path, n)
 				os.Remove(odd)

@@ -1,7 +1,6 @@
 package filejournal_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -22,9 +21,7 @@ func TestForgedRetentionAndHeaders(t *testing.T) {
 		f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithChainKey(key),
 			filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 		fjAppend(t, f, history("a", 2)...)
-		if _, err := f.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, f)
 		fjAppend(t, f, history("a", 3)[2])
 		f.Close()
 		// The active segment: its header, a's checkpoint, a #3, then this.
@@ -44,9 +41,7 @@ func TestForgedRetentionAndHeaders(t *testing.T) {
 		h := history("a", 6)
 		for i := 0; i < len(h); i += 2 {
 			fjAppend(t, f, h[i:i+2]...)
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 		}
 		f.Close()
 		return path
@@ -104,9 +99,7 @@ func TestRetentionBySizeKeepsAFileThatIsNotASegment(t *testing.T) {
 	f := fjOpen(t, path, w, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}),
 		filejournal.WithRetentionHandler(func(filejournal.Removal) {}))
 	fjAppend(t, f, history("a", 2)...)
-	if _, err := f.Checkpoint(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fjCheckpoint(t, f)
 	f.Close()
 	fjWrite(t, fjSegment(path, 1), "not a segment, but named as one\n")
 	g := fjOpen(t, path, w, filejournal.WithMaxBytes(1), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}),
@@ -133,9 +126,7 @@ func TestVerifyAKeyedHeadWithoutTheKey(t *testing.T) {
 	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithChainKey([]byte("0123456789abcdef")),
 		filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
 	fjAppend(t, f, history("a", 2)...)
-	if _, err := f.Checkpoint(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fjCheckpoint(t, f)
 	_, err := filejournal.Verify(path, filejournal.VerifyOptions{Heads: heads})
 	fjFileError(t, err, path, filejournal.ErrHeadNotFound, 0)
 	if !strings.Contains(err.Error(), "it is keyed: give the journal's key to find it") {

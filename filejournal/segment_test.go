@@ -360,9 +360,7 @@ func TestNewerSegmentFormatIsRefused(t *testing.T) {
 		path := fjPath(t)
 		f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 		fjAppend(t, f, history("a", 4)...)
-		if _, err := f.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, f)
 		fjAppend(t, f, history("a", 6)[4:]...)
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
@@ -458,9 +456,7 @@ func TestReadersDuringASeal(t *testing.T) {
 			f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 			a := history("a", 30)
 			fjAppend(t, f, a[:10]...)
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			fjAppend(t, f, a[10:20]...)
 			ran := false
 			restore := filejournal.SetCrashHook(func(p string) {
@@ -485,9 +481,7 @@ func TestReadersDuringASeal(t *testing.T) {
 				requireSameRecords(t, fjReadAll(t, r, "a"), a[:20])
 			})
 			defer restore()
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			restore()
 			if !ran {
 				t.Fatalf("the seal did not reach %s", point)
@@ -507,9 +501,7 @@ func TestOpenResumesAnInterruptedSeal(t *testing.T) {
 		path := fjPath(t)
 		f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 		fjAppend(t, f, history("a", 5)...)
-		if _, err := f.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, f)
 		fjAppend(t, f, history("a", 8)[5:]...)
 		f.Close()
 		return path
@@ -521,9 +513,7 @@ func TestOpenResumesAnInterruptedSeal(t *testing.T) {
 		p := filepath.Join(dir, "breakers.jsonl")
 		fjWrite(t, p, fjRead(t, path))
 		g := fjOpen(t, p, &fjWarnings{}, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
-		if _, err := g.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, g)
 		g.Close()
 		return fjRead(t, fjSegment(p, 2))
 	}
@@ -555,9 +545,7 @@ func TestOpenResumesAnInterruptedSeal(t *testing.T) {
 		p := filepath.Join(dir, "breakers.jsonl")
 		fjWrite(t, p, earlier)
 		g := fjOpen(t, p, &fjWarnings{}, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
-		if _, err := g.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, g)
 		g.Close()
 		fjWrite(t, fjSegment(path, 2), fjRead(t, fjSegment(p, 2)))
 		w := &fjWarnings{}
@@ -647,9 +635,7 @@ func TestMissingSegment(t *testing.T) {
 			for i := range 4 {
 				fjAppend(t, f, a[i*4:i*4+4]...)
 				if i < 3 {
-					if _, err := f.Checkpoint(context.Background()); err != nil {
-						t.Fatal(err)
-					}
+					fjCheckpoint(t, f)
 				}
 			}
 			f.Close()
@@ -727,9 +713,7 @@ func TestCorruptionRecoveryKeepsSealedHistory(t *testing.T) {
 		f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 		a := history("a", 12)
 		fjAppend(t, f, a[:6]...)
-		if _, err := f.Checkpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		fjCheckpoint(t, f)
 		fjAppend(t, f, a[6:]...)
 		f.Close()
 		return path, a
@@ -856,9 +840,7 @@ func TestBadSegmentLines(t *testing.T) {
 			path := fjPath(t)
 			f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(filejournal.Checkpoint) {}))
 			fjAppend(t, f, history("a", 3)...)
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			f.Close()
 			p := fjSegment(path, 1)
 			n := fjLineKind(t, p, "seal", "")
@@ -883,9 +865,7 @@ func TestActiveSegmentMissing(t *testing.T) {
 			f := fjOpen(t, path, nil, filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { heads = append(heads, c.Head) }))
 			a := history("a", 9)
 			fjAppend(t, f, a[:6]...)
-			if _, err := f.Checkpoint(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			fjAppend(t, f, a[6:]...)
 			f.Close()
 			if how == "deleted" {

@@ -31,13 +31,9 @@ func TestVerifySegmentOnItsOwn(t *testing.T) {
 			}
 			f := fjOpen(t, path, nil, opts...)
 			fjAppend(t, f, history("a", 5)...)
-			if _, err := f.Checkpoint(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			fjAppend(t, f, history("a", 9)[5:]...)
-			if _, err := f.Checkpoint(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			fjCheckpoint(t, f)
 			vo := filejournal.VerifyOptions{Key: tc.key, RequireKey: tc.key != nil}
 			second := cps[1]
 			rep, err := filejournal.VerifySegment(second.Path, filejournal.VerifyOptions{Key: vo.Key, RequireKey: vo.RequireKey, Heads: []string{second.Head}})
@@ -104,9 +100,7 @@ func TestVerifyRefusesAHeadThatIsNotALinkHash(t *testing.T) {
 	var cps []filejournal.Checkpoint
 	f := fjOpen(t, path, nil, filejournal.WithSync(filejournal.SyncNone), filejournal.WithCheckpointHandler(func(c filejournal.Checkpoint) { cps = append(cps, c) }))
 	fjAppend(t, f, history("a", 5)...)
-	if _, err := f.Checkpoint(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	fjCheckpoint(t, f)
 	for _, head := range []string{"", "sha256:", "SHA256:" + cps[0].Head[len("sha256:"):], cps[0].Head + " "} {
 		if _, err := filejournal.VerifySegment(cps[0].Path, filejournal.VerifyOptions{Heads: []string{head}}); !errors.Is(err, events.ErrInvalidOption) {
 			t.Errorf("VerifySegment with head %q = %v, want ErrInvalidOption", head, err)
